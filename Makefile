@@ -1,0 +1,28 @@
+# The two commands of the README:  `make demo` (the main job) and `make test` (the suite; what CI runs).
+PYTHON ?= python3
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+FASHION_MNIST := /usr/share/datasets/fashion-mnist
+
+.PHONY: install data demo test test-all bench
+
+install:  ## Python packages (torch pinned to the local CPU wheel on these machines) and the package, editable
+	$(PYTHON) -m pip install --quiet -c constraints/cpu.txt -e '.[test]'
+
+data:  ## Fashion-MNIST from Debian's package (IDX files in $(FASHION_MNIST))
+	@[ -f $(FASHION_MNIST)/train-images-idx3-ubyte.gz ] || { \
+	  export DEBIAN_FRONTEND=noninteractive; \
+	  $(SUDO) apt-get install -y -q dataset-fashion-mnist || { $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q dataset-fashion-mnist; }; }
+
+demo: install data  ## train SimVAE (quick preset), evaluate it, draw its figures: runs/demo
+	$(PYTHON) experiments/fit.py --model simvae-quick --out runs/demo $(if $(wildcard runs/demo/checkpoint.pt),--resume,)
+
+test: install data  ## the test suite without the slow end-to-end tests (a short end-to-end path still runs)
+	$(PYTHON) -m pytest -m "not slow" -q
+
+test-all: install data  ## every test, the slow ones included
+	$(PYTHON) -m pytest -q
+
+bench: install data  ## the benchmarks of the README
+	$(PYTHON) experiments/bench_svi_step.py
+	$(PYTHON) experiments/bench_augment.py
+	$(PYTHON) experiments/bench_epoch.py

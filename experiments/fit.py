@@ -1,0 +1,62 @@
+"""Fit a model preset, evaluate it and draw its figures:  python experiments/fit.py --model simvae"""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import ppl_ssl
+from ppl_ssl.cli import catalogue, user_errors
+from ppl_ssl.config import load_config
+from ppl_ssl.errors import ConfigError
+from ppl_ssl.runs import RunPaths
+
+# flag -> config key; a flag left out keeps the preset's value
+FLAGS = {"dataset": "data.dataset", "data_dir": "data.data_dir", "epochs": "train.epochs", "views": "model.views",
+         "batch_size": "train.batch_size", "lr": "train.lr", "seed": "train.seed", "device": "train.device",
+         "train_subset": "data.train_subset"}
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, epilog=catalogue(), formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", default="simvae", help="a preset name (listed below) or a preset .toml file")
+    parser.add_argument("--dataset", help="dataset name (default: the preset's, fashion-mnist)")
+    parser.add_argument("--data-dir", help="folder holding the dataset's files (default: $PPL_SSL_DATA, then system folders)")
+    parser.add_argument("--epochs", type=int)
+    parser.add_argument("--views", type=int, help="J, augmented views per image")
+    parser.add_argument("--batch-size", type=int, help="images per step (each contributes J views)")
+    parser.add_argument("--lr", type=float)
+    parser.add_argument("--seed", type=int)
+    parser.add_argument("--device", help="auto, cpu, cuda or cuda:N")
+    parser.add_argument("--train-subset", type=int, metavar="N", help="train on the first N training images only")
+    parser.add_argument("--out", help="run folder (default: runs/MODEL)")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override any config field, e.g. model.beta=0.5")
+    parser.add_argument("--resume", action="store_true", help="continue the interrupted run in --out from its last checkpoint")
+    parser.add_argument("--no-figures", action="store_true", help="skip the figures")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    return parser.parse_args(argv)
+
+
+def main(argv=None) -> dict:
+    args = parse_args(argv)
+    with user_errors():
+        cli = {key: getattr(args, flag) for flag, key in FLAGS.items() if getattr(args, flag) is not None}
+        out = Path(args.out or f"runs/{Path(args.model).stem}")
+        if args.resume and RunPaths(out).config.exists():
+            config = load_config(RunPaths(out).config)
+            changed = sorted(set(cli) - {"train.epochs"}) + (["--set"] if args.set else [])
+            if changed:
+                raise ConfigError(f"--resume continues the config saved in {out}; only --epochs may change (got {', '.join(changed)})")
+            if "train.epochs" in cli:
+                config.train.epochs = cli["train.epochs"]
+        else:
+            config = ppl_ssl.build_config(args.model, cli, args.set)
+        print(f"fitting {config.name} on {config.data.dataset} (J={config.model.views}, {config.train.epochs} epochs) -> {out}")
+        metrics = ppl_ssl.fit_and_evaluate(config, out, resume=args.resume, progress=not args.quiet, make_figures=not args.no_figures)
+    shown = ["knn_accuracy", "linear_probe_accuracy", "mlp_probe_accuracy", "gmm_accuracy", "gmm_nmi", "gmm_ari", "reconstruction_mse", "elbo"]
+    print("  ".join(f"{k}={metrics[k]:.4g}" for k in shown if k in metrics))
+    print(f"metrics: {RunPaths(out).metrics}   figures: {RunPaths(out).figures}/")
+    return metrics
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,21 @@
+"""ppl-ssl: self-supervised representation learning as probabilistic inference, in Pyro.
+
+The generative stories live in `ppl_ssl.models` (the repository's models/ folder), the inference programs in
+`ppl_ssl.guides` (guides/); the rest of the package is the machinery around them: data, augmentation, nets,
+distributions, priors, likelihoods, inference, evaluation, config and runs.
+"""
+from ppl_ssl import augment, data, distributions, evaluation, likelihoods, nets, priors  # noqa: F401  (registers components)
+from ppl_ssl import inference  # noqa: F401  (registers objectives)
+from ppl_ssl import guides, models  # noqa: F401  (registers programs)
+from ppl_ssl.config import Config, build_config, load_config
+from ppl_ssl.errors import ConfigError, DataNotFoundError
+from ppl_ssl.pipeline import evaluate_run, fit_and_evaluate
+from ppl_ssl.runs import Run, load_run
+from ppl_ssl.system import GenerativeSystem, build_system
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Config", "ConfigError", "DataNotFoundError", "GenerativeSystem", "Run", "build_config", "build_system",
+    "evaluate_run", "fit_and_evaluate", "load_config", "load_run",
+]

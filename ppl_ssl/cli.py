@@ -1,0 +1,43 @@
+"""Shared command-line plumbing for experiments/*.py: one-line errors and the --help catalogue."""
+from __future__ import annotations
+
+import sys
+from contextlib import contextmanager
+
+from ppl_ssl.config import preset_names, read_preset
+from ppl_ssl.errors import ConfigError, DataNotFoundError
+from ppl_ssl.registry import DATASETS, GUIDES, LIKELIHOODS, MODELS, NETS, OBJECTIVES, PRIORS
+
+
+@contextmanager
+def user_errors():
+    """Turn errors a user can fix into one line on stderr and exit status 2 (no traceback)."""
+    try:
+        yield
+    except (ConfigError, DataNotFoundError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        raise SystemExit(2) from None
+    except KeyboardInterrupt:
+        print("interrupted: the last checkpoint is kept; continue with --resume", file=sys.stderr)
+        raise SystemExit(130) from None
+
+
+def catalogue() -> str:
+    """What can be named: presets (for --model), datasets and the components that --set can choose."""
+    presets = []
+    for name in preset_names():
+        layers = read_preset(name)
+        presets.append(f"  {name:<18} {_description(name) or layers[-1][1]}")
+    sections = [("model presets (--model)", "\n".join(presets)), ("datasets (--dataset)", DATASETS.describe()),
+                ("model programs (model.program)", MODELS.describe()), ("priors (model.prior.kind)", PRIORS.describe()),
+                ("likelihoods (model.likelihood.kind)", LIKELIHOODS.describe()), ("guides (guide.kind)", GUIDES.describe()),
+                ("nets (nets.kind)", NETS.describe()), ("objectives (train.objective)", OBJECTIVES.describe())]
+    return "\n\n".join(f"{title}:\n{body}" for title, body in sections)
+
+
+def _description(preset: str) -> str:
+    import tomllib
+    from importlib import resources
+
+    text = (resources.files("ppl_ssl.presets") / f"{preset}.toml").read_text()
+    return tomllib.loads(text).get("preset", {}).get("description", "")

@@ -1,0 +1,358 @@
+"""Typed, declarative run configuration.
+
+A run is described by one `Config`: nested dataclasses whose fields are checked on load, plus *components*
+(prior, likelihood, guide, nets) given as ``{kind = NAME, ...options}`` tables whose options are checked
+against the typed options dataclass that the component registered. A config is built from layers
+(built-in defaults < dataset defaults < preset files < command-line flags < ``--set key=value``); the fully
+resolved config is written to the run folder as TOML and recreates the run on its own.
+"""
+from __future__ import annotations
+
+import copy
+import dataclasses
+import tomllib
+import typing
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import tomli_w
+
+from ppl_ssl.errors import ConfigError
+from ppl_ssl.registry import DATASETS, GUIDES, LIKELIHOODS, MODELS, NETS, OBJECTIVES, PRIORS, Registry
+
+
+@dataclass
+class Component:
+    """A registered component chosen by `kind`, with that component's typed options."""
+
+    kind: str
+    options: Any = None
+
+    def to_dict(self) -> dict:
+        return {"kind": self.kind, **(dataclasses.asdict(self.options) if self.options is not None else {})}
+
+
+def _component(registry: Registry, kind: str) -> Any:
+    return field(default_factory=lambda: Component(kind), metadata={"registry": registry})
+
+
+def _check(predicate, requirement: str) -> dict:
+    return {"check": predicate, "requirement": requirement}
+
+
+def option(default: Any, check=None, requirement: str = "") -> Any:
+    """A typed option field with a value check, for components' options dataclasses."""
+    metadata = _check(check, requirement) if check else {}
+    if isinstance(default, list):
+        return field(default_factory=lambda: list(default), metadata=metadata)
+    return field(default=default, metadata=metadata)
+
+
+@dataclass
+class ModelConfig:
+    program: str = field(default="ssl", metadata={"registry": MODELS})
+    latent_dim: int = field(default=10, metadata=_check(lambda v: v >= 1, "at least 1"))
+    views: int = field(default=10, metadata=_check(lambda v: v >= 1, "at least 1 (J, views per image)"))
+    beta: float = field(default=1.0, metadata=_check(lambda v: v > 0, "positive"))
+    prior: Component = _component(PRIORS, "ssl_group")
+    likelihood: Component = _component(LIKELIHOODS, "gaussian")
+
+
+@dataclass
+class DataConfig:
+    dataset: str = field(default="fashion-mnist", metadata={"registry": DATASETS})
+    data_dir: str = ""  # empty: $PPL_SSL_DATA, then the dataset's usual system folders
+    val_size: int = field(default=5000, metadata=_check(lambda v: v >= 1, "at least 1"))
+    train_subset: int = field(default=0, metadata=_check(lambda v: v >= 0, "0 (all) or a positive count"))
+    split_seed: int = 0
+
+
+@dataclass
+class AugmentConfig:
+    enabled: bool = True
+    crop_scale: list[float] = field(default_factory=lambda: [0.4, 1.0])
+    crop_ratio: list[float] = field(default_factory=lambda: [0.75, 1.3])
+    hflip: float = field(default=0.0, metadata=_check(lambda v: 0 <= v <= 1, "a probability in [0, 1]"))
+    vflip: float = field(default=0.5, metadata=_check(lambda v: 0 <= v <= 1, "a probability in [0, 1]"))
+    brightness: float = field(default=0.0, metadata=_check(lambda v: v >= 0, "non-negative"))
+    contrast: float = field(default=0.0, metadata=_check(lambda v: v >= 0, "non-negative"))
+    saturation: float = field(default=0.0, metadata=_check(lambda v: v >= 0, "non-negative"))
+    hue: float = field(default=0.0, metadata=_check(lambda v: 0 <= v <= 0.5, "in [0, 0.5]"))
+    jitter_prob: float = field(default=0.0, metadata=_check(lambda v: 0 <= v <= 1, "a probability in [0, 1]"))
+    grayscale_prob: float = field(default=0.0, metadata=_check(lambda v: 0 <= v <= 1, "a probability in [0, 1]"))
+
+
+@dataclass
+class TrainConfig:
+    objective: str = field(default="elbo", metadata={"registry": OBJECTIVES})
+    particles: int = field(default=1, metadata=_check(lambda v: v >= 1, "at least 1"))
+    epochs: int = field(default=20, metadata=_check(lambda v: v >= 1, "at least 1"))
+    batch_size: int = field(default=128, metadata=_check(lambda v: v >= 1, "at least 1 (images per step)"))
+    lr: float = field(default=1e-3, metadata=_check(lambda v: v > 0, "positive"))
+    adam_eps: float = field(default=1e-4, metadata=_check(lambda v: v > 0, "positive"))
+    seed: int = 1234
+    device: str = field(default="auto", metadata=_check(lambda v: v in ("auto", "cpu", "cuda") or v.startswith("cuda:"), "auto, cpu, cuda or cuda:N"))
+    checkpoint_every: int = field(default=1, metadata=_check(lambda v: v >= 1, "at least 1 (epochs)"))
+
+
+@dataclass
+class EvalConfig:
+    knn_max_k: int = field(default=15, metadata=_check(lambda v: v >= 1, "at least 1"))
+    probe_epochs: int = field(default=200, metadata=_check(lambda v: v >= 1, "at least 1"))
+    probe_lr: float = field(default=3e-4, metadata=_check(lambda v: v > 0, "positive"))
+    probe_batch_size: int = field(default=128, metadata=_check(lambda v: v >= 1, "at least 1"))
+    gmm_n_init: int = field(default=10, metadata=_check(lambda v: v >= 1, "at least 1"))
+    tsne_points: int = field(default=2000, metadata=_check(lambda v: v >= 0, "0 (no t-SNE) or a positive count"))
+    figures: bool = True
+
+
+@dataclass
+class Config:
+    name: str = "custom"
+    model: ModelConfig = field(default_factory=ModelConfig)
+    guide: Component = _component(GUIDES, "mean_field")
+    nets: Component = _component(NETS, "mlp")
+    data: DataConfig = field(default_factory=DataConfig)
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+
+    def to_dict(self) -> dict:
+        return _to_dict(self)
+
+    def save(self, path: str | Path) -> None:
+        from ppl_ssl.runs import atomic_write_text
+
+        atomic_write_text(Path(path), tomli_w.dumps(self.to_dict()))
+
+
+# ----------------------------------------------------------------------------------------------- layers
+
+
+class Layers:
+    """Dicts merged in order, remembering which source set each dotted key (for error messages)."""
+
+    def __init__(self) -> None:
+        self.merged: dict = {}
+        self.sources: dict[str, str] = {}
+
+    def add(self, values: dict, source: str) -> None:
+        _merge(self.merged, values, source, self.sources, prefix="")
+
+    def source(self, key: str) -> str:
+        while key and key not in self.sources:
+            key = key.rpartition(".")[0]
+        return self.sources.get(key, "the built-in defaults")
+
+
+def _merge(base: dict, new: dict, source: str, sources: dict, prefix: str) -> None:
+    for key, value in new.items():
+        dotted = f"{prefix}{key}"
+        if isinstance(value, dict) and isinstance(base.get(key), dict):
+            if "kind" in value and value["kind"] != base[key].get("kind"):
+                base[key] = {}  # a new component kind: the old kind's options no longer apply
+                for stale in [k for k in sources if k.startswith(dotted + ".")]:
+                    del sources[stale]
+            _merge(base[key], value, source, sources, dotted + ".")
+        else:
+            base[key] = copy.deepcopy(value)
+            sources[dotted] = source
+            if isinstance(value, dict):
+                for sub in value:
+                    sources[f"{dotted}.{sub}"] = source
+
+
+def parse_assignment(text: str) -> dict:
+    """'model.prior.kind=mog' -> {'model': {'prior': {'kind': 'mog'}}}; values are read as TOML, else as strings."""
+    key, sep, raw = text.partition("=")
+    key = key.strip()
+    if not sep or not key:
+        raise ConfigError(f"--set '{text}' is not KEY=VALUE; write e.g. --set model.beta=0.5")
+    try:
+        value = tomllib.loads(f"v = {raw}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = raw.strip()
+    return _nest(key, value)
+
+
+# ----------------------------------------------------------------------------------------------- presets
+
+PRESET_PACKAGE = "ppl_ssl.presets"
+
+
+def preset_names() -> list[str]:
+    return sorted(p.name[:-5] for p in resources.files(PRESET_PACKAGE).iterdir() if p.name.endswith(".toml"))
+
+
+def read_preset(name_or_path: str) -> list[tuple[dict, str]]:
+    """The preset's layers, base first (a preset may say `[preset] extends = "other"`)."""
+    path = Path(name_or_path)
+    if path.suffix == ".toml" and path.exists():
+        text, source = path.read_text(), str(path)
+    elif name_or_path in preset_names():
+        resource = resources.files(PRESET_PACKAGE) / f"{name_or_path}.toml"
+        text, source = resource.read_text(), f"preset {name_or_path} ({resource})"
+    else:
+        raise ConfigError(f"unknown model preset '{name_or_path}'; choose one of: {', '.join(preset_names())} (or a .toml path)")
+    try:
+        values = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as err:
+        raise ConfigError(f"{source}: not valid TOML ({err})") from None
+    meta = values.pop("preset", {})
+    layers = read_preset(meta["extends"]) if "extends" in meta else []
+    return [*layers, (values, source)]
+
+
+# ----------------------------------------------------------------------------------------------- resolve
+
+
+def resolve(layers: Layers, name: str = "custom") -> Config:
+    """Build and check a Config from merged layers, with the dataset's defaults beneath them."""
+    dataset = layers.merged.get("data", {}).get("dataset", DataConfig.dataset)
+    if not isinstance(dataset, str) or dataset not in DATASETS:
+        raise ConfigError(f"data.dataset = {dataset!r} (from {layers.source('data.dataset')}) is not a known dataset; "
+                          f"choose one of: {', '.join(DATASETS.names())}")
+    spec = DATASETS[dataset].build
+    full = Layers()
+    full.add({"name": name}, "the preset name")
+    full.add(spec.config_defaults(), f"the defaults of dataset {dataset}")
+    full.add(layers.merged, "")
+    full.sources.update({k: v for k, v in layers.sources.items()})
+    return _from_dict(Config, full.merged, "", full)
+
+
+def load_config(path: str | Path) -> Config:
+    """Read a resolved config file (e.g. a run's config.toml)."""
+    path = Path(path)
+    try:
+        values = tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"no config file at {path}; a run folder holds config.toml") from None
+    except tomllib.TOMLDecodeError as err:
+        raise ConfigError(f"{path}: not valid TOML ({err})") from None
+    layers = Layers()
+    layers.add(values, str(path))
+    return resolve(layers, values.get("name", "custom"))
+
+
+def _type_name(tp: Any) -> str:
+    return {int: "an integer", float: "a number", bool: "true or false", str: "a string"}.get(tp, str(tp))
+
+
+def _coerce(value: Any, tp: Any, key: str, layers: Layers) -> Any:
+    origin = typing.get_origin(tp)
+    bad = ConfigError(f"{key} expects {_type_name(tp) if origin is None else 'a list'}, got {value!r} (from {layers.source(key)})")
+    if origin is list:
+        (item,) = typing.get_args(tp)
+        if not isinstance(value, (list, tuple)):
+            raise bad
+        return [_coerce(v, item, key, layers) for v in value]
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise bad
+        return value
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise bad
+        return value
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise bad
+        return float(value)
+    if tp is str:
+        if not isinstance(value, str):
+            raise bad
+        return value
+    raise TypeError(f"unsupported config field type {tp}")
+
+
+def _from_dict(cls: type, values: Any, prefix: str, layers: Layers) -> Any:
+    where = prefix.rstrip(".") or "the config"
+    if not isinstance(values, dict):
+        raise ConfigError(f"{where} must be a table of keys, got {values!r} (from {layers.source(where)})")
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    for key in values:
+        if key not in fields:
+            raise ConfigError(
+                f"unknown key '{prefix}{key}' (from {layers.source(prefix + key)}); allowed keys in {where}: {', '.join(fields)}"
+            )
+    kwargs = {}
+    for name, f in fields.items():
+        key = prefix + name
+        registry = f.metadata.get("registry")
+        if hints[name] is Component:
+            given = values.get(name, {})
+            default_kind = f.default_factory().kind
+            kwargs[name] = _component_from_dict(registry, given, default_kind, key, layers)
+            continue
+        if dataclasses.is_dataclass(hints[name]):
+            kwargs[name] = _from_dict(hints[name], values.get(name, {}), key + ".", layers)
+            continue
+        if name not in values:
+            continue
+        value = _coerce(values[name], hints[name], key, layers)
+        if registry is not None and value not in registry:
+            raise ConfigError(
+                f"{key} = {value!r} (from {layers.source(key)}) is not a known {registry.kind}; choose one of: {', '.join(registry.names())}"
+            )
+        check = f.metadata.get("check")
+        if check is not None and not check(value):
+            raise ConfigError(f"{key} = {value!r} (from {layers.source(key)}) must be {f.metadata['requirement']}")
+        kwargs[name] = value
+    return cls(**kwargs)
+
+
+def _component_from_dict(registry: Registry, given: Any, default_kind: str, key: str, layers: Layers) -> Component:
+    if not isinstance(given, dict):
+        raise ConfigError(f"{key} must be a table with a 'kind' key, got {given!r} (from {layers.source(key)})")
+    kind = given.get("kind", default_kind)
+    if not isinstance(kind, str) or kind not in registry:
+        raise ConfigError(
+            f"{key}.kind = {kind!r} (from {layers.source(key + '.kind')}) is not a known {registry.kind}; choose one of: {', '.join(registry.names())}"
+        )
+    options_cls = registry[kind].options
+    rest = {k: v for k, v in given.items() if k != "kind"}
+    if options_cls is None:
+        if rest:
+            name = next(iter(rest))
+            raise ConfigError(f"unknown key '{key}.{name}' (from {layers.source(key + '.' + name)}); {registry.kind} '{kind}' takes no options")
+        return Component(kind)
+    return Component(kind, _from_dict(options_cls, rest, key + ".", layers))
+
+
+def _to_dict(obj: Any) -> Any:
+    if isinstance(obj, Component):
+        return obj.to_dict()
+    if dataclasses.is_dataclass(obj):
+        return {f.name: _to_dict(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+    return obj
+
+
+def build_config(preset: str, cli: dict | None = None, assignments: list[str] | None = None) -> Config:
+    """The resolved config for a preset, command-line flags ({dotted.key: value}) and --set assignments."""
+    layers = Layers()
+    for values, source in read_preset(preset):
+        layers.add(values, source)
+    for dotted, value in (cli or {}).items():
+        flag = "--" + dotted.rpartition(".")[2].replace("_", "-")
+        layers.add(_nest(dotted, value), f"the command line ({flag})")
+    merged_sets: dict = {}
+    for text in assignments or []:
+        _merge(merged_sets, parse_assignment(text), "", {}, "")
+    if merged_sets:
+        layers.add(merged_sets, "--set " + " ".join(assignments or []))
+    name = Path(preset).stem if preset.endswith(".toml") else preset
+    return resolve(layers, name)
+
+
+def _nest(dotted: str, value: Any) -> dict:
+    out: dict = {}
+    node = out
+    *parents, leaf = dotted.split(".")
+    for part in parents:
+        node = node.setdefault(part, {})
+    node[leaf] = value
+    return out

@@ -1,0 +1,222 @@
+"""Datasets as uint8 image tensors with train / validation / test splits.
+
+Images stay uint8 (N, C, H, W) — a quarter of the memory of float — on the training device, and become floats
+in [0, 1] batch by batch (`as_float`). The validation split is carved from the training set with a fixed seed;
+every choice (k, probe epoch, hyper-parameters) is made on it, never on the test split.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+
+from ppl_ssl.data import formats
+from ppl_ssl.errors import DataNotFoundError
+from ppl_ssl.registry import DATASETS
+
+# Table 2 of the SimVAE TMLR paper: crop scale, ratio, vertical flip, colour jitter (b-s-c, hue, probability).
+_GREY_AUGMENT = {"crop_scale": [0.4, 1.0], "crop_ratio": [0.75, 1.3], "vflip": 0.5, "hflip": 0.0,
+                 "brightness": 0.0, "contrast": 0.0, "saturation": 0.0, "hue": 0.0, "jitter_prob": 0.0,
+                 "grayscale_prob": 0.0}
+_COLOUR_AUGMENT = {"crop_scale": [0.6, 1.0], "crop_ratio": [0.75, 1.3], "vflip": 0.5, "hflip": 0.0,
+                   "brightness": 0.8, "contrast": 0.8, "saturation": 0.8, "hue": 0.2, "jitter_prob": 0.8,
+                   "grayscale_prob": 0.0}
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    name: str
+    image_shape: tuple[int, int, int]
+    class_names: tuple[str, ...]
+    read: Callable[[Path], tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]
+    marker: Callable[[Path], bool]  # does this folder hold the dataset?
+    system_folders: tuple[str, ...]
+    how_to_get: str
+    augment: dict
+    nets: str
+    latent_dim: int
+    likelihood: str = "gaussian"
+    binarise: bool = False
+    needs_files: bool = True
+    env_subfolders: tuple[str, ...] = field(default=())
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+    def config_defaults(self) -> dict:
+        """Config values that depend on the dataset (the paper's per-dataset settings)."""
+        return {"augment": dict(self.augment), "nets": {"kind": self.nets},
+                "model": {"latent_dim": self.latent_dim, "likelihood": {"kind": self.likelihood}}}
+
+    def candidate_folders(self, data_dir: str) -> list[Path]:
+        roots = [Path(data_dir).expanduser()] if data_dir else []
+        if os.environ.get("PPL_SSL_DATA"):
+            env = Path(os.environ["PPL_SSL_DATA"]).expanduser()
+            roots += [env / sub for sub in self.env_subfolders] + [env]
+        roots += [Path(p).expanduser() for p in self.system_folders]
+        expanded: list[Path] = []
+        for root in roots:  # also accept the parent folder of the usual sub-folder names
+            expanded += [root] + [root / sub for sub in self.env_subfolders]
+        return list(dict.fromkeys(expanded))
+
+
+@dataclass
+class DataSplits:
+    """uint8 images and int64 labels (-1: no label, ignored by evaluation) for each split."""
+
+    spec: DatasetSpec
+    train_x: torch.Tensor
+    train_y: torch.Tensor
+    val_x: torch.Tensor
+    val_y: torch.Tensor
+    test_x: torch.Tensor
+    test_y: torch.Tensor
+
+    def split(self, name: str) -> tuple[torch.Tensor, torch.Tensor]:
+        return getattr(self, f"{name}_x"), getattr(self, f"{name}_y")
+
+    def to(self, device: torch.device | str) -> "DataSplits":
+        moved = {k: getattr(self, k).to(device) for k in ("train_x", "train_y", "val_x", "val_y", "test_x", "test_y")}
+        return DataSplits(self.spec, **moved)
+
+
+def as_float(images: torch.Tensor) -> torch.Tensor:
+    """uint8 images -> float32 in [0, 1]."""
+    return images.float().div_(255.0)
+
+
+def load_dataset(name: str, data_dir: str = "", val_size: int = 5000, train_subset: int = 0,
+                 split_seed: int = 0, device: torch.device | str = "cpu") -> DataSplits:
+    """Read a registered dataset and carve its validation split from the training set."""
+    spec: DatasetSpec = DATASETS[name].build
+    folder = _locate(spec, data_dir)
+    train_x, train_y, test_x, test_y = spec.read(folder)
+    if spec.binarise:  # the paper's binarised MNIST: threshold at 0.5
+        train_x, test_x = ((a >= 128).astype(np.uint8) * 255 for a in (train_x, test_x))
+    if val_size >= len(train_x):
+        raise ValueError(f"data.val_size={val_size} leaves no training images ({name} has {len(train_x)}); lower it")
+    order = np.random.default_rng(split_seed).permutation(len(train_x))
+    val_idx, train_idx = np.sort(order[:val_size]), np.sort(order[val_size:])
+    if train_subset:
+        train_idx = train_idx[:train_subset]
+    tensor = lambda a: torch.from_numpy(np.ascontiguousarray(a))  # noqa: E731
+    return DataSplits(spec, tensor(train_x[train_idx]), tensor(train_y[train_idx]), tensor(train_x[val_idx]),
+                      tensor(train_y[val_idx]), tensor(test_x), tensor(test_y)).to(device)
+
+
+def _locate(spec: DatasetSpec, data_dir: str) -> Path:
+    if not spec.needs_files:
+        return Path(".")
+    tried = spec.candidate_folders(data_dir)
+    for folder in tried:
+        if folder.is_dir() and spec.marker(folder):
+            return folder
+    raise DataNotFoundError(
+        f"{spec.name}: no data found; tried {', '.join(map(str, tried)) or '(no folders)'}. {spec.how_to_get}"
+    )
+
+
+# --------------------------------------------------------------------------------------------- readers
+
+
+def _read_idx_folder(folder: Path):
+    parts = []
+    for stem in ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"):
+        path = formats.find_idx(folder, stem)
+        if path is None:
+            raise DataNotFoundError(f"{folder}: missing {stem}[.gz]; the folder needs all four IDX files")
+        parts.append(formats.read_idx(path))
+    train_x, train_y, test_x, test_y = parts
+    return train_x[:, None], train_y.astype(np.int64), test_x[:, None], test_y.astype(np.int64)
+
+
+def _has_idx(folder: Path) -> bool:
+    return formats.find_idx(folder, "train-images-idx3-ubyte") is not None
+
+
+def _read_digits(_: Path):
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    images = np.rint(digits.images * (255.0 / 16.0)).astype(np.uint8)[:, None]  # 0..16 -> 0..255
+    labels = digits.target.astype(np.int64)
+    order = np.random.default_rng(0).permutation(len(images))  # a fixed train/test split: the set ships none
+    test, train = order[:360], order[360:]
+    return images[train], labels[train], images[test], labels[test]
+
+
+def _read_cifar(folder: Path):
+    train_x, train_y = formats.read_cifar_batches(folder, [f"data_batch_{i}" for i in range(1, 6)])
+    test_x, test_y = formats.read_cifar_batches(folder, ["test_batch"])
+    return train_x, train_y, test_x, test_y
+
+
+def _has_cifar(folder: Path) -> bool:
+    return all((folder / n).is_file() for n in ["test_batch"] + [f"data_batch_{i}" for i in range(1, 6)])
+
+
+def _read_celeba(folder: Path):
+    from tqdm import tqdm
+
+    files, names, attributes = formats.read_celeba_attributes(folder / "list_attr_celeba.txt")
+    labels = formats.celeba_hair_labels(names, attributes)
+    partition_file = folder / "list_eval_partition.txt"
+    if partition_file.is_file():
+        part = dict(line.split() for line in partition_file.read_text().splitlines() if line.strip())
+        is_test = np.array([part.get(f, "0") == "2" for f in files])
+    else:  # no official partition: the last tenth is the test split
+        is_test = np.arange(len(files)) >= len(files) - max(1, len(files) // 10)
+    images = np.stack([formats.read_celeba_image(folder / "img_align_celeba" / f)
+                       for f in tqdm(files, desc="reading CelebA", leave=False)])
+    return images[~is_test], labels[~is_test], images[is_test], labels[is_test]
+
+
+def _has_celeba(folder: Path) -> bool:
+    return (folder / "list_attr_celeba.txt").is_file() and (folder / "img_align_celeba").is_dir()
+
+
+FASHION_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
+DIGIT_CLASSES = tuple(str(i) for i in range(10))
+CIFAR_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
+
+for _spec in (
+    DatasetSpec(
+        "fashion-mnist", (1, 28, 28), FASHION_CLASSES, _read_idx_folder, _has_idx,
+        ("/usr/share/datasets/fashion-mnist", "~/.cache/ppl_ssl/fashion-mnist"),
+        "Install it with `apt-get install dataset-fashion-mnist` (Debian; files in /usr/share/datasets/fashion-mnist) "
+        "or put the four *-ubyte.gz IDX files in a folder and pass --data-dir or set PPL_SSL_DATA.",
+        _GREY_AUGMENT, "mlp", 10, env_subfolders=("fashion-mnist", "FashionMNIST/raw"),
+    ),
+    DatasetSpec(
+        "mnist", (1, 28, 28), DIGIT_CLASSES, _read_idx_folder, _has_idx,
+        ("/usr/share/datasets/mnist", "~/.cache/ppl_ssl/mnist"),
+        "Put train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz, t10k-images-idx3-ubyte.gz and "
+        "t10k-labels-idx1-ubyte.gz (from the MNIST distribution) in a folder and pass --data-dir or set PPL_SSL_DATA.",
+        _GREY_AUGMENT, "mlp", 10, likelihood="bernoulli", binarise=True, env_subfolders=("mnist", "MNIST/raw"),
+    ),
+    DatasetSpec(
+        "digits", (1, 8, 8), DIGIT_CLASSES, _read_digits, lambda _: True, (),
+        "scikit-learn ships it; nothing to download.", _GREY_AUGMENT | {"crop_scale": [0.6, 1.0], "vflip": 0.0},
+        "mlp", 10, needs_files=False,
+    ),
+    DatasetSpec(
+        "cifar10", (3, 32, 32), CIFAR_CLASSES, _read_cifar, _has_cifar,
+        ("~/.cache/ppl_ssl/cifar-10-batches-py",),
+        "Unpack cifar-10-python.tar.gz (https://www.cs.toronto.edu/~kriz/cifar.html) and pass the "
+        "cifar-10-batches-py folder as --data-dir (or its parent as PPL_SSL_DATA).",
+        _COLOUR_AUGMENT, "resnet", 64, env_subfolders=("cifar-10-batches-py",),
+    ),
+    DatasetSpec(
+        "celeba", (3, 64, 64), formats.CELEBA_HAIR, _read_celeba, _has_celeba,
+        ("~/.cache/ppl_ssl/celeba",),
+        "Put img_align_celeba/ and list_attr_celeba.txt (and list_eval_partition.txt) from the CelebA release in a "
+        "folder and pass --data-dir (or its parent as PPL_SSL_DATA with the folder named celeba).",
+        _COLOUR_AUGMENT, "resnet", 64, env_subfolders=("celeba",),
+    ),
+):
+    DATASETS.register(_spec.name, summary=f"{_spec.image_shape}, {_spec.num_classes} classes")(_spec)

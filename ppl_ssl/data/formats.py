@@ -1,0 +1,101 @@
+"""Readers for the on-disk formats the datasets ship in: IDX (MNIST family), CIFAR python pickles, CelebA."""
+from __future__ import annotations
+
+import gzip
+import pickle
+from pathlib import Path
+
+import numpy as np
+
+# IDX type codes (http://yann.lecun.com/exdb/mnist/): only unsigned bytes occur in the MNIST family.
+_IDX_DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
+
+
+def read_idx(path: Path) -> np.ndarray:
+    """An IDX file (optionally gzip-compressed) as an array of its declared shape."""
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rb") as f:
+        data = f.read()
+    if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] not in _IDX_DTYPES:
+        raise ValueError(f"{path} is not an IDX file (bad magic number {data[:4].hex()})")
+    ndim = data[3]
+    shape = tuple(int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
+    dtype = np.dtype(_IDX_DTYPES[data[2]])
+    offset = 4 + 4 * ndim
+    expected = int(np.prod(shape)) * dtype.itemsize
+    if len(data) - offset != expected:
+        raise ValueError(f"{path}: header declares shape {shape} ({expected} bytes) but holds {len(data) - offset}")
+    return np.frombuffer(data, dtype=dtype, offset=offset).reshape(shape).astype(dtype.newbyteorder("="))
+
+
+def write_idx(path: Path, array: np.ndarray) -> None:
+    """Write an uint8 array as an IDX file (gzip-compressed if the name ends in .gz); used by tests and tools."""
+    array = np.ascontiguousarray(array, dtype=np.uint8)
+    header = bytes([0, 0, 0x08, array.ndim]) + b"".join(int(n).to_bytes(4, "big") for n in array.shape)
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "wb") as f:
+        f.write(header + array.tobytes())
+
+
+def find_idx(folder: Path, stem: str) -> Path | None:
+    """The file for e.g. stem 'train-images-idx3-ubyte' under the names it is distributed with."""
+    dotted = stem.replace("-idx", ".idx")
+    for name in (stem + ".gz", stem, dotted + ".gz", dotted):
+        if (folder / name).is_file():
+            return folder / name
+    return None
+
+
+def read_cifar_batches(folder: Path, names: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """CIFAR-10 python batches -> uint8 images (N, 3, 32, 32) and int64 labels.
+
+    The batches are the official pickles; pickle executes code, so only read files from the official archive."""
+    images, labels = [], []
+    for name in names:
+        with open(folder / name, "rb") as f:
+            batch = pickle.load(f, encoding="bytes")
+        images.append(np.asarray(batch[b"data"], dtype=np.uint8).reshape(-1, 3, 32, 32))
+        labels.append(np.asarray(batch[b"labels"], dtype=np.int64))
+    return np.concatenate(images), np.concatenate(labels)
+
+
+def write_cifar_batch(path: Path, images: np.ndarray, labels: np.ndarray) -> None:
+    """Write images (N, 3, 32, 32) uint8 in the CIFAR-10 python batch format (for tests and tools)."""
+    with open(path, "wb") as f:
+        pickle.dump({b"data": images.reshape(len(images), -1), b"labels": [int(v) for v in labels]}, f)
+
+
+CELEBA_HAIR = ("Bald", "Black_Hair", "Blond_Hair", "Brown_Hair", "Gray_Hair")
+
+
+def read_celeba_attributes(path: Path) -> tuple[list[str], list[str], np.ndarray]:
+    """list_attr_celeba.txt -> (file names, attribute names, {-1, 1} matrix)."""
+    lines = path.read_text().splitlines()
+    names = lines[1].split()
+    files, rows = [], []
+    for line in lines[2:]:
+        parts = line.split()
+        if parts:
+            files.append(parts[0])
+            rows.append([int(v) for v in parts[1:]])
+    return files, names, np.asarray(rows, dtype=np.int8).reshape(len(files), len(names))
+
+
+def celeba_hair_labels(attribute_names: list[str], attributes: np.ndarray) -> np.ndarray:
+    """The paper's 5-class hair colour; -1 where none or several hair attributes are set (dropped at evaluation)."""
+    columns = [attribute_names.index(a) for a in CELEBA_HAIR]
+    hair = attributes[:, columns] > 0
+    return np.where(hair.sum(1) == 1, hair.argmax(1), -1).astype(np.int64)
+
+
+def read_celeba_image(path: Path, size: int = 64, crop: int = 148) -> np.ndarray:
+    """One aligned CelebA image, centre-cropped to `crop` px and resized to `size` px: uint8 (3, size, size)."""
+    from PIL import Image
+
+    with Image.open(path) as img:
+        img = img.convert("RGB")
+        w, h = img.size
+        c = min(crop, w, h)
+        left, top = (w - c) // 2, (h - c) // 2
+        img = img.crop((left, top, left + c, top + c)).resize((size, size), Image.BILINEAR)
+        return np.asarray(img, dtype=np.uint8).transpose(2, 0, 1).copy()

@@ -1,0 +1,9 @@
+"""Errors a user can act on: each message is one line naming the bad thing and the fix."""
+
+
+class ConfigError(ValueError):
+    """A configuration key, value, preset or component name that cannot be used."""
+
+
+class DataNotFoundError(FileNotFoundError):
+    """A dataset's files are not where the loader looked."""

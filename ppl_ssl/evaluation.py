@@ -1,0 +1,159 @@
+"""Evaluation of frozen representations (encoder means of un-augmented images) and of the generative fit.
+
+Every choice — k of kNN, the probes' epoch — is made on the validation split; scores are reported on the test
+split. Labels of -1 (e.g. CelebA images without a single hair colour) are left out of every score.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from scipy.optimize import linear_sum_assignment
+from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
+from sklearn.mixture import GaussianMixture
+from sklearn.neighbors import KNeighborsClassifier
+from torch import nn
+
+from ppl_ssl.config import EvalConfig
+from ppl_ssl.data import DataSplits, as_float
+
+
+@dataclass
+class Features:
+    """Representations and labels of the three splits, labelled points only, as numpy arrays."""
+
+    train: np.ndarray
+    train_y: np.ndarray
+    val: np.ndarray
+    val_y: np.ndarray
+    test: np.ndarray
+    test_y: np.ndarray
+
+
+@torch.no_grad()
+def embed(encode, images: torch.Tensor, batch_size: int = 2048) -> torch.Tensor:
+    """encode() applied to uint8 images in batches -> (N, L) float tensor on the CPU."""
+    return torch.cat([encode(as_float(images[i : i + batch_size])).float().cpu() for i in range(0, len(images), batch_size)])
+
+
+def extract_features(encode, data: DataSplits) -> Features:
+    parts = []
+    for split in ("train", "val", "test"):
+        x, y = data.split(split)
+        keep = (y >= 0).cpu()
+        parts += [embed(encode, x)[keep].numpy(), y.cpu()[keep].numpy()]
+    return Features(*parts)
+
+
+def knn_accuracy(f: Features, max_k: int = 15) -> tuple[float, int]:
+    """Test accuracy of k-NN (scikit-learn) with k in 1..max_k chosen on validation accuracy."""
+    knn = KNeighborsClassifier(n_neighbors=min(max_k, len(f.train))).fit(f.train, f.train_y)
+    # One neighbour search for all k: votes of the first k neighbours, ties to the nearest neighbour's class.
+    val_acc = _knn_scores(knn, f.val, f.val_y, f.train_y, max_k)
+    best_k = int(np.argmax(val_acc)) + 1
+    test_acc = _knn_scores(knn, f.test, f.test_y, f.train_y, best_k)[best_k - 1]
+    return float(test_acc), best_k
+
+
+def _knn_scores(knn: KNeighborsClassifier, x: np.ndarray, y: np.ndarray, train_y: np.ndarray, max_k: int) -> np.ndarray:
+    neighbours = knn.kneighbors(x, n_neighbors=min(max_k, len(train_y)), return_distance=False)
+    labels = train_y[neighbours]  # (N, k)
+    classes = int(max(train_y.max(), y.max())) + 1
+    votes = np.zeros((len(x), classes))
+    scores = []
+    for k in range(labels.shape[1]):
+        votes[np.arange(len(x)), labels[:, k]] += 1 + 1e-6 * (k == 0)  # tie-break: nearest neighbour's class
+        scores.append(float((votes.argmax(1) == y).mean()))
+    return np.asarray(scores)
+
+
+def probe_accuracy(f: Features, hidden: int | None, epochs: int, lr: float, batch_size: int, seed: int = 0,
+                   device: torch.device | str = "cpu") -> tuple[float, int]:
+    """A linear (hidden=None) or one-hidden-layer ReLU probe trained with Adam on standardised features.
+
+    Returns the test accuracy at the epoch of best validation accuracy, and that epoch."""
+    gen = torch.Generator().manual_seed(seed)
+    mean, std = f.train.mean(0), f.train.std(0) + 1e-8
+    as_tensor = lambda a: torch.as_tensor((a - mean) / std, dtype=torch.float32, device=device)  # noqa: E731
+    xtr, xva, xte = as_tensor(f.train), as_tensor(f.val), as_tensor(f.test)
+    ytr = torch.as_tensor(f.train_y, device=device)
+    classes = int(max(f.train_y.max(), f.val_y.max(), f.test_y.max())) + 1
+    dim = xtr.shape[1]
+    with torch.random.fork_rng(devices=[]):  # seeded initialisation without touching the caller's RNG
+        torch.manual_seed(seed)
+        probe = nn.Linear(dim, classes) if hidden is None else nn.Sequential(nn.Linear(dim, hidden), nn.ReLU(), nn.Linear(hidden, classes))
+    probe.to(device)
+    optimiser = torch.optim.Adam(probe.parameters(), lr=lr)
+    best = (-1.0, 0, 0.0)  # validation accuracy, epoch, test accuracy
+    for epoch in range(1, epochs + 1):
+        order = torch.randperm(len(xtr), generator=gen).to(device)
+        for i in range(0, len(xtr), batch_size):
+            idx = order[i : i + batch_size]
+            loss = nn.functional.cross_entropy(probe(xtr[idx]), ytr[idx])
+            optimiser.zero_grad(set_to_none=True)
+            loss.backward()
+            optimiser.step()
+        with torch.no_grad():
+            val = float((probe(xva).argmax(1).cpu().numpy() == f.val_y).mean())
+            if val > best[0]:
+                best = (val, epoch, float((probe(xte).argmax(1).cpu().numpy() == f.test_y).mean()))
+    return best[2], best[1]
+
+
+def cluster_accuracy(truth: np.ndarray, clusters: np.ndarray) -> float:
+    """Accuracy under the best one-to-one matching of clusters to classes (Hungarian algorithm)."""
+    size = int(max(truth.max(), clusters.max())) + 1
+    counts = np.zeros((size, size), dtype=np.int64)
+    np.add.at(counts, (clusters, truth), 1)
+    rows, cols = linear_sum_assignment(counts, maximize=True)
+    return float(counts[rows, cols].sum() / len(truth))
+
+
+def gmm_scores(f: Features, n_classes: int, n_init: int, seed: int = 0) -> dict[str, float]:
+    """Full-covariance Gaussian mixture with the true number of classes, fitted on training features."""
+    gmm = GaussianMixture(n_components=n_classes, covariance_type="full", n_init=n_init, random_state=seed, reg_covar=1e-5)
+    gmm.fit(f.train)
+    clusters = gmm.predict(f.test)
+    return {"gmm_accuracy": cluster_accuracy(f.test_y, clusters),
+            "gmm_nmi": float(normalized_mutual_info_score(f.test_y, clusters)),
+            "gmm_ari": float(adjusted_rand_score(f.test_y, clusters))}
+
+
+@torch.no_grad()
+def reconstruction_mse(system, images: torch.Tensor, batch_size: int = 2048) -> float:
+    """Mean squared error per pixel between test images and the mean of p(x | E_q[z | x])."""
+    total, count = 0.0, 0
+    for i in range(0, len(images), batch_size):
+        x = as_float(images[i : i + batch_size])
+        total += float((system.reconstruct(x) - x).pow(2).sum())
+        count += x.numel()
+    return total / count
+
+
+def evaluate_representation(encode, data: DataSplits, config: EvalConfig, seed: int = 0) -> tuple[dict, Features]:
+    """kNN, linear and MLP probes, GMM clustering of the encoder's representation."""
+    f = extract_features(encode, data)
+    knn, best_k = knn_accuracy(f, config.knn_max_k)
+    metrics = {"knn_accuracy": knn, "knn_best_k": best_k}
+    probe_device = data.train_x.device
+    for name, hidden in (("linear_probe", None), ("mlp_probe", f.train.shape[1])):
+        acc, epoch = probe_accuracy(f, hidden, config.probe_epochs, config.probe_lr, config.probe_batch_size, seed, probe_device)
+        metrics[f"{name}_accuracy"], metrics[f"{name}_best_epoch"] = acc, epoch
+    metrics.update(gmm_scores(f, data.spec.num_classes, config.gmm_n_init, seed))
+    return metrics, f
+
+
+def evaluate(system, data: DataSplits, config: EvalConfig, history: list[dict], seed: int = 0) -> tuple[dict, Features]:
+    """All metrics of a fitted generative system, as written to metrics.json."""
+    system.eval()
+    metrics, features = evaluate_representation(system.encode, data, config, seed)
+    metrics["reconstruction_mse"] = reconstruction_mse(system, data.test_x)
+    if history:
+        last = history[-1]
+        metrics.update({"elbo": last["elbo"], "elbo_reconstruction": last["reconstruction"],
+                        "elbo_log_prior": last["log_prior"], "elbo_entropy": last["entropy"],
+                        "epochs": last["epoch"], "train_seconds": float(sum(h["seconds"] for h in history))})
+    return metrics, features
+
+

@@ -1,0 +1,131 @@
+"""Figures of a fitted run: reconstructions, class-conditional and prior samples, training curves, t-SNE."""
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+from ppl_ssl.data import DataSplits, as_float  # noqa: E402
+from ppl_ssl.runs import atomic_write_bytes  # noqa: E402
+
+
+def _savefig(fig, path: Path) -> None:
+    """Render to memory, then write atomically: a killed run never leaves half a PNG."""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=120)
+    plt.close(fig)
+    atomic_write_bytes(path, buffer.getvalue())
+
+
+def image_grid(images: torch.Tensor, rows: int) -> np.ndarray:
+    """(N, C, H, W) in [0, 1] -> one (rows·H, cols·W[, 3]) array with 1-px white separators."""
+    n, c, h, w = images.shape
+    cols = int(np.ceil(n / rows))
+    grid = np.ones((rows * (h + 1) - 1, cols * (w + 1) - 1, c), dtype=np.float32)
+    for i, img in enumerate(images.clamp(0, 1).permute(0, 2, 3, 1).cpu().numpy()):
+        r, k = divmod(i, cols)
+        grid[r * (h + 1) : r * (h + 1) + h, k * (w + 1) : k * (w + 1) + w] = img
+    return grid[..., 0] if c == 1 else grid
+
+
+def _save_grid(grid: np.ndarray, path: Path, title: str, ylabels: list[str] | None = None) -> None:
+    fig, ax = plt.subplots(figsize=(max(4, grid.shape[1] / 28), max(2, grid.shape[0] / 28) + 0.5))
+    ax.imshow(grid, cmap="gray" if grid.ndim == 2 else None, vmin=0, vmax=1, interpolation="nearest")
+    ax.set_title(title, fontsize=9)
+    ax.set_xticks([])
+    if ylabels:
+        step = grid.shape[0] / len(ylabels)
+        ax.set_yticks([(i + 0.5) * step for i in range(len(ylabels))], ylabels, fontsize=7)
+    else:
+        ax.set_yticks([])
+    fig.tight_layout()
+    _savefig(fig, path)
+
+
+@torch.no_grad()
+def reconstructions(system, data: DataSplits, path: Path, n: int = 16) -> None:
+    x = as_float(data.test_x[:n])
+    grid = image_grid(torch.cat([x, system.reconstruct(x)]), rows=2)
+    _save_grid(grid, path, "test images (top) and reconstructions from E_q[z|x] (bottom)")
+
+
+@torch.no_grad()
+def class_samples(system, features, data: DataSplits, path: Path, per_class: int = 10, seed: int = 0) -> None:
+    """The paper's generation protocol: a full-covariance Gaussian fitted to the training codes of each class."""
+    rng = np.random.default_rng(seed)
+    codes = []
+    for label in range(data.spec.num_classes):
+        z = features.train[features.train_y == label]
+        if len(z) < 2:
+            continue
+        cov = np.cov(z, rowvar=False) + 1e-6 * np.eye(z.shape[1])
+        codes.append(rng.multivariate_normal(z.mean(0), cov, size=per_class))
+    device = next(system.parameters()).device
+    images = system.decode(torch.as_tensor(np.concatenate(codes), dtype=torch.float32, device=device))
+    _save_grid(image_grid(images, rows=len(codes)), path, "samples from a Gaussian fitted to each class's codes",
+               list(data.spec.class_names[: len(codes)]))
+
+
+@torch.no_grad()
+def prior_samples(system, views: int, path: Path, groups: int = 8) -> None:
+    """Each row: one draw of content from the prior, and `views` views drawn around it."""
+    j = max(1, min(views, 10))
+    z = system.sample_prior(groups, j)  # (groups, J, L)
+    images = system.decode(z.flatten(0, 1))
+    title = "prior samples" if j == 1 else f"prior samples: each row shares content y, {j} views z^j | y"
+    _save_grid(image_grid(images, rows=groups if j > 1 else 2), path, title)
+
+
+def training_curves(log_lines: list[dict], history: list[dict], path: Path) -> None:
+    fig, axes = plt.subplots(1, 4, figsize=(14, 3))
+    steps = np.array([r["step"] for r in log_lines])
+    for ax, key, label in zip(axes, ("elbo", "reconstruction", "log_prior", "entropy"),
+                              ("ELBO", "reconstruction E_q log p(x|z)", "log prior E_q log p(z|y)", "entropy −E_q log q(z|x)")):
+        values = np.array([r[key] for r in log_lines])
+        if len(values):
+            ax.plot(steps, values, lw=0.5, alpha=0.4, label="step")
+            window = max(1, len(values) // 50)
+            smooth = np.convolve(values, np.ones(window) / window, mode="valid")
+            ax.plot(steps[window - 1 :], smooth, lw=1.2, label=f"mean of {window}")
+        ax.set_title(label + " (nats/view)", fontsize=8)
+        ax.set_xlabel("step", fontsize=8)
+        ax.tick_params(labelsize=7)
+    axes[0].legend(fontsize=7)
+    fig.tight_layout()
+    _savefig(fig, path)
+
+
+def tsne(features, class_names: tuple[str, ...], path: Path, points: int, seed: int = 0) -> None:
+    from sklearn.manifold import TSNE
+
+    n = min(points, len(features.test))
+    idx = np.random.default_rng(seed).choice(len(features.test), n, replace=False)
+    xy = TSNE(n_components=2, init="pca", random_state=seed, perplexity=min(30.0, max(2.0, n / 4))).fit_transform(features.test[idx])
+    labels = features.test_y[idx]
+    fig, ax = plt.subplots(figsize=(6, 5))
+    for c in np.unique(labels):
+        ax.scatter(*xy[labels == c].T, s=3, label=class_names[c] if c < len(class_names) else str(c))
+    ax.legend(fontsize=6, markerscale=3, loc="best")
+    ax.set_title(f"t-SNE of {n} test representations", fontsize=9)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    fig.tight_layout()
+    _savefig(fig, path)
+
+
+def write_all(system, features, data: DataSplits, views: int, log_lines: list[dict], history: list[dict],
+              folder: Path, tsne_points: int) -> list[Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    reconstructions(system, data, folder / "reconstructions.png")
+    class_samples(system, features, data, folder / "class_samples.png")
+    prior_samples(system, views, folder / "prior_samples.png")
+    training_curves(log_lines, history, folder / "training_curves.png")
+    if tsne_points > 0:
+        tsne(features, data.spec.class_names, folder / "tsne.png", tsne_points)
+    return sorted(folder.glob("*.png"))

@@ -1,0 +1,141 @@
+"""Encoder / decoder pairs (chosen by `nets.kind`).
+
+The contract, shared by every pair:
+- encoder(x): images (N, C, H, W) in [0, 1] -> (loc, scale), each (N, L), scale > 0;
+- decoder(z): codes (..., L) -> raw, unconstrained image parameters (..., C, H, W); a likelihood maps them
+  to its distribution.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ppl_ssl.config import option
+from ppl_ssl.errors import ConfigError
+from ppl_ssl.registry import NETS
+
+MIN_SCALE = 1e-4  # keeps log q(z | x) finite however confident the encoder becomes
+
+
+class GaussianHead(nn.Module):
+    """Features -> (loc, scale) of a diagonal Gaussian; scale = softplus(.) + MIN_SCALE."""
+
+    def __init__(self, features: int, latent_dim: int):
+        super().__init__()
+        self.linear = nn.Linear(features, 2 * latent_dim)
+
+    def forward(self, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        loc, raw_scale = self.linear(h).chunk(2, dim=-1)
+        return loc, F.softplus(raw_scale) + MIN_SCALE
+
+
+class Encoder(nn.Module):
+    """A feature trunk followed by a Gaussian head."""
+
+    def __init__(self, trunk: nn.Module, features: int, latent_dim: int):
+        super().__init__()
+        self.trunk = trunk
+        self.head = GaussianHead(features, latent_dim)
+        self.latent_dim = latent_dim
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.head(self.trunk(x))
+
+
+class Decoder(nn.Module):
+    """Maps codes with any leading batch dims through `body`, which takes (N, L) to (N, C, H, W)."""
+
+    def __init__(self, body: nn.Module, image_shape: tuple[int, int, int]):
+        super().__init__()
+        self.body = body
+        self.image_shape = tuple(image_shape)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        lead = z.shape[:-1]
+        out = self.body(z.reshape(-1, z.shape[-1]))
+        return out.reshape(*lead, *self.image_shape)
+
+
+def _mlp(sizes: list[int]) -> nn.Sequential:
+    layers: list[nn.Module] = []
+    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
+        layers.append(nn.Linear(a, b))
+        if i < len(sizes) - 2:
+            layers.append(nn.ReLU())
+    return nn.Sequential(*layers)
+
+
+@dataclass
+class MLPOptions:
+    # The TMLR paper's Table 3 (the authors' code uses the reverse order of widths; see docs/differences).
+    encoder_hidden: list[int] = option([500, 500, 2000], lambda v: len(v) > 0 and min(v) > 0, "a non-empty list of positive widths")
+    decoder_hidden: list[int] = option([2000, 500, 500], lambda v: len(v) > 0 and min(v) > 0, "a non-empty list of positive widths")
+
+
+@NETS.register("mlp", MLPOptions, summary="MLP encoder/decoder of the SimVAE paper's Table 3 (MNIST, Fashion-MNIST)")
+def build_mlp(image_shape: tuple[int, int, int], latent_dim: int, options: MLPOptions) -> tuple[Encoder, Decoder]:
+    d = math.prod(image_shape)
+    trunk = nn.Sequential(nn.Flatten(), _mlp([d, *options.encoder_hidden]), nn.ReLU())
+    body = nn.Sequential(_mlp([latent_dim, *options.decoder_hidden, d]), nn.Unflatten(1, tuple(image_shape)))
+    return Encoder(trunk, options.encoder_hidden[-1], latent_dim), Decoder(body, image_shape)
+
+
+class ResidualBlock(nn.Module):
+    """Two 3×3 convolutions with batch norm and a (projected) skip; stride 2 halves, upsample doubles the size."""
+
+    def __init__(self, cin: int, cout: int, stride: int = 1, upsample: bool = False):
+        super().__init__()
+        self.upsample = upsample
+        self.conv1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(cout)
+        self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(cout)
+        needs_projection = cin != cout or stride != 1
+        self.skip = nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout)) if needs_projection else nn.Identity()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.upsample:
+            x = F.interpolate(x, scale_factor=2, mode="nearest")
+        out = F.relu(self.bn1(self.conv1(x)))
+        return F.relu(self.bn2(self.conv2(out)) + self.skip(x))
+
+
+@dataclass
+class ResNetOptions:
+    # The TMLR paper's Table 4: stem of 16 channels, residual stages of 32, 64, 128, 256 channels down to 4×4.
+    stem_channels: int = option(16, lambda v: v > 0, "positive")
+    channels: list[int] = option([32, 64, 128, 256], lambda v: len(v) == 4 and min(v) > 0, "four positive widths")
+
+
+@NETS.register("resnet", ResNetOptions, summary="ResNet-style conv encoder/decoder of the paper's Table 4 (32/64 px colour)")
+def build_resnet(image_shape: tuple[int, int, int], latent_dim: int, options: ResNetOptions) -> tuple[Encoder, Decoder]:
+    c, h, w = image_shape
+    if h != w or h not in (32, 64):
+        raise ConfigError(f"nets 'resnet' takes square 32 or 64 px images, got {h}×{w}; use --set nets.kind=mlp")
+    ch = options.channels
+    stem = [nn.Conv2d(c, options.stem_channels, 3, 1, 1, bias=False), nn.BatchNorm2d(options.stem_channels), nn.ReLU()]
+    if h == 64:
+        stem.append(nn.MaxPool2d(3, 2, 1))  # 64 -> 32 px, as Table 4's 3×3 max-pool
+    trunk = nn.Sequential(
+        *stem, ResidualBlock(options.stem_channels, ch[0]), ResidualBlock(ch[0], ch[1], 2),
+        ResidualBlock(ch[1], ch[2], 2), ResidualBlock(ch[2], ch[3], 2), nn.Flatten(),
+    )
+    up = [ResidualBlock(ch[3], ch[2], upsample=True), ResidualBlock(ch[2], ch[1], upsample=True),
+          ResidualBlock(ch[1], ch[0], upsample=True)]
+    last = ch[0]
+    if h == 64:
+        up.append(ResidualBlock(ch[0], options.stem_channels, upsample=True))
+        last = options.stem_channels
+    body = nn.Sequential(
+        nn.Linear(latent_dim, ch[3] * 16), nn.ReLU(), nn.Unflatten(1, (ch[3], 4, 4)), *up,
+        nn.Conv2d(last, c, 5, 1, 2),
+    )
+    return Encoder(trunk, ch[3] * 16, latent_dim), Decoder(body, image_shape)
+
+
+def build_nets(component, image_shape: tuple[int, int, int], latent_dim: int) -> tuple[Encoder, Decoder]:
+    return NETS[component.kind].build(tuple(image_shape), latent_dim, component.options)

@@ -1,0 +1,132 @@
+"""Run folders: resolved config, checkpoints (atomic, weights-only), metrics, training log, figures.
+
+    RUN/config.toml        the resolved config: recreates the run on its own
+    RUN/checkpoint.pt      model, optimiser, RNG and loop state (torch.load(..., weights_only=True))
+    RUN/train_log.jsonl    one line per SVI step: the loss and the ELBO terms, per view
+    RUN/history.json       per-epoch means of the same
+    RUN/metrics.json       evaluation results
+    RUN/figures/*.png
+"""
+from __future__ import annotations
+
+import io
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ppl_ssl.config import Config, load_config
+from ppl_ssl.errors import ConfigError
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    """Write to a temporary file in the same folder, then rename over `path`: readers never see half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    _atomic_write(Path(path), data)
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    _atomic_write(Path(path), text.encode())
+
+
+def atomic_write_json(path: Path, obj: Any) -> None:
+    atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=True) + "\n")
+
+
+def atomic_torch_save(path: Path, obj: Any) -> None:
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    _atomic_write(Path(path), buffer.getvalue())
+
+
+@dataclass(frozen=True)
+class RunPaths:
+    root: Path
+
+    @property
+    def config(self) -> Path:
+        return self.root / "config.toml"
+
+    @property
+    def checkpoint(self) -> Path:
+        return self.root / "checkpoint.pt"
+
+    @property
+    def log(self) -> Path:
+        return self.root / "train_log.jsonl"
+
+    @property
+    def history(self) -> Path:
+        return self.root / "history.json"
+
+    @property
+    def metrics(self) -> Path:
+        return self.root / "metrics.json"
+
+    @property
+    def figures(self) -> Path:
+        return self.root / "figures"
+
+
+def load_checkpoint(path: Path, device: torch.device | str = "cpu") -> dict:
+    if not path.is_file():
+        raise ConfigError(f"no checkpoint at {path}; train the run first (experiments/fit.py --out {path.parent})")
+    return torch.load(path, map_location=device, weights_only=True)
+
+
+class Run:
+    """A trained run loaded from its folder: its config, system and metrics, and what users do with them."""
+
+    def __init__(self, root: Path, config: Config, system, metrics: dict, device: torch.device):
+        self.root, self.paths, self.config, self.system, self.metrics, self.device = root, RunPaths(root), config, system, metrics, device
+
+    def _batched(self, fn, images: torch.Tensor, batch_size: int = 1024) -> torch.Tensor:
+        outs = [fn(images[i : i + batch_size].to(self.device, torch.float32)) for i in range(0, len(images), batch_size)]
+        return torch.cat(outs).cpu()
+
+    def encode(self, images: torch.Tensor) -> torch.Tensor:
+        """Posterior means (N, L) of float images (N, C, H, W) in [0, 1]."""
+        return self._batched(self.system.encode, images)
+
+    def reconstruct(self, images: torch.Tensor) -> torch.Tensor:
+        return self._batched(self.system.reconstruct, images)
+
+    def sample(self, n: int) -> torch.Tensor:
+        """n images decoded from prior samples: (n, C, H, W)."""
+        return self.system.sample(n).cpu()
+
+    def __repr__(self) -> str:
+        return f"Run({str(self.root)!r}, model={self.config.name!r}, dataset={self.config.data.dataset!r})"
+
+
+def load_run(path: str | Path, device: str = "cpu") -> Run:
+    """Rebuild a run's system from its config.toml alone and load its checkpoint's weights."""
+    from ppl_ssl.registry import DATASETS
+    from ppl_ssl.runtime import resolve_device
+    from ppl_ssl.system import build_system
+
+    paths = RunPaths(Path(path))
+    config = load_config(paths.config)
+    dev = resolve_device(device)
+    system = build_system(config, DATASETS[config.data.dataset].build.image_shape).to(dev)
+    system.load_state_dict(load_checkpoint(paths.checkpoint, dev)["system"])
+    system.eval()
+    metrics = json.loads(paths.metrics.read_text()) if paths.metrics.is_file() else {}
+    return Run(paths.root, config, system, metrics, dev)

@@ -1,0 +1,79 @@
+"""A fitted-or-fittable generative system: model program + guide program + objective, built from a Config."""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ppl_ssl.config import Config
+from ppl_ssl.errors import ConfigError
+from ppl_ssl.likelihoods import build_likelihood
+from ppl_ssl.nets import build_nets
+from ppl_ssl.priors import build_prior
+from ppl_ssl.registry import GUIDES, MODELS, OBJECTIVES
+
+
+class GenerativeSystem(nn.Module):
+    """Owns the ELBO module (which owns model and guide) and offers what users do with a fitted model."""
+
+    def __init__(self, model: nn.Module, guide: nn.Module, elbo):
+        super().__init__()
+        self.objective = elbo(model, guide)  # an nn.Module: its parameters are the model's and the guide's
+        self.elbo = elbo
+
+    @property
+    def model(self) -> nn.Module:
+        return self.objective.model
+
+    @property
+    def guide(self) -> nn.Module:
+        return self.objective.guide
+
+    def training_loss(self, views: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """Loss to minimise on a batch of views (N, J, C, H, W) and its terms, summed over the batch."""
+        loss = self.objective(views)
+        return loss, self.elbo.last_terms
+
+    @torch.no_grad()
+    def encode(self, images: torch.Tensor) -> torch.Tensor:
+        """Posterior means E_q[z | x] of images (N, C, H, W) in [0, 1]: the representation, (N, L)."""
+        return self.guide.posterior_mean(images)
+
+    @torch.no_grad()
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        """Mean image E[x | z] for codes (..., L)."""
+        return self.model.likelihood.mean(self.model.decoder(z))
+
+    def reconstruct(self, images: torch.Tensor) -> torch.Tensor:
+        return self.decode(self.encode(images))
+
+    @torch.no_grad()
+    def sample_prior(self, n: int, views: int = 1) -> torch.Tensor:
+        """Codes of n images with `views` views each from the prior: (n, views, L)."""
+        return self.model.prior(views).sample((n,))
+
+    def sample(self, n: int) -> torch.Tensor:
+        """n images (mean of p(x | z)) with z from the prior: (n, C, H, W)."""
+        return self.decode(self.sample_prior(n, 1)[:, 0])
+
+
+def build_system(config: Config, image_shape: tuple[int, int, int]) -> GenerativeSystem:
+    """Everything the config names, assembled through the registries."""
+    latent = config.model.latent_dim
+    encoder, decoder = build_nets(config.nets, image_shape, latent)
+    prior = build_prior(config.model.prior, latent)
+    likelihood = build_likelihood(config.model.likelihood)
+    model = MODELS[config.model.program].build(decoder, prior, likelihood, config)
+    guide = GUIDES[config.guide.kind].build(encoder, config)
+    return GenerativeSystem(model, guide, OBJECTIVES[config.train.objective].build(config))
+
+
+def check_data_fits(config: Config, binary_data: bool) -> None:
+    """Reject a likelihood that cannot score this dataset's pixels (e.g. Bernoulli on grey levels)."""
+    from ppl_ssl.registry import LIKELIHOODS
+
+    likelihood_cls = LIKELIHOODS[config.model.likelihood.kind].build
+    if getattr(likelihood_cls, "binary_data", False) and not binary_data:
+        raise ConfigError(
+            f"model.likelihood.kind = '{config.model.likelihood.kind}' needs binary pixels but dataset "
+            f"'{config.data.dataset}' has grey levels; use --set model.likelihood.kind=gaussian or --dataset mnist"
+        )

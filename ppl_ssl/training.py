@@ -1,0 +1,113 @@
+"""The SVI loop: augment a batch into J views, take one optimiser step on the objective, log, checkpoint.
+
+Checkpoints are written atomically at the end of every `train.checkpoint_every` epochs and hold everything the
+loop's future depends on (weights, optimiser moments, the augmentation and data-order generators, the global
+RNG), so `resume=True` after a kill continues exactly as if the run had not stopped.
+"""
+from __future__ import annotations
+
+import json
+import math
+import time
+from pathlib import Path
+from typing import Callable
+
+import torch
+from tqdm.auto import tqdm
+
+from ppl_ssl.augment import Augmenter
+from ppl_ssl.config import Config
+from ppl_ssl.data import DataSplits, as_float, load_dataset
+from ppl_ssl.errors import ConfigError
+from ppl_ssl.runs import RunPaths, atomic_torch_save, atomic_write_json, atomic_write_text, load_checkpoint
+from ppl_ssl.runtime import resolve_device, rng_state, seed_everything, set_rng_state
+from ppl_ssl.system import GenerativeSystem, build_system, check_data_fits
+
+EpochCallback = Callable[[int, dict], None]
+
+
+def load_data_for(config: Config, device: torch.device) -> DataSplits:
+    d = config.data
+    return load_dataset(d.dataset, d.data_dir, d.val_size, d.train_subset, d.split_seed, device)
+
+
+def make_optimiser(system: GenerativeSystem, config: Config) -> torch.optim.Optimizer:
+    return torch.optim.Adam(system.parameters(), lr=config.train.lr, eps=config.train.adam_eps)
+
+
+def fit(config: Config, out: str | Path, resume: bool = False, data: DataSplits | None = None,
+        on_epoch_end: EpochCallback | None = None, progress: bool = True) -> tuple[GenerativeSystem, DataSplits]:
+    """Train the system a config describes into run folder `out`; returns the trained system and its data."""
+    paths = RunPaths(Path(out))
+    if paths.checkpoint.exists() and not resume:
+        raise ConfigError(f"run folder {paths.root} already holds a checkpoint; pass --resume to continue it or --out for a new run")
+    device = resolve_device(config.train.device)
+    seed_everything(config.train.seed)
+    data = (data or load_data_for(config, device)).to(device)
+    check_data_fits(config, binary_data=bool(((data.train_x == 0) | (data.train_x == 255)).all()))
+    system = build_system(config, data.spec.image_shape).to(device)
+    optimiser = make_optimiser(system, config)
+    augmenter = Augmenter(config.augment, seed=config.train.seed + 1, device=device)
+    order = torch.Generator().manual_seed(config.train.seed + 2)
+    history: list[dict] = []
+    start_epoch = 0
+    if resume and paths.checkpoint.exists():
+        state = load_checkpoint(paths.checkpoint, device)
+        system.load_state_dict(state["system"])
+        optimiser.load_state_dict(state["optimiser"])
+        augmenter.load_state_dict(state["augmenter"])
+        order.set_state(state["order"])
+        set_rng_state(state["rng"])
+        history, start_epoch = state["history"], state["epoch"]
+        _truncate_log(paths.log, start_epoch)
+    config.save(paths.config)
+
+    n, batch, views = len(data.train_x), config.train.batch_size, config.model.views
+    steps_per_epoch = math.ceil(n / batch)
+    system.train()
+    with open(paths.log, "a") as log:
+        for epoch in range(start_epoch, config.train.epochs):
+            started = time.perf_counter()
+            totals: dict[str, float] = {}
+            permutation = torch.randperm(n, generator=order).to(device)
+            bar = tqdm(range(steps_per_epoch), desc=f"epoch {epoch + 1}/{config.train.epochs}", disable=not progress,
+                       leave=False, dynamic_ncols=True)
+            for step in bar:
+                index = permutation[step * batch : (step + 1) * batch]
+                x = augmenter(as_float(data.train_x[index]), views).images
+                loss, terms = system.training_loss(x)
+                optimiser.zero_grad(set_to_none=True)
+                loss.backward()
+                optimiser.step()
+                per_view = {k: float(v) / (len(index) * views) for k, v in terms.items()}
+                for k, v in per_view.items():
+                    totals[k] = totals.get(k, 0.0) + v * len(index)
+                log.write(json.dumps({"epoch": epoch, "step": epoch * steps_per_epoch + step, **per_view}) + "\n")
+                if step % 10 == 0:
+                    bar.set_postfix(elbo=f"{per_view['elbo']:.1f}", refresh=False)
+            log.flush()
+            summary = {"epoch": epoch + 1, "seconds": time.perf_counter() - started, **{k: v / n for k, v in totals.items()}}
+            history.append(summary)
+            if progress:
+                tqdm.write(f"epoch {epoch + 1}/{config.train.epochs}: elbo/view {summary['elbo']:.2f} "
+                           f"(recon {summary['reconstruction']:.2f}, log prior {summary['log_prior']:.2f}, "
+                           f"entropy {summary['entropy']:.2f}) in {summary['seconds']:.1f}s")
+            last = epoch + 1 == config.train.epochs
+            if last or (epoch + 1) % config.train.checkpoint_every == 0:
+                atomic_torch_save(paths.checkpoint, {
+                    "system": system.state_dict(), "optimiser": optimiser.state_dict(),
+                    "augmenter": augmenter.state_dict(), "order": order.get_state(), "rng": rng_state(),
+                    "history": history, "epoch": epoch + 1,
+                })
+                atomic_write_json(paths.history, history)
+            if on_epoch_end is not None:
+                on_epoch_end(epoch + 1, summary)
+    system.eval()
+    return system, data
+
+
+def _truncate_log(path: Path, epochs_done: int) -> None:
+    """Drop log lines of steps after the checkpoint (a run killed mid-epoch repeats that epoch)."""
+    if path.exists():
+        keep = [line for line in path.read_text().splitlines() if line and json.loads(line)["epoch"] < epochs_done]
+        atomic_write_text(path, "".join(line + "\n" for line in keep))

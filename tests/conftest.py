@@ -1,0 +1,23 @@
+"""Shared fixtures: tiny configs on scikit-learn's digits (always available) and tiny nets, so tests run in seconds."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+import ppl_ssl
+
+TINY = [
+    "data.dataset=digits", "data.val_size=200", "data.train_subset=256", "nets.encoder_hidden=[32]",
+    "nets.decoder_hidden=[32]", "model.latent_dim=4", "train.batch_size=32", "train.device='cpu'",
+    "eval.probe_epochs=3", "eval.gmm_n_init=1", "eval.tsne_points=0", "eval.figures=false",
+]
+
+
+def tiny_config(preset: str = "simvae", *assignments: str, epochs: int = 1) -> ppl_ssl.Config:
+    return ppl_ssl.build_config(preset, {"train.epochs": epochs}, [*TINY, *assignments])
+
+
+@pytest.fixture(autouse=True)
+def _fast_torch():
+    torch.set_num_threads(1)  # tiny tensors: threads only add overhead
+    yield

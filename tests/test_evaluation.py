@@ -1,0 +1,55 @@
+"""Evaluation metrics on representations whose answer is known."""
+import numpy as np
+import pytest
+
+from ppl_ssl.evaluation import Features, cluster_accuracy, gmm_scores, knn_accuracy, probe_accuracy
+
+
+def planted(n_train=600, n_val=200, n_test=300, dim=6, classes=4, signal=3.0, seed=0, onehot=True) -> Features:
+    """Noise features with the class planted: `signal` × one-hot(class) in the first dims (or signal × class in dim 0)."""
+    rng = np.random.default_rng(seed)
+
+    def split(n):
+        y = rng.integers(0, classes, n)
+        x = rng.normal(size=(n, dim))
+        if onehot:
+            x[np.arange(n), y] += signal
+        else:
+            x[:, 0] += signal * y
+        return x.astype(np.float32), y
+
+    return Features(*split(n_train), *split(n_val), *split(n_test))
+
+
+def test_cluster_accuracy_is_invariant_to_relabelling():
+    truth = np.array([0, 0, 1, 1, 2, 2, 2])
+    assert cluster_accuracy(truth, np.array([2, 2, 0, 0, 1, 1, 1])) == 1.0
+    assert cluster_accuracy(truth, np.array([0, 0, 0, 0, 0, 0, 0])) == pytest.approx(3 / 7)
+
+
+def test_knn_finds_planted_classes_and_picks_k_on_validation():
+    acc, k = knn_accuracy(planted(signal=6.0), max_k=15)
+    assert acc > 0.95 and 1 <= k <= 15
+    noise, _ = knn_accuracy(planted(signal=0.0), max_k=15)
+    assert noise < 0.4  # chance is 0.25
+
+
+def test_knn_with_k_1_is_nearest_neighbour():
+    f = Features(np.array([[0.0], [10.0]]), np.array([0, 1]), np.array([[1.0], [9.0]]), np.array([0, 1]),
+                 np.array([[2.0], [8.0], [4.0]]), np.array([0, 1, 0]))
+    assert knn_accuracy(f, max_k=1) == (1.0, 1)
+
+
+@pytest.mark.parametrize("hidden", [None, 6])
+def test_probes_recover_a_planted_label_and_score_chance_without_it(hidden):
+    acc, epoch = probe_accuracy(planted(signal=4.0), hidden, epochs=30, lr=3e-3, batch_size=64)
+    assert acc > 0.9 and 1 <= epoch <= 30
+    chance, _ = probe_accuracy(planted(signal=0.0), hidden, epochs=10, lr=3e-3, batch_size=64)
+    assert chance < 0.4
+
+
+def test_gmm_clusters_separated_blobs():
+    scores = gmm_scores(planted(signal=12.0, dim=2, onehot=False), n_classes=4, n_init=2)
+    assert scores["gmm_accuracy"] > 0.95 and scores["gmm_nmi"] > 0.85 and scores["gmm_ari"] > 0.85
+    noise = gmm_scores(planted(signal=0.0, dim=2, onehot=False), n_classes=4, n_init=1)
+    assert noise["gmm_nmi"] < 0.1 and abs(noise["gmm_ari"]) < 0.1

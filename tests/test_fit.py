@@ -1,0 +1,144 @@
+"""Each preset fits and evaluates on a tiny subset; runs reload from their folder; resumes are exact."""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+import ppl_ssl
+from ppl_ssl.config import preset_names
+from ppl_ssl.errors import ConfigError
+from ppl_ssl.training import fit
+from tests.conftest import tiny_config
+
+ROOT = Path(__file__).resolve().parents[1]
+METRIC_KEYS = ["knn_accuracy", "knn_best_k", "linear_probe_accuracy", "mlp_probe_accuracy", "gmm_accuracy", "gmm_nmi",
+               "gmm_ari", "reconstruction_mse", "elbo", "elbo_reconstruction", "elbo_log_prior", "elbo_entropy"]
+
+
+@pytest.mark.parametrize("preset", preset_names())
+def test_each_preset_fits_and_evaluates(tmp_path, preset):
+    config = tiny_config(preset, "model.views=3" if "simvae" in preset else "model.views=1", "eval.figures=true",
+                         "eval.tsne_points=60", epochs=2)
+    metrics = ppl_ssl.fit_and_evaluate(config, tmp_path / "run", progress=False)
+    assert set(METRIC_KEYS) <= set(metrics)
+    for key in ("knn_accuracy", "linear_probe_accuracy", "mlp_probe_accuracy", "gmm_accuracy"):
+        assert 0.0 <= metrics[key] <= 1.0
+    assert metrics["knn_accuracy"] > 0.3  # digits: even 2 tiny epochs separate classes far above chance (0.1)
+    assert json.loads((tmp_path / "run" / "metrics.json").read_text()) == metrics
+    figures = {p.name for p in (tmp_path / "run" / "figures").glob("*.png")}
+    assert figures == {"reconstructions.png", "class_samples.png", "prior_samples.png", "training_curves.png", "tsne.png"}
+    log = [json.loads(line) for line in (tmp_path / "run" / "train_log.jsonl").read_text().splitlines()]
+    assert len(log) == 2 * 8 and {"elbo", "reconstruction", "log_prior", "entropy", "loss"} <= set(log[0])
+
+
+def test_training_improves_the_elbo(tmp_path):
+    config = tiny_config("simvae", "model.views=2", "train.lr=3e-3", epochs=6)
+    history = []
+    fit(config, tmp_path / "run", progress=False, on_epoch_end=lambda epoch, summary: history.append(summary["elbo"]))
+    assert history[-1] > history[0] + 20  # nats per view
+
+
+def test_load_run_round_trips(tmp_path):
+    config = tiny_config("simvae", "model.views=2")
+    system, data = fit(config, tmp_path / "run", progress=False)
+    run = ppl_ssl.load_run(tmp_path / "run")
+    images = data.test_x[:9].float() / 255
+    assert torch.allclose(run.encode(images), system.encode(images), atol=1e-6)
+    assert run.encode(images).shape == (9, 4)
+    assert run.reconstruct(images).shape == (9, 1, 8, 8)
+    samples = run.sample(5)
+    assert samples.shape == (5, 1, 8, 8) and 0 <= float(samples.min()) and float(samples.max()) <= 1
+    assert run.config == config
+
+
+def _parameters(system):
+    return {k: v.clone() for k, v in system.state_dict().items()}
+
+
+def test_resume_after_interruption_matches_an_uninterrupted_run(tmp_path):
+    config = tiny_config("simvae", "model.views=2", epochs=3)
+    reference, _ = fit(config, tmp_path / "straight", progress=False)
+
+    def interrupt(epoch, _):
+        if epoch == 1:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        fit(config, tmp_path / "resumed", progress=False, on_epoch_end=interrupt)
+    with pytest.raises(ConfigError, match="--resume"):
+        fit(config, tmp_path / "resumed", progress=False)  # nothing is overwritten without --resume
+    resumed, _ = fit(config, tmp_path / "resumed", resume=True, progress=False)
+    expected, got = _parameters(reference), _parameters(resumed)
+    assert expected.keys() == got.keys()
+    for key in expected:
+        assert torch.equal(expected[key], got[key]), key
+    lines = (tmp_path / "resumed" / "train_log.jsonl").read_text().splitlines()
+    assert len(lines) == len((tmp_path / "straight" / "train_log.jsonl").read_text().splitlines())
+
+
+def test_checkpoints_load_with_weights_only(tmp_path):
+    fit(tiny_config("vae"), tmp_path / "run", progress=False)
+    state = torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=True)
+    assert {"system", "optimiser", "augmenter", "order", "rng", "history", "epoch"} <= set(state)
+
+
+def test_bernoulli_likelihood_rejects_grey_level_data(tmp_path):
+    with pytest.raises(ConfigError, match="needs binary pixels"):
+        fit(tiny_config("vae", "model.likelihood.kind=bernoulli"), tmp_path / "run", progress=False)
+
+
+def _cli(*args, cwd=ROOT, timeout=600):
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    return subprocess.run([sys.executable, *args], cwd=cwd, capture_output=True, text=True, timeout=timeout, env=env)
+
+
+@pytest.mark.parametrize("args, words", [
+    (["--model", "nope"], ["unknown model preset 'nope'"]),
+    (["--set", "model.beta=abc"], ["model.beta expects a number"]),
+    (["--set", "model.nokey=1"], ["unknown key 'model.nokey'"]),
+    (["--dataset", "mnist", "--data-dir", "/nonexistent/mnist"], ["mnist: no data found", "/nonexistent/mnist"]),
+])
+def test_cli_errors_are_one_line_with_exit_status_2(args, words, monkeypatch):
+    monkeypatch.delenv("PPL_SSL_DATA", raising=False)
+    result = _cli("experiments/fit.py", *args, "--out", "/tmp/ppl_ssl_never_written")
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ")
+    for word in words:
+        assert word in lines[0]
+
+
+def test_cli_help_lists_models_datasets_and_presets():
+    out = _cli("experiments/fit.py", "--help").stdout
+    for word in ("simvae", "beta-vae", "fashion-mnist", "cifar10", "ssl_group", "--train-subset", "--resume"):
+        assert word in out
+
+
+FASHION = Path("/usr/share/datasets/fashion-mnist")
+
+
+@pytest.mark.skipif(not FASHION.is_dir() and not os.environ.get("PPL_SSL_DATA"), reason="Fashion-MNIST not installed")
+def test_end_to_end_cli_on_fashion_mnist(tmp_path):
+    """The README's path, shortened: fit.py on real data, then evaluate.py on the run folder."""
+    out = tmp_path / "e2e"
+    fit_run = _cli("experiments/fit.py", "--model", "simvae", "--epochs", "1", "--views", "4", "--train-subset", "2000",
+                   "--device", "cpu", "--out", str(out), "--quiet", "--set", "eval.probe_epochs=5", "--set", "eval.gmm_n_init=1",
+                   "--set", "eval.tsne_points=300", "--set", "data.val_size=2000")
+    assert fit_run.returncode == 0, fit_run.stderr
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["knn_accuracy"] > 0.5  # chance is 0.1
+    again = _cli("experiments/evaluate.py", str(out), "--device", "cpu", "--no-figures")
+    assert again.returncode == 0, again.stderr
+    assert json.loads((out / "metrics.json").read_text())["knn_accuracy"] == pytest.approx(metrics["knn_accuracy"])
+    assert len(list((out / "figures").glob("*.png"))) == 5
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not FASHION.is_dir(), reason="Fashion-MNIST not installed")
+def test_quick_preset_reaches_its_quality(tmp_path):
+    metrics = ppl_ssl.fit_and_evaluate(ppl_ssl.build_config("simvae-quick"), tmp_path / "quick", progress=False)
+    assert metrics["knn_accuracy"] > 0.68 and metrics["mlp_probe_accuracy"] > 0.62
