@@ -48,7 +48,7 @@ def main(argv=None) -> float:
     views = torch.rand(args.batch, args.views, 1, 28, 28, device=device)
 
     pyro.set_rng_seed(0)
-    pyro_loss = float(system.training_loss(views)[0])
+    pyro_loss = float(system.training_loss(views)[0].detach())
     pyro.set_rng_seed(0)
     torch_loss = float(plain_torch_loss(encoder, decoder, views, prior.sigma2, prior.gamma, variance))
     assert abs(pyro_loss - torch_loss) <= 1e-4 * abs(torch_loss), (pyro_loss, torch_loss)

@@ -9,7 +9,7 @@ from ppl_ssl.errors import ConfigError
 from ppl_ssl.likelihoods import build_likelihood
 from ppl_ssl.nets import build_nets
 from ppl_ssl.priors import build_prior
-from ppl_ssl.registry import GUIDES, MODELS, OBJECTIVES
+from ppl_ssl.registry import GUIDES, LIKELIHOODS, MODELS, OBJECTIVES
 
 
 class GenerativeSystem(nn.Module):
@@ -69,8 +69,6 @@ def build_system(config: Config, image_shape: tuple[int, int, int]) -> Generativ
 
 def check_data_fits(config: Config, binary_data: bool) -> None:
     """Reject a likelihood that cannot score this dataset's pixels (e.g. Bernoulli on grey levels)."""
-    from ppl_ssl.registry import LIKELIHOODS
-
     likelihood_cls = LIKELIHOODS[config.model.likelihood.kind].build
     if getattr(likelihood_cls, "binary_data", False) and not binary_data:
         raise ConfigError(
