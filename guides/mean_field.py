@@ -3,28 +3,36 @@ from __future__ import annotations
 
 import pyro
 import pyro.distributions as dist
-import pyro.poutine as poutine
 import torch
 from torch import nn
 
 from ppl_ssl.registry import GUIDES
 
 
-def mean_field_guide(views: torch.Tensor, encoder: nn.Module, beta: float = 1.0):
-    """views: (N, J, C, H, W); each view is encoded on its own (the posterior factorises over views)."""
+def amortised_normal(views: torch.Tensor, encoder: nn.Module) -> dist.TorchDistribution:
+    """views (N, J, C, H, W) -> Π_j N(μ(x^j), σ(x^j)²): batch (N,), event (J, L). Each view is encoded on its own."""
     n, j = views.shape[:2]
     loc, scale = encoder(views.flatten(0, 1))                             # (N·J, L) each
-    with pyro.plate("images", n), poutine.scale(scale=beta):
-        return pyro.sample("z", dist.Normal(loc.unflatten(0, (n, j)), scale.unflatten(0, (n, j))).to_event(2))
+    return dist.Normal(loc.unflatten(0, (n, j)), scale.unflatten(0, (n, j))).to_event(2)
+
+
+def mean_field_guide(views: torch.Tensor, encoder: nn.Module):
+    with pyro.plate("images", len(views)):
+        return pyro.sample("z", amortised_normal(views, encoder))
 
 
 class MeanFieldGuide(nn.Module):
-    def __init__(self, encoder: nn.Module, beta: float = 1.0):
+    has_density = True  # q(z | x) can be evaluated anywhere (importance weights, mutual information)
+
+    def __init__(self, encoder: nn.Module):
         super().__init__()
-        self.encoder, self.beta = encoder, beta
+        self.encoder = encoder
 
     def forward(self, views: torch.Tensor) -> torch.Tensor:
-        return mean_field_guide(views, self.encoder, self.beta)
+        return mean_field_guide(views, self.encoder)
+
+    def posterior(self, views: torch.Tensor) -> dist.TorchDistribution:
+        return amortised_normal(views, self.encoder)
 
     def posterior_mean(self, images: torch.Tensor) -> torch.Tensor:
         """E_q[z | x] for un-augmented images (N, C, H, W): the representation."""
@@ -33,4 +41,5 @@ class MeanFieldGuide(nn.Module):
 
 @GUIDES.register("mean_field", summary="amortised diagonal Gaussian q(z^j | x^j) from the encoder")
 def build_mean_field_guide(encoder: nn.Module, config) -> MeanFieldGuide:
-    return MeanFieldGuide(encoder, beta=config.model.beta)
+    return MeanFieldGuide(encoder)
+

@@ -95,6 +95,8 @@ class TrainConfig:
     seed: int = 1234
     device: str = field(default="auto", metadata=_check(lambda v: v in ("auto", "cpu", "cuda") or v.startswith("cuda:"), "auto, cpu, cuda or cuda:N"))
     checkpoint_every: int = field(default=1, metadata=_check(lambda v: v >= 1, "at least 1 (epochs)"))
+    # the KL weight ramps linearly from 0 to model.beta over this many epochs (0: no warm-up)
+    kl_warmup_epochs: float = field(default=0.0, metadata=_check(lambda v: v >= 0, "0 (none) or a positive number of epochs"))
 
 
 @dataclass
@@ -106,6 +108,11 @@ class EvalConfig:
     gmm_n_init: int = field(default=10, metadata=_check(lambda v: v >= 1, "at least 1"))
     tsne_points: int = field(default=2000, metadata=_check(lambda v: v >= 0, "0 (no t-SNE) or a positive count"))
     figures: bool = True
+    # importance-weighted test NLL with this many samples per image (0: skipped; evaluate.py --nll sets it)
+    nll_samples: int = field(default=0, metadata=_check(lambda v: v >= 0, "0 (skip) or a positive count"))
+    nll_test_images: int = field(default=0, metadata=_check(lambda v: v >= 0, "0 (the whole test split) or a positive count"))
+    # posterior diagnostics (KL, active units, mutual information) on this many test images (0: skipped)
+    diagnostics_points: int = field(default=2000, metadata=_check(lambda v: v >= 0, "0 (skip) or a positive count"))
 
 
 @dataclass

@@ -70,3 +70,52 @@ class ExchangeableGaussian(TorchDistribution):
 def pinch_term(z: torch.Tensor, sigma2: float) -> torch.Tensor:
     """The paper's SimVAE prior term Σ_j ‖z^j - z̄‖² / (2σ²) for views z of shape (..., J, L)."""
     return (z - z.mean(-2, keepdim=True)).pow(2).sum((-2, -1)) / (2 * sigma2)
+
+
+class GroupedViews(TorchDistribution):
+    r"""J views of one image spread around a shared content with any prior: the SSL prior for non-Gaussian content.
+
+    The content c of a group is the mean of its views, c = z̄ = (1/J) Σ_j z^j, with density p_c (a mixture, a
+    VampPrior, a flow, ...); the views' deviations from it are Gaussian, z^j − z̄ ~ N(0, σ²) restricted to the
+    (J−1)·L-dimensional subspace where they sum to zero. By an orthonormal (Helmert) change of variables
+
+        log p(z^1..z^J) = log p_c(z̄) − Σ_j ‖z^j − z̄‖² / 2σ² − (J−1)L/2 · log(2πσ²) − L/2 · log J.
+
+    This is exactly the paper's model ψ ~ p(ψ), z^j | ψ ~ N(ψ, σ²I) when p_c = p(ψ) ⊛ N(0, σ²/J): with a
+    Gaussian p_c = N(0, (γ² + σ²/J) I) it equals `ExchangeableGaussian`. Defining the learned prior on z̄ rather
+    than on ψ keeps log p exact (no integral over ψ) for every content density. With J = 1 it is p_c itself.
+
+    `content` is a distribution over R^L with event shape (L,) and empty batch shape. Event shape (J, L).
+    """
+
+    arg_constraints = {"sigma": constraints.positive}
+    support = constraints.independent(constraints.real, 2)
+
+    def __init__(self, content: TorchDistribution, views: int, sigma: float | torch.Tensor,
+                 batch_shape: torch.Size = torch.Size(), validate_args: bool | None = None):
+        if content.batch_shape != torch.Size() or len(content.event_shape) != 1:
+            raise ValueError(f"content must have event shape (L,) and no batch shape, got {content.batch_shape} {content.event_shape}")
+        self.content, self.views = content, int(views)
+        self.latent_dim = content.event_shape[0]
+        self.sigma = torch.as_tensor(sigma, dtype=torch.get_default_dtype())
+        super().__init__(torch.Size(batch_shape), torch.Size((self.views, self.latent_dim)), validate_args=validate_args)
+
+    def expand(self, batch_shape, _instance=None):
+        return GroupedViews(self.content, self.views, self.sigma, torch.Size(batch_shape))
+
+    def sample(self, sample_shape: torch.Size = torch.Size()) -> torch.Tensor:
+        shape = torch.Size(sample_shape) + self.batch_shape
+        with torch.no_grad():
+            centre = self.content.sample(shape).unsqueeze(-2)                     # (..., 1, L)
+            noise = torch.randn(shape + self.event_shape, device=centre.device)
+            return centre + self.sigma * (noise - noise.mean(-2, keepdim=True))  # deviations sum to zero
+
+    def log_prob(self, value: torch.Tensor) -> torch.Tensor:
+        j, dim = self.views, self.latent_dim
+        centre = value.mean(-2)
+        log_p = self.content.log_prob(centre)
+        if j > 1:
+            var = self.sigma**2
+            spread = (value - centre.unsqueeze(-2)).pow(2).sum((-2, -1))
+            log_p = log_p - spread / (2 * var) - 0.5 * (j - 1) * dim * torch.log(2 * math.pi * var) - 0.5 * dim * math.log(j)
+        return log_p

@@ -1,29 +1,67 @@
 """Objectives for SVI, used as ordinary `nn.Module` losses (Pyro's `ELBO(...)(model, guide)` with module-local params).
 
-`TermTrace_ELBO` is Pyro's `Trace_ELBO` that also keeps the decomposition of its last estimate — reconstruction
-(log-likelihood of the observed sites), log prior (latent sites of the model) and entropy estimate (−log q of the
-guide's sites) — unscaled by β, so the logged `elbo` is the model's true ELBO while `loss` is what is optimised.
+- `elbo`: `TermTrace_ELBO`, Pyro's `Trace_ELBO` (particles vectorised) that also keeps the decomposition of its
+  last estimate — reconstruction (observed sites), log prior (latent sites of the model) and entropy (−log q of
+  the guide's sites) — unscaled, so the logged `elbo` is the model's true ELBO while `loss` is what is optimised.
+  Its KL weight (β, and the warm-up schedule) scales the latent sites of model and guide: β·KL.
+- `iwae`: the importance-weighted bound of Burda et al., **per datum** (per set of views), K particles vectorised.
+
+Both rest on one function, `importance_sample`, which runs guide and model once with a particle plate and
+returns the log-weights log p(x, z_k) − log q(z_k | x) of every particle k and datum n, shape (K, N). The
+importance-weighted NLL of `ppl_ssl.evaluation` is built on the same function. Pyro's own
+`vectorized_importance_weights` and `RenyiELBO` sum over the data plate, which is why this one exists.
 """
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass
+
 import pyro
+import pyro.poutine as poutine
 import torch
-from pyro.infer import Trace_ELBO
+from pyro.infer import ELBO, Trace_ELBO
+from pyro.poutine.messenger import Messenger
+from pyro.poutine.util import site_is_subsample
 
 from ppl_ssl.registry import OBJECTIVES
 
 pyro.settings.set(module_local_params=True)  # parameters live in the nn.Modules, not Pyro's global store
 
+DATA_PLATE_DIM = -1  # every program in models/ and guides/ puts each datum in one plate at this dim
+
+
+class ScaleLatents(Messenger):
+    """Multiplies the log-density of every *latent* sample site by `weight` (observed sites untouched): β·KL."""
+
+    def __init__(self, weight: float):
+        super().__init__()
+        self.weight = weight
+
+    def _pyro_sample(self, msg: dict) -> None:
+        if not msg["is_observed"]:
+            msg["scale"] = msg["scale"] * self.weight
+
+
+def kl_weight(beta: float, warmup_epochs: float, epochs_done: float) -> float:
+    """β, ramped linearly from 0 over the first `warmup_epochs` epochs (Bowman et al.'s KL annealing)."""
+    if warmup_epochs <= 0:
+        return beta
+    return beta * min(1.0, epochs_done / warmup_epochs)
+
 
 def _unscaled(site: dict) -> torch.Tensor:
-    return site["log_prob_sum"].detach() / site["scale"]
+    return site["unscaled_log_prob"].detach().sum()  # without β (which may be 0 in a warm-up)
 
 
 class TermTrace_ELBO(Trace_ELBO):
-    """Trace_ELBO recording the ELBO's terms (summed over the batch, averaged over particles)."""
+    """Trace_ELBO with a KL weight, recording the ELBO's terms (summed over the batch, averaged over particles)."""
+
+    kl_weight: float = 1.0
 
     def differentiable_loss(self, model, guide, *args, **kwargs):
         self._terms = {"reconstruction": 0.0, "log_prior": 0.0, "entropy": 0.0}
+        if self.kl_weight != 1.0:
+            model, guide = ScaleLatents(self.kl_weight)(model), ScaleLatents(self.kl_weight)(guide)
         loss = super().differentiable_loss(model, guide, *args, **kwargs)
         terms = {k: v / self.num_particles for k, v in self._terms.items()}
         terms["elbo"] = terms["reconstruction"] + terms["log_prior"] + terms["entropy"]
@@ -42,7 +80,103 @@ class TermTrace_ELBO(Trace_ELBO):
         return super()._differentiable_loss_particle(model_trace, guide_trace)
 
 
-@OBJECTIVES.register("elbo", summary="Trace_ELBO (reparameterised Monte Carlo ELBO, train.particles samples)")
+# ----------------------------------------------------------------------------------------------- importance weights
+
+
+@dataclass
+class ImportanceSample:
+    """Per-particle, per-datum terms of K importance samples z_k ~ q(z | x_n); each tensor is (K, N)."""
+
+    log_likelihood: torch.Tensor  # log p(x_n | z_k): the observed sites
+    log_prior: torch.Tensor       # log p(z_k): the model's latent sites
+    log_q: torch.Tensor           # log q(z_k | x_n): the guide's sites
+
+    @property
+    def log_weight(self) -> torch.Tensor:
+        return self.log_likelihood + self.log_prior - self.log_q
+
+
+def _per_datum(site: dict, particles: int, data: int) -> torch.Tensor:
+    log_p = site["fn"].log_prob(site["value"])
+    if log_p.dim() < 2 or log_p.shape[:2] != (particles, data):
+        raise ValueError(f"sample site '{site['name']}' has log_prob shape {tuple(log_p.shape)}, not (particles={particles}, "
+                         f"data={data}, ...): every site must lie inside the data plate at dim {DATA_PLATE_DIM}")
+    return log_p.flatten(2).sum(-1) if log_p.dim() > 2 else log_p
+
+
+def importance_sample(model, guide, *args, num_particles: int, **kwargs) -> ImportanceSample:
+    """Run guide and model once with `num_particles` vectorised particles; per-datum log-densities, each (K, N).
+
+    The programs must place each datum in a plate at dim -1 (size N = the first dim of their first argument);
+    a particle plate goes at dim -2. β and other scales are ignored: these are the model's true densities.
+    """
+    data = len(args[0])
+    with pyro.plate("importance_particles", num_particles, dim=DATA_PLATE_DIM - 1):
+        guide_trace = poutine.trace(guide).get_trace(*args, **kwargs)
+        model_trace = poutine.trace(poutine.replay(model, trace=guide_trace)).get_trace(*args, **kwargs)
+    zero = torch.zeros(num_particles, data, device=args[0].device)
+    log_likelihood, log_prior, log_q = zero, zero, zero
+    for site in model_trace.nodes.values():
+        if site["type"] == "sample" and not site_is_subsample(site):
+            if site["is_observed"]:
+                log_likelihood = log_likelihood + _per_datum(site, num_particles, data)
+            else:
+                log_prior = log_prior + _per_datum(site, num_particles, data)
+    for site in guide_trace.nodes.values():
+        if site["type"] == "sample" and not site_is_subsample(site):
+            log_q = log_q + _per_datum(site, num_particles, data)
+    return ImportanceSample(log_likelihood, log_prior, log_q)
+
+
+def iwae_bound(log_weight: torch.Tensor) -> torch.Tensor:
+    """log (1/K) Σ_k w_k per datum, from log-weights (K, N)."""
+    return log_weight.logsumexp(0) - math.log(log_weight.shape[0])
+
+
+class IWAE(ELBO):
+    """The importance-weighted bound log (1/K) Σ_k p(x, z_k)/q(z_k | x), per datum, summed over the batch.
+
+    K = num_particles ≥ 1 (K = 1 is the ELBO). Gradients are reparameterised (every guide here has rsample).
+    """
+
+    def __init__(self, num_particles: int = 5):
+        super().__init__(num_particles=num_particles, max_plate_nesting=1, vectorize_particles=True)
+
+    def differentiable_loss(self, model, guide, *args, **kwargs):
+        sample = importance_sample(model, guide, *args, num_particles=self.num_particles, **kwargs)
+        bound = iwae_bound(sample.log_weight).sum()
+        mean_over_particles = lambda t: t.detach().mean(0).sum()  # noqa: E731
+        terms = {"reconstruction": mean_over_particles(sample.log_likelihood),
+                 "log_prior": mean_over_particles(sample.log_prior), "entropy": -mean_over_particles(sample.log_q)}
+        terms["elbo"] = terms["reconstruction"] + terms["log_prior"] + terms["entropy"]
+        terms["iwae"], terms["loss"] = bound.detach(), -bound.detach()
+        self.last_terms = terms
+        return -bound
+
+    def loss(self, model, guide, *args, **kwargs) -> float:
+        with torch.no_grad():
+            return float(self.differentiable_loss(model, guide, *args, **kwargs))
+
+    def loss_and_grads(self, model, guide, *args, **kwargs) -> float:
+        loss = self.differentiable_loss(model, guide, *args, **kwargs)
+        loss.backward()
+        return float(loss.detach())
+
+    def _get_trace(self, model, guide, args, kwargs):  # abstract in ELBO; IWAE works on importance_sample instead
+        raise NotImplementedError("IWAE computes its traces in importance_sample")
+
+
+@OBJECTIVES.register("elbo", summary="Trace_ELBO (reparameterised Monte Carlo ELBO, train.particles vectorised samples; β·KL)")
 def build_elbo(config) -> TermTrace_ELBO:
-    return TermTrace_ELBO(num_particles=config.train.particles, vectorize_particles=False,
-                          max_plate_nesting=2)
+    elbo = TermTrace_ELBO(num_particles=config.train.particles, vectorize_particles=True, max_plate_nesting=1)
+    elbo.kl_weight = config.model.beta
+    return elbo
+
+
+@OBJECTIVES.register("iwae", summary="importance-weighted bound with K = train.particles samples, per datum (Burda et al.)")
+def build_iwae(config) -> IWAE:
+    return IWAE(num_particles=config.train.particles)
+
+
+build_iwae.needs_guide_density = True  # importance weights divide by q(z | x)
+build_iwae.supports_kl_weight = False  # a β or warm-up on the IWAE bound would no longer bound log p(x)

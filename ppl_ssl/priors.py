@@ -1,7 +1,13 @@
-"""Priors over the latent codes of the J views of one image: p(z^1..z^J).
+"""Priors over the latent codes of the J views of one image: p(z^1..z^J). Chosen by `model.prior.kind`.
 
-Each prior is an `nn.Module` called with the number of views J and returning a Pyro distribution of event
-shape (J, L), so any model program can use any prior. Chosen by `model.prior.kind`.
+Each prior is an `nn.Module` called with the number of views J that returns a Pyro distribution of event shape
+(J, L), so any model program can use any prior (and any objective: every log_prob here is exact).
+
+- `standard_normal`: every view's code N(0, I) on its own (the VAE prior).
+- `ssl_group`: SimVAE's content ψ ~ N(0, γ²I), views z^j | ψ ~ N(ψ, σ²I), ψ integrated out.
+- `mog`, `vamp`, `realnvp`, `maf`: a learned density for the *content* of a group — the mean of its views —
+  with the views kept Gaussian around it (variance `sigma2`), see `GroupedViews`. With J = 1 (VAE-type models)
+  the prior is simply that density over z.
 """
 from __future__ import annotations
 
@@ -13,15 +19,25 @@ import torch
 from torch import nn
 
 from ppl_ssl.config import option
-from ppl_ssl.distributions import ExchangeableGaussian
+from ppl_ssl.distributions import ExchangeableGaussian, GroupedViews
+from ppl_ssl.flows import FlowStack
 from ppl_ssl.registry import PRIORS
+
+
+@dataclass
+class PriorContext:
+    """What a prior may be built from: the latent size, and the encoder and image shape (for the VampPrior)."""
+
+    latent_dim: int
+    image_shape: tuple[int, int, int]
+    encoder: nn.Module
 
 
 @PRIORS.register("standard_normal", summary="z^j ~ N(0, I) independently for each view (the VAE prior)")
 class StandardNormalPrior(nn.Module):
-    def __init__(self, latent_dim: int, options: None = None):
+    def __init__(self, context: PriorContext, options: None = None):
         super().__init__()
-        self.latent_dim = latent_dim
+        self.latent_dim = context.latent_dim
         self.register_buffer("zero", torch.zeros(()))
 
     def forward(self, views: int) -> dist.TorchDistribution:
@@ -38,9 +54,9 @@ class SSLGroupOptions:
 
 @PRIORS.register("ssl_group", SSLGroupOptions, summary="ψ ~ N(0, γ²I), z^j | ψ ~ N(ψ, σ²I), ψ integrated out (SimVAE)")
 class SSLGroupPrior(nn.Module):
-    def __init__(self, latent_dim: int, options: SSLGroupOptions):
+    def __init__(self, context: PriorContext, options: SSLGroupOptions):
         super().__init__()
-        self.latent_dim = latent_dim
+        self.latent_dim = context.latent_dim
         self.register_buffer("sigma", torch.tensor(math.sqrt(options.sigma2)))
         self.register_buffer("gamma", torch.tensor(float(options.gamma)))
 
@@ -48,5 +64,104 @@ class SSLGroupPrior(nn.Module):
         return ExchangeableGaussian(views, self.latent_dim, self.sigma, self.gamma)
 
 
-def build_prior(component, latent_dim: int) -> nn.Module:
-    return PRIORS[component.kind].build(latent_dim, component.options)
+# ----------------------------------------------------------------------------------------------- learned content
+
+
+class ContentPrior(nn.Module):
+    """A learned density p_c over the content z̄ of each group; subclasses define `content()`."""
+
+    def __init__(self, sigma2: float):
+        super().__init__()
+        self.register_buffer("sigma", torch.tensor(math.sqrt(sigma2)))
+
+    def content(self) -> dist.TorchDistribution:
+        raise NotImplementedError
+
+    def forward(self, views: int) -> dist.TorchDistribution:
+        return GroupedViews(self.content(), views, self.sigma)
+
+
+def _within_group_sigma2() -> float:
+    # σ² of the views around their content (only used when J > 1); SimVAE's value
+    return option(0.15, lambda v: v > 0, "positive")
+
+
+@dataclass
+class MixtureOptions:
+    components: int = option(10, lambda v: v >= 1, "at least 1")
+    sigma2: float = _within_group_sigma2()
+
+
+@PRIORS.register("mog", MixtureOptions, summary="learnable mixture of diagonal Gaussians for the content")
+class MixturePrior(ContentPrior):
+    def __init__(self, context: PriorContext, options: MixtureOptions):
+        super().__init__(options.sigma2)
+        k, dim = options.components, context.latent_dim
+        self.loc = nn.Parameter(torch.randn(k, dim))  # spread out so the components start apart
+        self.log_scale = nn.Parameter(torch.zeros(k, dim))
+        self.logits = nn.Parameter(torch.zeros(k))
+
+    def content(self) -> dist.TorchDistribution:
+        components = dist.Normal(self.loc, self.log_scale.exp()).to_event(1)
+        return dist.MixtureSameFamily(dist.Categorical(logits=self.logits), components)
+
+
+@dataclass
+class VampOptions:
+    components: int = option(50, lambda v: v >= 1, "at least 1 (pseudo-inputs)")
+    sigma2: float = _within_group_sigma2()
+
+
+@PRIORS.register("vamp", VampOptions, summary="VampPrior: mean of q(z | u_k) over learnable pseudo-inputs u_k (Tomczak & Welling)")
+class VampPrior(ContentPrior):
+    """p(z) = (1/K) Σ_k q(z | u_k), the encoder's Gaussian at K learnable pseudo-images u_k (shared encoder)."""
+
+    def __init__(self, context: PriorContext, options: VampOptions):
+        super().__init__(options.sigma2)
+        self.encoder = context.encoder  # shared with the guide: the prior moves with the posterior
+        self.pseudo_logits = nn.Parameter(0.5 * torch.randn(options.components, *context.image_shape))
+
+    def pseudo_inputs(self) -> torch.Tensor:
+        return torch.sigmoid(self.pseudo_logits)  # images in [0, 1], like the data
+
+    def content(self) -> dist.TorchDistribution:
+        loc, scale = self.encoder(self.pseudo_inputs())
+        uniform = dist.Categorical(logits=torch.zeros(len(loc), device=loc.device))
+        return dist.MixtureSameFamily(uniform, dist.Normal(loc, scale).to_event(1))
+
+
+@dataclass
+class FlowOptions:
+    flows: int = option(4, lambda v: v >= 1, "at least 1")
+    hidden: list[int] = option([64, 64], lambda v: len(v) > 0 and min(v) > 0, "a non-empty list of positive widths")
+    sigma2: float = _within_group_sigma2()
+
+
+class FlowPrior(ContentPrior):
+    """p_c = a standard normal pushed through a stack of learnable bijections."""
+
+    def __init__(self, context: PriorContext, options: FlowOptions, layer: str, inverse: bool, kind: str):
+        super().__init__(options.sigma2)
+        self.flow = FlowStack([layer] * options.flows, context.latent_dim, options.hidden, inverse, f"model.prior.kind = '{kind}'")
+        self.register_buffer("zero", torch.zeros(context.latent_dim))
+
+    def content(self) -> dist.TorchDistribution:
+        base = dist.Normal(self.zero, torch.ones_like(self.zero)).to_event(1)
+        return dist.TransformedDistribution(base, self.flow.transforms())
+
+
+@PRIORS.register("realnvp", FlowOptions, summary="RealNVP flow prior: affine coupling layers (Dinh et al.), Pyro's AffineCoupling")
+class RealNVPPrior(FlowPrior):
+    def __init__(self, context: PriorContext, options: FlowOptions):
+        super().__init__(context, options, "affine_coupling", inverse=False, kind="realnvp")
+
+
+@PRIORS.register("maf", FlowOptions, summary="masked autoregressive flow prior (Papamakarios et al.): one-pass log_prob")
+class MAFPrior(FlowPrior):
+    # Pyro's AffineAutoregressive samples in one pass (IAF); used backwards it scores in one pass: the MAF.
+    def __init__(self, context: PriorContext, options: FlowOptions):
+        super().__init__(context, options, "affine_autoregressive", inverse=True, kind="maf")
+
+
+def build_prior(component, context: PriorContext) -> nn.Module:
+    return PRIORS[component.kind].build(context, component.options)

@@ -8,7 +8,7 @@ from ppl_ssl.config import Config
 from ppl_ssl.errors import ConfigError
 from ppl_ssl.likelihoods import build_likelihood
 from ppl_ssl.nets import build_nets
-from ppl_ssl.priors import build_prior
+from ppl_ssl.priors import PriorContext, build_prior
 from ppl_ssl.registry import GUIDES, LIKELIHOODS, MODELS, OBJECTIVES
 
 
@@ -27,6 +27,16 @@ class GenerativeSystem(nn.Module):
     @property
     def guide(self) -> nn.Module:
         return self.objective.guide
+
+    def set_kl_weight(self, weight: float) -> None:
+        """The weight of the KL term for the next steps (β, or a warm-up value); objectives without one ignore it."""
+        if hasattr(self.elbo, "kl_weight"):
+            self.elbo.kl_weight = weight
+
+    @property
+    def has_density(self) -> bool:
+        """Whether the guide's q(z | x) is a density (needed by importance weights and posterior diagnostics)."""
+        return getattr(self.guide, "has_density", True)
 
     def training_loss(self, views: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """Loss to minimise on a batch of views (N, J, C, H, W) and its terms, summed over the batch."""
@@ -60,7 +70,8 @@ def build_system(config: Config, image_shape: tuple[int, int, int]) -> Generativ
     """Everything the config names, assembled through the registries."""
     latent = config.model.latent_dim
     encoder, decoder = build_nets(config.nets, image_shape, latent)
-    prior = build_prior(config.model.prior, latent)
+    check_compatible(config)
+    prior = build_prior(config.model.prior, PriorContext(latent, tuple(image_shape), encoder))
     likelihood = build_likelihood(config.model.likelihood)
     model = MODELS[config.model.program].build(decoder, prior, likelihood, config)
     guide = GUIDES[config.guide.kind].build(encoder, config)
@@ -75,3 +86,15 @@ def check_data_fits(config: Config, binary_data: bool) -> None:
             f"model.likelihood.kind = '{config.model.likelihood.kind}' needs binary pixels but dataset "
             f"'{config.data.dataset}' has grey levels; use --set model.likelihood.kind=gaussian or --dataset mnist"
         )
+
+
+def check_compatible(config: Config) -> None:
+    """Reject combinations of components that make no sense, with the reason and a fix, before anything is built."""
+    objective = OBJECTIVES[config.train.objective].build
+    guide = config.guide.kind
+    if getattr(objective, "needs_guide_density", False) and not getattr(GUIDES[guide].build, "has_density", True):
+        raise ConfigError(f"train.objective = '{config.train.objective}' weighs samples by 1/q(z | x), but guide.kind = "
+                          f"'{guide}' is a point mass with no density; use guide.kind=mean_field or train.objective=elbo")
+    if not getattr(objective, "supports_kl_weight", True) and (config.model.beta != 1.0 or config.train.kl_warmup_epochs > 0):
+        raise ConfigError(f"train.objective = '{config.train.objective}' bounds log p(x) only with the KL unweighted; "
+                          f"set model.beta=1 and train.kl_warmup_epochs=0, or use train.objective=elbo")

@@ -19,6 +19,7 @@ from ppl_ssl.augment import Augmenter
 from ppl_ssl.config import Config
 from ppl_ssl.data import DataSplits, as_float, load_dataset
 from ppl_ssl.errors import ConfigError
+from ppl_ssl.inference import kl_weight
 from ppl_ssl.runs import RunPaths, atomic_torch_save, atomic_write_json, atomic_write_text, load_checkpoint
 from ppl_ssl.runtime import resolve_device, rng_state, seed_everything, set_rng_state
 from ppl_ssl.system import GenerativeSystem, build_system, check_data_fits
@@ -75,6 +76,7 @@ def fit(config: Config, out: str | Path, resume: bool = False, data: DataSplits 
             for step in bar:
                 index = permutation[step * batch : (step + 1) * batch]
                 x = augmenter(as_float(data.train_x[index]), views).images
+                system.set_kl_weight(kl_weight(config.model.beta, config.train.kl_warmup_epochs, epoch + step / steps_per_epoch))
                 loss, terms = system.training_loss(x)
                 optimiser.zero_grad(set_to_none=True)
                 loss.backward()

@@ -1,4 +1,4 @@
-"""Evaluation of frozen representations (encoder means of un-augmented images) and of the generative fit.
+"""Evaluation of frozen representations (encoder means of un-augmented images): kNN, probes, GMM clustering.
 
 Every choice — k of kNN, the probes' epoch — is made on the validation split; scores are reported on the test
 split. Labels of -1 (e.g. CelebA images without a single hair colour) are left out of every score.
@@ -120,17 +120,6 @@ def gmm_scores(f: Features, n_classes: int, n_init: int, seed: int = 0) -> dict[
             "gmm_ari": float(adjusted_rand_score(f.test_y, clusters))}
 
 
-@torch.no_grad()
-def reconstruction_mse(system, images: torch.Tensor, batch_size: int = 2048) -> float:
-    """Mean squared error per pixel between test images and the mean of p(x | E_q[z | x])."""
-    total, count = 0.0, 0
-    for i in range(0, len(images), batch_size):
-        x = as_float(images[i : i + batch_size])
-        total += float((system.reconstruct(x) - x).pow(2).sum())
-        count += x.numel()
-    return total / count
-
-
 def evaluate_representation(encode, data: DataSplits, config: EvalConfig, seed: int = 0) -> tuple[dict, Features]:
     """kNN, linear and MLP probes, GMM clustering of the encoder's representation."""
     f = extract_features(encode, data)
@@ -142,18 +131,3 @@ def evaluate_representation(encode, data: DataSplits, config: EvalConfig, seed: 
         metrics[f"{name}_accuracy"], metrics[f"{name}_best_epoch"] = acc, epoch
     metrics.update(gmm_scores(f, data.spec.num_classes, config.gmm_n_init, seed))
     return metrics, f
-
-
-def evaluate(system, data: DataSplits, config: EvalConfig, history: list[dict], seed: int = 0) -> tuple[dict, Features]:
-    """All metrics of a fitted generative system, as written to metrics.json."""
-    system.eval()
-    metrics, features = evaluate_representation(system.encode, data, config, seed)
-    metrics["reconstruction_mse"] = reconstruction_mse(system, data.test_x)
-    if history:
-        last = history[-1]
-        metrics.update({"elbo": last["elbo"], "elbo_reconstruction": last["reconstruction"],
-                        "elbo_log_prior": last["log_prior"], "elbo_entropy": last["entropy"],
-                        "epochs": last["epoch"], "train_seconds": float(sum(h["seconds"] for h in history))})
-    return metrics, features
-
-

@@ -1,0 +1,44 @@
+"""Evaluation of a fitted run: its representation (kNN, probes, clustering), its generative fit (reconstruction,
+importance-weighted NLL, bits/dim, PSIS k̂) and its posterior (KL, mutual information, active units)."""
+from __future__ import annotations
+
+from ppl_ssl.config import EvalConfig
+from ppl_ssl.data import DataSplits, as_float
+from ppl_ssl.evaluation.diagnostics import active_units, aggregate_log_density, posterior_diagnostics
+from ppl_ssl.evaluation.likelihood import (bits_per_dim, importance_log_weights, importance_weighted_nll, psis_khat,
+                                           reconstruction_mse, held_out_log_likelihood)
+from ppl_ssl.evaluation.representation import (Features, cluster_accuracy, embed, evaluate_representation, extract_features,
+                                               gmm_scores, knn_accuracy, probe_accuracy)
+
+__all__ = [
+    "Features", "active_units", "aggregate_log_density", "bits_per_dim", "cluster_accuracy", "embed", "evaluate",
+    "evaluate_generative", "evaluate_representation", "extract_features", "gmm_scores", "importance_log_weights",
+    "importance_weighted_nll", "knn_accuracy", "posterior_diagnostics", "probe_accuracy", "psis_khat",
+    "reconstruction_mse", "held_out_log_likelihood",
+]
+
+
+def evaluate_generative(system, data: DataSplits, config: EvalConfig, history: list[dict]) -> dict:
+    """Reconstruction error, final ELBO terms, posterior diagnostics and (if eval.nll_samples > 0) the test NLL."""
+    system.eval()
+    metrics: dict = {"reconstruction_mse": reconstruction_mse(system, data.test_x)}
+    if history:
+        last = history[-1]
+        metrics.update({"elbo": last["elbo"], "elbo_reconstruction": last["reconstruction"],
+                        "elbo_log_prior": last["log_prior"], "elbo_entropy": last["entropy"],
+                        "epochs": last["epoch"], "train_seconds": float(sum(h["seconds"] for h in history))})
+    if config.diagnostics_points > 0:
+        images = as_float(data.test_x[: config.diagnostics_points])
+        metrics.update(posterior_diagnostics(system, images))
+    if config.nll_samples > 0:
+        images = data.test_x[: config.nll_test_images] if config.nll_test_images else data.test_x
+        metrics.update(held_out_log_likelihood(system, images, config.nll_samples))
+    return metrics
+
+
+def evaluate(system, data: DataSplits, config: EvalConfig, history: list[dict], seed: int = 0) -> tuple[dict, Features]:
+    """All metrics of a fitted generative system, as written to metrics.json."""
+    system.eval()
+    metrics, features = evaluate_representation(system.encode, data, config, seed)
+    metrics.update(evaluate_generative(system, data, config, history))
+    return metrics, features

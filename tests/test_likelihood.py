@@ -1,0 +1,102 @@
+"""Importance-weighted likelihoods against a model whose log p(x) is exact: probabilistic PCA.
+
+z ~ N(0, I_L), x | z ~ N(W z + b, σ² I_D)  ⇒  p(x) = N(b, W Wᵀ + σ² I) and p(z | x) = N(M⁻¹ Wᵀ (x − b), σ² M⁻¹),
+M = Wᵀ W + σ² I.
+"""
+import math
+
+import pyro
+import pyro.distributions as dist
+import pytest
+import torch
+
+from ppl_ssl.evaluation import importance_log_weights, importance_weighted_nll, psis_khat
+from ppl_ssl.inference import IWAE, TermTrace_ELBO, importance_sample, iwae_bound
+
+D, L, SIGMA = 6, 2, 0.5
+
+
+@pytest.fixture(scope="module")
+def ppca():
+    gen = torch.Generator().manual_seed(0)
+    w, b = torch.randn(D, L, generator=gen), torch.randn(D, generator=gen)
+    z = torch.randn(300, L, generator=gen)
+    x = z @ w.T + b + SIGMA * torch.randn(300, D, generator=gen)
+    exact = dist.MultivariateNormal(b, w @ w.T + SIGMA**2 * torch.eye(D)).log_prob(x)
+    return w, b, x, exact
+
+
+def ppca_model(w, b):
+    def model(x):
+        with pyro.plate("data", len(x)):
+            z = pyro.sample("z", dist.Normal(torch.zeros(L), 1.0).to_event(1))
+            pyro.sample("x", dist.Normal(z @ w.T + b, SIGMA).to_event(1), obs=x)
+    return model
+
+
+def gaussian_guide(w, b, shift=0.0, widen=1.0):
+    """The exact posterior N(M⁻¹Wᵀ(x − b), σ²M⁻¹), its mean shifted by `shift` and its scale multiplied by `widen`."""
+    m = w.T @ w + SIGMA**2 * torch.eye(L)
+    tril = widen * torch.linalg.cholesky(SIGMA**2 * torch.linalg.inv(m))
+
+    def guide(x):
+        loc = torch.linalg.solve(m, w.T @ (x - b).T).T + shift
+        with pyro.plate("data", len(x)):
+            pyro.sample("z", dist.MultivariateNormal(loc, scale_tril=tril))
+    return guide
+
+
+def test_exact_posterior_gives_the_exact_log_likelihood(ppca):
+    w, b, x, exact = ppca
+    log_px = importance_weighted_nll(ppca_model(w, b), gaussian_guide(w, b), x, num_samples=1000)
+    assert log_px.shape == (len(x),)
+    assert (log_px - exact).abs().max() < 0.05
+
+
+def test_chunks_over_data_and_particles_land_in_their_own_rows(ppca):
+    """With the exact posterior every weight of datum n equals log p(x_n): any mix-up of chunks would show."""
+    w, b, x, exact = ppca
+    log_w = importance_log_weights(ppca_model(w, b), gaussian_guide(w, b), x, num_samples=23, batch_size=7, particle_batch=9)
+    assert log_w.shape == (len(x), 23)
+    assert (log_w - exact[:, None]).abs().max() < 1e-3
+
+
+def test_bounds_order_elbo_iwae_log_likelihood(ppca):
+    w, b, x, exact = ppca
+    model, guide = ppca_model(w, b), gaussian_guide(w, b, 0.4, 1.5)  # a mediocre guide
+    pyro.set_rng_seed(2)
+    means = {}
+    for k in (1, 5, 50, 500):
+        log_w = importance_log_weights(model, guide, x, num_samples=k * 8)  # 8 independent IWAE_k per datum
+        means[k] = float(iwae_bound(log_w.T.reshape(8, k, len(x)).transpose(0, 1).reshape(k, -1).double()).mean())
+    elbo = means[1]
+    assert elbo < means[5] < means[50] < means[500] < float(exact.mean())
+    assert float(exact.mean()) - elbo > 0.2  # the guide is poor enough for the test to mean something
+
+
+def test_pyro_trace_elbo_agrees_with_the_per_datum_weights(ppca):
+    w, b, x, exact = ppca
+    model, guide = ppca_model(w, b), gaussian_guide(w, b, 0.4, 1.5)
+    pyro.set_rng_seed(3)
+    elbo = -float(TermTrace_ELBO(num_particles=4, vectorize_particles=True, max_plate_nesting=1)(model, guide)(x))
+    pyro.set_rng_seed(3)
+    same_draws = importance_sample(model, guide, x, num_particles=4).log_weight
+    assert elbo == pytest.approx(float(same_draws.mean(0).sum()), rel=1e-5)
+    pyro.set_rng_seed(3)
+    iwae = -float(IWAE(num_particles=4)(model, guide)(x))
+    assert iwae == pytest.approx(float(iwae_bound(same_draws).sum()), rel=1e-5)
+    assert iwae > elbo
+
+
+def test_psis_khat_is_small_for_a_wide_guide_and_large_for_a_poor_one(ppca):
+    w, b, x, exact = ppca
+    model = ppca_model(w, b)
+    pyro.set_rng_seed(4)
+    good = psis_khat(importance_log_weights(model, gaussian_guide(w, b, 0.0, 1.5), x[:100], num_samples=1000))
+    poor = psis_khat(importance_log_weights(model, gaussian_guide(w, b, 1.0, 0.3), x[:100], num_samples=1000))
+    assert (good < 0.5).mean() > 0.9
+    assert (poor > 0.7).mean() > 0.9
+
+
+def test_psis_khat_of_constant_weights_is_minus_infinity():
+    assert psis_khat(torch.zeros(3, 100)).tolist() == [-math.inf] * 3
