@@ -13,8 +13,9 @@ data:  ## Fashion-MNIST from Debian's package (IDX files in $(FASHION_MNIST))
 	  export DEBIAN_FRONTEND=noninteractive; \
 	  $(SUDO) apt-get install -y -q dataset-fashion-mnist || { $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q dataset-fashion-mnist; }; }
 
-demo: install data  ## train SimVAE (quick preset), evaluate it, draw its figures: runs/demo
+demo: install data  ## train SimVAE (quick preset), evaluate it (NLL included), draw its figures and GMM samples: runs/demo
 	$(PYTHON) experiments/fit.py --model simvae-quick --out runs/demo $(if $(wildcard runs/demo/checkpoint.pt),--resume,)
+	$(PYTHON) experiments/sample.py runs/demo --sampler gmm --n 64
 
 test: install data  ## the test suite without the slow end-to-end tests (a short end-to-end path still runs)
 	$(PYTHON) -m pytest -m "not slow" -q
@@ -26,3 +27,4 @@ bench: install data  ## the benchmarks of the README
 	$(PYTHON) experiments/bench_svi_step.py
 	$(PYTHON) experiments/bench_augment.py
 	$(PYTHON) experiments/bench_epoch.py
+	$(PYTHON) experiments/bench_likelihood.py --models vae iwae vae-iaf vamp simvae --epochs 5 --samples 1000

@@ -17,6 +17,19 @@ COLUMNS = [("knn_accuracy", "kNN"), ("linear_probe_accuracy", "LP"), ("mlp_probe
            ("gmm_accuracy", "GMM"), ("gmm_nmi", "NMI"), ("gmm_ari", "ARI"), ("reconstruction_mse", "MSE")]
 
 
+def ensure_run(model: str, epochs: int, train_subset: int, dataset: str, assignments: list[str], root: Path) -> Path:
+    """The run folder of `model` at this budget, fitted and evaluated first unless it already is (resumes a killed one)."""
+    out = root / f"{model}-e{epochs}"
+    if not (out / "metrics.json").exists():
+        with user_errors():
+            config = ppl_ssl.build_config(model, {"train.epochs": epochs, "data.train_subset": train_subset,
+                                                  "data.dataset": dataset}, assignments)
+            started = time.perf_counter()
+            ppl_ssl.fit_and_evaluate(config, out, resume=(out / "checkpoint.pt").exists(), progress=False)
+        print(f"{model}: {time.perf_counter() - started:.0f}s wall (train + evaluation)", flush=True)
+    return out
+
+
 def main(argv=None) -> str:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--models", nargs="+", default=["vae", "beta-vae", "simvae"])
@@ -27,17 +40,9 @@ def main(argv=None) -> str:
     parser.add_argument("--out", default="runs/quality")
     args = parser.parse_args(argv)
     rows = []
-    with user_errors():
-        for model in args.models:
-            out = Path(args.out) / f"{model}-e{args.epochs}"
-            metrics_file = out / "metrics.json"
-            if not metrics_file.exists():
-                config = ppl_ssl.build_config(model, {"train.epochs": args.epochs, "data.train_subset": args.train_subset,
-                                                      "data.dataset": args.dataset}, args.set)
-                started = time.perf_counter()
-                ppl_ssl.fit_and_evaluate(config, out, resume=(out / "checkpoint.pt").exists(), progress=False)
-                print(f"{model}: {time.perf_counter() - started:.0f}s wall (train + evaluation)", flush=True)
-            rows.append((model, json.loads(metrics_file.read_text())))
+    for model in args.models:
+        out = ensure_run(model, args.epochs, args.train_subset, args.dataset, args.set, Path(args.out))
+        rows.append((model, json.loads((out / "metrics.json").read_text())))
     header = "| model | epochs | train s | " + " | ".join(label for _, label in COLUMNS) + " |"
     lines = [header, "|" + "---|" * (len(COLUMNS) + 3)]
     for model, m in rows:

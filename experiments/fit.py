@@ -52,8 +52,9 @@ def main(argv=None) -> dict:
             config = ppl_ssl.build_config(args.model, cli, args.set)
         print(f"fitting {config.name} on {config.data.dataset} (J={config.model.views}, {config.train.epochs} epochs) -> {out}")
         metrics = ppl_ssl.fit_and_evaluate(config, out, resume=args.resume, progress=not args.quiet, make_figures=not args.no_figures)
-    shown = ["knn_accuracy", "linear_probe_accuracy", "mlp_probe_accuracy", "gmm_accuracy", "gmm_nmi", "gmm_ari", "reconstruction_mse", "elbo"]
-    print("  ".join(f"{k}={metrics[k]:.4g}" for k in shown if k in metrics))
+    shown = ["knn_accuracy", "linear_probe_accuracy", "mlp_probe_accuracy", "gmm_accuracy", "gmm_nmi", "gmm_ari", "reconstruction_mse",
+             "elbo", "kl", "mutual_information", "active_units", "test_nll", "test_bpd"]
+    print("  ".join(f"{k}={metrics[k]:.4g}" for k in shown if metrics.get(k) is not None))
     print(f"metrics: {RunPaths(out).metrics}   figures: {RunPaths(out).figures}/")
     return metrics
 

@@ -4,7 +4,7 @@ The generative stories live in `ppl_ssl.models` (the repository's models/ folder
 `ppl_ssl.guides` (guides/); the rest of the package is the machinery around them: data, augmentation, nets,
 distributions, priors, likelihoods, inference, evaluation, config and runs.
 """
-from ppl_ssl import augment, data, distributions, evaluation, likelihoods, nets, priors  # noqa: F401  (registers components)
+from ppl_ssl import augment, data, distributions, evaluation, flows, likelihoods, nets, priors, samplers  # noqa: F401  (registers components)
 from ppl_ssl import inference  # noqa: F401  (registers objectives)
 from ppl_ssl import guides, models  # noqa: F401  (registers programs)
 from ppl_ssl.config import Config, build_config, load_config

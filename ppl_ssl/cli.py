@@ -6,7 +6,7 @@ from contextlib import contextmanager
 
 from ppl_ssl.config import preset_names, read_preset
 from ppl_ssl.errors import ConfigError, DataNotFoundError
-from ppl_ssl.registry import DATASETS, GUIDES, LIKELIHOODS, MODELS, NETS, OBJECTIVES, PRIORS
+from ppl_ssl.registry import DATASETS, GUIDES, LIKELIHOODS, MODELS, NETS, OBJECTIVES, PRIORS, SAMPLERS
 
 
 @contextmanager
@@ -31,7 +31,8 @@ def catalogue() -> str:
     sections = [("model presets (--model)", "\n".join(presets)), ("datasets (--dataset)", DATASETS.describe()),
                 ("model programs (model.program)", MODELS.describe()), ("priors (model.prior.kind)", PRIORS.describe()),
                 ("likelihoods (model.likelihood.kind)", LIKELIHOODS.describe()), ("guides (guide.kind)", GUIDES.describe()),
-                ("nets (nets.kind)", NETS.describe()), ("objectives (train.objective)", OBJECTIVES.describe())]
+                ("nets (nets.kind)", NETS.describe()), ("objectives (train.objective)", OBJECTIVES.describe()),
+                ("ex-post samplers (experiments/sample.py --sampler)", SAMPLERS.describe())]
     return "\n\n".join(f"{title}:\n{body}" for title, body in sections)
 
 

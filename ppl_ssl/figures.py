@@ -129,3 +129,9 @@ def write_all(system, features, data: DataSplits, views: int, log_lines: list[di
     if tsne_points > 0:
         tsne(features, data.spec.class_names, folder / "tsne.png", tsne_points)
     return sorted(folder.glob("*.png"))
+
+
+def sample_grid(images: torch.Tensor, path: Path, title: str) -> None:
+    """A square-ish grid of generated images (N, C, H, W) in [0, 1]."""
+    rows = max(1, int(np.floor(np.sqrt(len(images)))))
+    _save_grid(image_grid(images, rows=rows), path, title)

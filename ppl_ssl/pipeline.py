@@ -1,13 +1,17 @@
 """The main job in two calls: `fit_and_evaluate` (train, evaluate, draw) and `evaluate_run` (for a finished run)."""
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
+import torch
+
 from ppl_ssl import figures
 from ppl_ssl.config import Config
-from ppl_ssl.evaluation import evaluate
-from ppl_ssl.runs import RunPaths, atomic_write_json, load_checkpoint, load_run
+from ppl_ssl.evaluation import embed, evaluate, evaluate_generative
+from ppl_ssl.runs import RunPaths, atomic_torch_save, atomic_write_json, load_checkpoint, load_run
+from ppl_ssl.samplers import build_sampler
 from ppl_ssl.training import fit, load_data_for
 
 
@@ -30,9 +34,44 @@ def fit_and_evaluate(config: Config, out: str | Path, resume: bool = False, prog
     return _report(system, data, config, paths, history, make_figures)
 
 
-def evaluate_run(run_dir: str | Path, device: str = "auto", make_figures: bool = True) -> dict:
-    """Recompute metrics.json (and figures) of a finished run from its folder."""
+def evaluate_run(run_dir: str | Path, device: str = "auto", make_figures: bool = True, nll_samples: int | None = None,
+                 nll_images: int | None = None, representation: bool = True) -> dict:
+    """Recompute metrics.json (and figures) of a finished run from its folder.
+
+    nll_samples / nll_images override eval.nll_samples / eval.nll_test_images (K importance samples per test
+    image; 0 images = all). representation=False keeps the stored representation metrics and recomputes only the
+    generative ones (reconstruction, diagnostics, NLL), merged into metrics.json."""
     run = load_run(run_dir, device=device)
-    data = load_data_for(run.config, run.device)
+    config = run.config
+    overrides = {k: v for k, v in (("nll_samples", nll_samples), ("nll_test_images", nll_images)) if v is not None}
+    config = dataclasses.replace(config, eval=dataclasses.replace(config.eval, **overrides))
+    data = load_data_for(config, run.device)
     history = load_checkpoint(run.paths.checkpoint)["history"]
-    return _report(run.system, data, run.config, run.paths, history, make_figures)
+    if representation:
+        return _report(run.system, data, config, run.paths, history, make_figures)
+    metrics = {**run.metrics, **evaluate_generative(run.system, data, config.eval, history)}
+    atomic_write_json(run.paths.metrics, metrics)
+    return metrics
+
+
+def sample_run(run_dir: str | Path, sampler: str = "gmm", n: int = 64, refit: bool = False, device: str = "auto",
+               seed: int = 0) -> dict:
+    """Decode n samples of an ex-post sampler fitted on the run's training codes (fitted once, kept in
+    RUN/samplers/NAME.pt); draw them to RUN/figures/samples_NAME.png. Returns paths and the mean log-density of
+    the test codes under the sampler (higher: the sampler covers the codes the encoder actually uses)."""
+    run = load_run(run_dir, device=device)
+    model = build_sampler(sampler, run.system, run.config.model.latent_dim).to(run.device)
+    state_path = run.paths.root / "samplers" / f"{sampler}.pt"
+    data = load_data_for(run.config, run.device)
+    if state_path.exists() and not refit:
+        model.load_state_dict(load_checkpoint(state_path, run.device))
+    else:
+        model.fit(embed(run.system.encode, data.train_x).to(run.device))
+        atomic_torch_save(state_path, model.state_dict())
+    torch.manual_seed(seed)
+    images = run.system.decode(model.sample(n))
+    figure = run.paths.figures / f"samples_{sampler}.png"
+    figures.sample_grid(images, figure, f"{n} samples: sampler '{sampler}' fitted on training codes, decoded")
+    test_codes = embed(run.system.encode, data.test_x).to(run.device)
+    return {"figure": str(figure), "sampler_state": str(state_path) if sampler != "prior" else None,
+            "test_code_log_density": float(model.log_prob(test_codes).mean())}

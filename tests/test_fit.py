@@ -1,5 +1,6 @@
 """Each preset fits and evaluates on a tiny subset; runs reload from their folder; resumes are exact."""
 import json
+import math
 import os
 import subprocess
 import sys
@@ -101,6 +102,9 @@ def _cli(*args, cwd=ROOT, timeout=600):
     (["--set", "model.beta=abc"], ["model.beta expects a number"]),
     (["--set", "model.nokey=1"], ["unknown key 'model.nokey'"]),
     (["--dataset", "mnist", "--data-dir", "/nonexistent/mnist"], ["mnist: no data found", "/nonexistent/mnist"]),
+    (["--model", "iwae", "--set", "guide.kind='delta'"], ["train.objective = 'iwae'", "no density", "guide.kind=mean_field"]),
+    (["--model", "iwae", "--set", "model.beta=2.0"], ["model.beta=1"]),
+    (["--model", "vae", "--set", "model.prior.kind='vampire'"], ["model.prior.kind = 'vampire'", "vamp"]),
 ])
 def test_cli_errors_are_one_line_with_exit_status_2(args, words, monkeypatch):
     monkeypatch.delenv("PPL_SSL_DATA", raising=False)
@@ -135,6 +139,17 @@ def test_end_to_end_cli_on_fashion_mnist(tmp_path):
     assert again.returncode == 0, again.stderr
     assert json.loads((out / "metrics.json").read_text())["knn_accuracy"] == pytest.approx(metrics["knn_accuracy"])
     assert len(list((out / "figures").glob("*.png"))) == 5
+    nll = _cli("experiments/evaluate.py", str(out), "--device", "cpu", "--nll", "--nll-samples", "50", "--nll-images", "300",
+               "--only-generative", "--no-figures")
+    assert nll.returncode == 0, nll.stderr
+    scores = json.loads((out / "metrics.json").read_text())
+    assert scores["knn_accuracy"] == pytest.approx(metrics["knn_accuracy"])  # kept, not recomputed
+    assert scores["nll_images"] == 300 and scores["nll_samples"] == 50 and 0 <= scores["psis_khat_gt_0_7"] <= 1
+    dims = 28 * 28  # a density on [0, 1] per 8-bit bin of width 1/255
+    assert scores["test_bpd"] == pytest.approx((scores["test_nll"] + dims * math.log(255)) / (dims * math.log(2)))
+    sample = _cli("experiments/sample.py", str(out), "--sampler", "gmm", "--n", "16", "--device", "cpu")
+    assert sample.returncode == 0, sample.stderr
+    assert (out / "figures" / "samples_gmm.png").is_file() and (out / "samplers" / "gmm.pt").is_file()
 
 
 @pytest.mark.slow

