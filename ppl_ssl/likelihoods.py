@@ -24,6 +24,7 @@ class GaussianOptions:
 @LIKELIHOODS.register("gaussian", GaussianOptions, summary="N(x; sigmoid(decoder(z)), variance I), fixed variance")
 class GaussianLikelihood(nn.Module):
     binary_data = False
+    discrete = False  # a density on the real line: bits/dim integrates it over each 8-bit bin
 
     def __init__(self, options: GaussianOptions):
         super().__init__()
@@ -39,6 +40,7 @@ class GaussianLikelihood(nn.Module):
 @LIKELIHOODS.register("bernoulli", summary="Bernoulli(x; logits=decoder(z)), for binarised images")
 class BernoulliLikelihood(nn.Module):
     binary_data = True
+    discrete = True  # probabilities of the pixel values themselves
 
     def __init__(self, options: None = None):
         super().__init__()

@@ -74,3 +74,12 @@ def test_flow_components_need_two_latent_dimensions():
     for assignment in ("model.prior.kind='realnvp'", "model.prior.kind='maf'", "guide.kind='iaf'"):
         with pytest.raises(ConfigError, match="latent_dim ≥ 2"):
             build_system(tiny_config("vae", assignment, "model.latent_dim=1"), SHAPE)
+
+
+def test_bits_per_dim_uses_a_discrete_likelihood_as_it_is_and_bins_a_density():
+    images = (torch.rand(5, *SHAPE) > 0.5).to(torch.uint8) * 255
+    dims = math.prod(SHAPE)
+    for likelihood, bin_term in (("bernoulli", 0.0), ("gaussian", dims * math.log(255))):
+        system = build_system(tiny_config("vae", f"model.likelihood.kind='{likelihood}'"), SHAPE)
+        scores = held_out_log_likelihood(system, images, num_samples=4)
+        assert scores["test_bpd"] == pytest.approx((scores["test_nll"] + bin_term) / (dims * math.log(2)))

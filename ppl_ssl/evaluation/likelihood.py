@@ -90,7 +90,7 @@ def held_out_log_likelihood(system, images: torch.Tensor, num_samples: int) -> d
     khat = psis_khat(log_w)
     nll = float(-log_px.mean())
     dims = math.prod(images.shape[1:])
-    discrete = bool(getattr(system.model.likelihood, "discrete", False))
+    discrete = system.model.likelihood.discrete
     return {"test_nll": nll, "test_bpd": bits_per_dim(nll, dims, discrete), "psis_khat_gt_0_7": float((khat > PSIS_UNRELIABLE).mean()),
             "psis_khat_median": float(np.median(khat)), "nll_samples": num_samples, "nll_images": len(images)}
 
