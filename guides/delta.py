@@ -8,6 +8,7 @@ import pyro.distributions as dist
 import torch
 from torch import nn
 
+from ppl_ssl.guides.mean_field import AmortisedGuide
 from ppl_ssl.registry import GUIDES
 
 
@@ -18,23 +19,9 @@ def delta_guide(views: torch.Tensor, encoder: nn.Module):
         return pyro.sample("z", dist.Delta(codes, event_dim=2))
 
 
-class DeltaGuide(nn.Module):
+@GUIDES.register("delta", summary="point mass at the encoder's mean: a deterministic autoencoder fitted by MAP (AE)")
+class DeltaGuide(AmortisedGuide):
     has_density = False
-
-    def __init__(self, encoder: nn.Module):
-        super().__init__()
-        self.encoder = encoder
 
     def forward(self, views: torch.Tensor) -> torch.Tensor:
         return delta_guide(views, self.encoder)
-
-    def posterior_mean(self, images: torch.Tensor) -> torch.Tensor:
-        return self.encoder(images)[0]
-
-
-@GUIDES.register("delta", summary="point mass at the encoder's mean: a deterministic autoencoder fitted by MAP (AE)")
-def build_delta_guide(encoder: nn.Module, config) -> DeltaGuide:
-    return DeltaGuide(encoder)
-
-
-build_delta_guide.has_density = False

@@ -14,7 +14,7 @@ import pyro.distributions as dist
 import torch
 from torch import nn
 
-from ppl_ssl.guides.mean_field import amortised_normal
+from ppl_ssl.guides.mean_field import AmortisedGuide, amortised_normal
 from ppl_ssl.config import option
 from ppl_ssl.flows import FlowStack
 from ppl_ssl.registry import GUIDES
@@ -25,12 +25,10 @@ def flow_guide(views: torch.Tensor, encoder: nn.Module, transforms: list):
         return pyro.sample("z", dist.TransformedDistribution(amortised_normal(views, encoder), transforms))
 
 
-class FlowGuide(nn.Module):
-    has_density = True
-
+class FlowGuide(AmortisedGuide):
     def __init__(self, encoder: nn.Module, flow: FlowStack):
-        super().__init__()
-        self.encoder, self.flow = encoder, flow
+        super().__init__(encoder)
+        self.flow = flow
 
     def forward(self, views: torch.Tensor) -> torch.Tensor:
         return flow_guide(views, self.encoder, self.flow.transforms())

@@ -21,18 +21,14 @@ def mean_field_guide(views: torch.Tensor, encoder: nn.Module):
         return pyro.sample("z", amortised_normal(views, encoder))
 
 
-class MeanFieldGuide(nn.Module):
+class AmortisedGuide(nn.Module):
+    """What every guide here shares: an encoder, and the representation E_q[z | x] = the encoder's mean."""
+
     has_density = True  # q(z | x) can be evaluated anywhere (importance weights, mutual information)
 
-    def __init__(self, encoder: nn.Module):
+    def __init__(self, encoder: nn.Module, config=None):
         super().__init__()
         self.encoder = encoder
-
-    def forward(self, views: torch.Tensor) -> torch.Tensor:
-        return mean_field_guide(views, self.encoder)
-
-    def posterior(self, views: torch.Tensor) -> dist.TorchDistribution:
-        return amortised_normal(views, self.encoder)
 
     def posterior_mean(self, images: torch.Tensor) -> torch.Tensor:
         """E_q[z | x] for un-augmented images (N, C, H, W): the representation."""
@@ -40,6 +36,9 @@ class MeanFieldGuide(nn.Module):
 
 
 @GUIDES.register("mean_field", summary="amortised diagonal Gaussian q(z^j | x^j) from the encoder")
-def build_mean_field_guide(encoder: nn.Module, config) -> MeanFieldGuide:
-    return MeanFieldGuide(encoder)
+class MeanFieldGuide(AmortisedGuide):
+    def forward(self, views: torch.Tensor) -> torch.Tensor:
+        return mean_field_guide(views, self.encoder)
 
+    def posterior(self, views: torch.Tensor) -> dist.TorchDistribution:
+        return amortised_normal(views, self.encoder)

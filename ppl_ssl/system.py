@@ -36,7 +36,7 @@ class GenerativeSystem(nn.Module):
     @property
     def has_density(self) -> bool:
         """Whether the guide's q(z | x) is a density (needed by importance weights and posterior diagnostics)."""
-        return getattr(self.guide, "has_density", True)
+        return self.guide.has_density
 
     def training_loss(self, views: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """Loss to minimise on a batch of views (N, J, C, H, W) and its terms, summed over the batch."""
