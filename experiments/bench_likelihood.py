@@ -17,7 +17,7 @@ import sys
 import time
 from pathlib import Path
 
-from bench_quality import ensure_run
+from bench_quality import ensure_run, markdown_table
 
 HERE = Path(__file__).resolve().parent
 COLUMNS = [("test_nll", "NLL (nats)", "{:.1f}"), ("test_bpd", "bits/dim", "{:.3f}"), ("psis_khat_gt_0_7", "k̂>0.7", "{:.3f}"),
@@ -57,12 +57,9 @@ def main(argv=None) -> str:
         print(f"{model}: NLL with K={args.samples} on {metrics['nll_images']} images in {seconds:.0f}s, peak RSS {peak_mib:.0f} MiB",
               flush=True)
         rows.append((model, metrics, seconds, peak_mib))
-    header = "| model | epochs | " + " | ".join(label for _, label, _ in COLUMNS) + " | NLL time s | peak MiB |"
-    lines = [header, "|" + "---|" * (len(COLUMNS) + 4)]
-    for model, m, seconds, peak in rows:
-        cells = [fmt.format(m[k]) if m.get(k) is not None else "–" for k, _, fmt in COLUMNS]
-        lines.append(f"| {model} | {m.get('epochs', '?')} | " + " | ".join(cells) + f" | {seconds:.0f} | {peak:.0f} |")
-    table = "\n".join(lines)
+    table = markdown_table(["model", "epochs", *(label for _, label, _ in COLUMNS), "NLL time s", "peak MiB"], [
+        [model, m.get("epochs", "?"), *(fmt.format(m[k]) if m.get(k) is not None else "–" for k, _, fmt in COLUMNS),
+         f"{seconds:.0f}", f"{peak:.0f}"] for model, m, seconds, peak in rows])
     print(table)
     return table
 

@@ -17,6 +17,12 @@ COLUMNS = [("knn_accuracy", "kNN"), ("linear_probe_accuracy", "LP"), ("mlp_probe
            ("gmm_accuracy", "GMM"), ("gmm_nmi", "NMI"), ("gmm_ari", "ARI"), ("reconstruction_mse", "MSE")]
 
 
+def markdown_table(header: list[str], rows: list[list]) -> str:
+    """A markdown table of one header row and rows of cells (anything with a str())."""
+    line = lambda cells: "| " + " | ".join(str(c) for c in cells) + " |"  # noqa: E731
+    return "\n".join([line(header), "|" + "---|" * len(header), *(line(r) for r in rows)])
+
+
 def ensure_run(model: str, epochs: int, train_subset: int, dataset: str, assignments: list[str], root: Path) -> Path:
     """The run folder of `model` at this budget, fitted and evaluated first unless it already is (resumes a killed one)."""
     out = root / f"{model}-e{epochs}"
@@ -43,12 +49,9 @@ def main(argv=None) -> str:
     for model in args.models:
         out = ensure_run(model, args.epochs, args.train_subset, args.dataset, args.set, Path(args.out))
         rows.append((model, json.loads((out / "metrics.json").read_text())))
-    header = "| model | epochs | train s | " + " | ".join(label for _, label in COLUMNS) + " |"
-    lines = [header, "|" + "---|" * (len(COLUMNS) + 3)]
-    for model, m in rows:
-        cells = [f"{100 * m[k]:.1f}" if k != "reconstruction_mse" else f"{m[k]:.4f}" for k, _ in COLUMNS]
-        lines.append(f"| {model} | {m.get('epochs', '?')} | {m.get('train_seconds', 0):.0f} | " + " | ".join(cells) + " |")
-    table = "\n".join(lines)
+    table = markdown_table(["model", "epochs", "train s", *(label for _, label in COLUMNS)], [
+        [model, m.get("epochs", "?"), f"{m.get('train_seconds', 0):.0f}",
+         *(f"{100 * m[k]:.1f}" if k != "reconstruction_mse" else f"{m[k]:.4f}" for k, _ in COLUMNS)] for model, m in rows])
     print(table)
     return table
 

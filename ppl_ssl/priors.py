@@ -81,6 +81,11 @@ class ContentPrior(nn.Module):
         return GroupedViews(self.content(), views, self.sigma)
 
 
+def diagonal_gaussian_mixture(logits: torch.Tensor, loc: torch.Tensor, scale: torch.Tensor) -> dist.TorchDistribution:
+    """Σ_k softmax(logits)_k N(loc_k, diag scale_k²) over R^L; loc and scale are (K, L)."""
+    return dist.MixtureSameFamily(dist.Categorical(logits=logits), dist.Normal(loc, scale).to_event(1))
+
+
 def _within_group_sigma2() -> float:
     # σ² of the views around their content (only used when J > 1); SimVAE's value
     return option(0.15, lambda v: v > 0, "positive")
@@ -102,8 +107,7 @@ class MixturePrior(ContentPrior):
         self.logits = nn.Parameter(torch.zeros(k))
 
     def content(self) -> dist.TorchDistribution:
-        components = dist.Normal(self.loc, self.log_scale.exp()).to_event(1)
-        return dist.MixtureSameFamily(dist.Categorical(logits=self.logits), components)
+        return diagonal_gaussian_mixture(self.logits, self.loc, self.log_scale.exp())
 
 
 @dataclass
@@ -126,8 +130,7 @@ class VampPrior(ContentPrior):
 
     def content(self) -> dist.TorchDistribution:
         loc, scale = self.encoder(self.pseudo_inputs())
-        uniform = dist.Categorical(logits=torch.zeros(len(loc), device=loc.device))
-        return dist.MixtureSameFamily(uniform, dist.Normal(loc, scale).to_event(1))
+        return diagonal_gaussian_mixture(torch.zeros(len(loc), device=loc.device), loc, scale)  # equal weights
 
 
 @dataclass
