@@ -17,7 +17,9 @@ import sys
 import time
 from pathlib import Path
 
-from bench_quality import ensure_run, markdown_table
+from bench_quality import ensure_quality_run
+
+from ppl_ssl.reporting import markdown_table
 
 HERE = Path(__file__).resolve().parent
 COLUMNS = [("test_nll", "NLL (nats)", "{:.1f}"), ("test_bpd", "bits/dim", "{:.3f}"), ("psis_khat_gt_0_7", "k̂>0.7", "{:.3f}"),
@@ -51,7 +53,7 @@ def main(argv=None) -> str:
     args = parser.parse_args(argv)
     rows = []
     for model in args.models:
-        run = ensure_run(model, args.epochs, args.train_subset, "fashion-mnist", args.set, Path(args.out))
+        run = ensure_quality_run(model, args.epochs, args.train_subset, "fashion-mnist", args.set, Path(args.out))
         seconds, peak_mib = timed_nll(run, args.samples, args.images, args.device)
         metrics = json.loads((run / "metrics.json").read_text())
         print(f"{model}: NLL with K={args.samples} on {metrics['nll_images']} images in {seconds:.0f}s, peak RSS {peak_mib:.0f} MiB",

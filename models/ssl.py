@@ -38,5 +38,5 @@ class SSLModel(nn.Module):
 
 
 @MODELS.register("ssl", summary="y -> z^j -> x^j with J views per image (SimVAE; VAE and β-VAE as special cases)")
-def build_ssl_model(decoder: nn.Module, prior: nn.Module, likelihood: nn.Module, config) -> SSLModel:
-    return SSLModel(decoder, prior, likelihood)
+def build_ssl_model(parts, options: None = None) -> SSLModel:
+    return SSLModel(parts.decoder, parts.prior, parts.likelihood)

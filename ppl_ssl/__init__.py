@@ -2,11 +2,13 @@
 
 The generative stories live in `ppl_ssl.models` (the repository's models/ folder), the inference programs in
 `ppl_ssl.guides` (guides/); the rest of the package is the machinery around them: data, augmentation, nets,
-distributions, priors, likelihoods, inference, evaluation, config and runs.
+distributions, priors, likelihoods, inference, evaluation, config and runs. The discriminative baselines
+(SimCLR, VICReg, MoCo v2) are plain torch modules in `ppl_ssl.baselines`, built from `ppl_ssl.contrastive`.
 """
 from ppl_ssl import augment, data, distributions, evaluation, flows, likelihoods, nets, priors, samplers  # noqa: F401  (registers components)
 from ppl_ssl import inference  # noqa: F401  (registers objectives)
 from ppl_ssl import guides, models  # noqa: F401  (registers programs)
+from ppl_ssl import baselines, contrastive, system  # noqa: F401  (registers training methods)
 from ppl_ssl.config import Config, build_config, load_config
 from ppl_ssl.errors import ConfigError, DataNotFoundError
 from ppl_ssl.pipeline import evaluate_run, fit_and_evaluate

@@ -6,7 +6,7 @@ from contextlib import contextmanager
 
 from ppl_ssl.config import preset_names, read_preset
 from ppl_ssl.errors import ConfigError, DataNotFoundError
-from ppl_ssl.registry import DATASETS, GUIDES, LIKELIHOODS, MODELS, NETS, OBJECTIVES, PRIORS, SAMPLERS
+from ppl_ssl.registry import DATASETS, GUIDES, LIKELIHOODS, METHODS, MODELS, NETS, OBJECTIVES, PRIORS, SAMPLERS
 
 
 @contextmanager
@@ -29,6 +29,7 @@ def catalogue() -> str:
         layers = read_preset(name)
         presets.append(f"  {name:<18} {_description(name) or layers[-1][1]}")
     sections = [("model presets (--model)", "\n".join(presets)), ("datasets (--dataset)", DATASETS.describe()),
+                ("training methods (method.kind)", METHODS.describe()),
                 ("model programs (model.program)", MODELS.describe()), ("priors (model.prior.kind)", PRIORS.describe()),
                 ("likelihoods (model.likelihood.kind)", LIKELIHOODS.describe()), ("guides (guide.kind)", GUIDES.describe()),
                 ("nets (nets.kind)", NETS.describe()), ("objectives (train.objective)", OBJECTIVES.describe()),

@@ -20,7 +20,7 @@ from typing import Any
 import tomli_w
 
 from ppl_ssl.errors import ConfigError
-from ppl_ssl.registry import DATASETS, GUIDES, LIKELIHOODS, MODELS, NETS, OBJECTIVES, PRIORS, Registry
+from ppl_ssl.registry import DATASETS, GUIDES, LIKELIHOODS, METHODS, MODELS, NETS, OBJECTIVES, PRIORS, Registry
 
 
 @dataclass
@@ -52,7 +52,7 @@ def option(default: Any, check=None, requirement: str = "") -> Any:
 
 @dataclass
 class ModelConfig:
-    program: str = field(default="ssl", metadata={"registry": MODELS})
+    program: Component = _component(MODELS, "ssl")  # the Pyro model program (models/), with its own options
     latent_dim: int = field(default=10, metadata=_check(lambda v: v >= 1, "at least 1"))
     views: int = field(default=10, metadata=_check(lambda v: v >= 1, "at least 1 (J, views per image)"))
     beta: float = field(default=1.0, metadata=_check(lambda v: v > 0, "positive"))
@@ -111,6 +111,8 @@ class EvalConfig:
     # importance-weighted test NLL with this many samples per image (0: skipped; evaluate.py --nll sets it)
     nll_samples: int = field(default=0, metadata=_check(lambda v: v >= 0, "0 (skip) or a positive count"))
     nll_test_images: int = field(default=0, metadata=_check(lambda v: v >= 0, "0 (the whole test split) or a positive count"))
+    # style retention: probes predicting augmentation parameters from the representation (evaluation/style.py)
+    style_probe: bool = True
     # posterior diagnostics (KL, active units, mutual information) on this many test images (0: skipped)
     diagnostics_points: int = field(default=2000, metadata=_check(lambda v: v >= 0, "0 (skip) or a positive count"))
 
@@ -118,6 +120,9 @@ class EvalConfig:
 @dataclass
 class Config:
     name: str = "custom"
+    # how the encoder is trained: "svi" fits model + guide (below) by SVI; the discriminative baselines
+    # (simclr, vicreg, mocov2) train the same encoder with their own losses and ignore model.prior/likelihood/guide
+    method: Component = _component(METHODS, "svi")
     model: ModelConfig = field(default_factory=ModelConfig)
     guide: Component = _component(GUIDES, "mean_field")
     nets: Component = _component(NETS, "mlp")
@@ -157,6 +162,10 @@ class Layers:
 def _merge(base: dict, new: dict, source: str, sources: dict, prefix: str) -> None:
     for key, value in new.items():
         dotted = f"{prefix}{key}"
+        if isinstance(value, dict) and "kind" not in value and isinstance(base.get(key), str):
+            base[key] = {"kind": base[key]}  # options added to a component given in shorthand (`program = "crvae"`)
+        if isinstance(value, str) and isinstance(base.get(key), dict) and "kind" in base[key]:
+            value = {"kind": value}  # a component kind given in shorthand replaces the old component
         if isinstance(value, dict) and isinstance(base.get(key), dict):
             if "kind" in value and value["kind"] != base[key].get("kind"):
                 base[key] = {}  # a new component kind: the old kind's options no longer apply
@@ -313,6 +322,8 @@ def _from_dict(cls: type, values: Any, prefix: str, layers: Layers) -> Any:
 
 
 def _component_from_dict(registry: Registry, given: Any, default_kind: str, key: str, layers: Layers) -> Component:
+    if isinstance(given, str):
+        given = {"kind": given}  # shorthand: `guide = "mean_field"` means `guide = { kind = "mean_field" }`
     if not isinstance(given, dict):
         raise ConfigError(f"{key} must be a table with a 'kind' key, got {given!r} (from {layers.source(key)})")
     kind = given.get("kind", default_kind)

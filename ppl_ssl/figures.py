@@ -83,20 +83,25 @@ def prior_samples(system, views: int, path: Path, groups: int = 8) -> None:
 
 
 def training_curves(log_lines: list[dict], history: list[dict], path: Path) -> None:
-    fig, axes = plt.subplots(1, 4, figsize=(14, 3))
+    """One panel per logged term (the ELBO's terms, or a discriminative loss and its parts), per view."""
+    keys = [k for k in (log_lines[0] if log_lines else {}) if k not in ("epoch", "step")]
+    order = ["elbo", "reconstruction", "log_prior", "entropy"]
+    keys = sorted(keys, key=lambda k: (order.index(k) if k in order else len(order), k))[:5] or ["loss"]
+    labels = {"elbo": "ELBO", "reconstruction": "reconstruction E_q log p(x|z)", "log_prior": "log prior E_q log p(z|y)",
+              "entropy": "entropy −E_q log q(z|x)"}
+    fig, axes = plt.subplots(1, len(keys), figsize=(3.5 * len(keys), 3), squeeze=False)
     steps = np.array([r["step"] for r in log_lines])
-    for ax, key, label in zip(axes, ("elbo", "reconstruction", "log_prior", "entropy"),
-                              ("ELBO", "reconstruction E_q log p(x|z)", "log prior E_q log p(z|y)", "entropy −E_q log q(z|x)")):
+    for ax, key in zip(axes[0], keys):
         values = np.array([r[key] for r in log_lines])
         if len(values):
             ax.plot(steps, values, lw=0.5, alpha=0.4, label="step")
             window = max(1, len(values) // 50)
             smooth = np.convolve(values, np.ones(window) / window, mode="valid")
             ax.plot(steps[window - 1 :], smooth, lw=1.2, label=f"mean of {window}")
-        ax.set_title(label + " (nats/view)", fontsize=8)
+        ax.set_title(labels.get(key, key) + " (per view)", fontsize=8)
         ax.set_xlabel("step", fontsize=8)
         ax.tick_params(labelsize=7)
-    axes[0].legend(fontsize=7)
+    axes[0][0].legend(fontsize=7)
     fig.tight_layout()
     _savefig(fig, path)
 
@@ -122,9 +127,10 @@ def tsne(features, class_names: tuple[str, ...], path: Path, points: int, seed: 
 def write_all(system, features, data: DataSplits, views: int, log_lines: list[dict], history: list[dict],
               folder: Path, tsne_points: int) -> list[Path]:
     folder.mkdir(parents=True, exist_ok=True)
-    reconstructions(system, data, folder / "reconstructions.png")
-    class_samples(system, features, data, folder / "class_samples.png")
-    prior_samples(system, views, folder / "prior_samples.png")
+    if system.can_decode:  # discriminative systems have no decoder (experiments/decode.py fits one post hoc)
+        reconstructions(system, data, folder / "reconstructions.png")
+        class_samples(system, features, data, folder / "class_samples.png")
+        prior_samples(system, views, folder / "prior_samples.png")
     training_curves(log_lines, history, folder / "training_curves.png")
     if tsne_points > 0:
         tsne(features, data.spec.class_names, folder / "tsne.png", tsne_points)
@@ -135,3 +141,8 @@ def sample_grid(images: torch.Tensor, path: Path, title: str) -> None:
     """A square-ish grid of generated images (N, C, H, W) in [0, 1]."""
     rows = max(1, int(np.floor(np.sqrt(len(images)))))
     _save_grid(image_grid(images, rows=rows), path, title)
+
+
+def comparison_grid(rows: list[torch.Tensor], labels: list[str], path: Path, title: str) -> None:
+    """Rows of images (each (n, C, H, W), the same n): e.g. originals, then each model's reconstructions."""
+    _save_grid(image_grid(torch.cat([r.cpu() for r in rows]), rows=len(rows)), path, title, labels)

@@ -3,6 +3,7 @@
 - `elbo`: `TermTrace_ELBO`, Pyro's `Trace_ELBO` (particles vectorised) that also keeps the decomposition of its
   last estimate — reconstruction (observed sites), log prior (latent sites of the model) and entropy (−log q of
   the guide's sites) — unscaled, so the logged `elbo` is the model's true ELBO while `loss` is what is optimised.
+  A `pyro.factor` site of the model (CR-VAE's contrastive term) is logged as its own term, outside the ELBO.
   Its KL weight (β, and the warm-up schedule) scales the latent sites of model and guide: β·KL.
 - `iwae`: the importance-weighted bound of Burda et al., **per datum** (per set of views), K particles vectorised.
 
@@ -64,7 +65,7 @@ class TermTrace_ELBO(Trace_ELBO):
             model, guide = ScaleLatents(self.kl_weight)(model), ScaleLatents(self.kl_weight)(guide)
         loss = super().differentiable_loss(model, guide, *args, **kwargs)
         terms = {k: v / self.num_particles for k, v in self._terms.items()}
-        terms["elbo"] = terms["reconstruction"] + terms["log_prior"] + terms["entropy"]
+        terms["elbo"] = terms["reconstruction"] + terms["log_prior"] + terms["entropy"]  # factors are not in the ELBO
         terms["loss"] = loss.detach()
         self.last_terms = terms
         return loss
@@ -72,8 +73,11 @@ class TermTrace_ELBO(Trace_ELBO):
     def _differentiable_loss_particle(self, model_trace, guide_trace):
         for site in model_trace.nodes.values():
             if site["type"] == "sample":
-                key = "reconstruction" if site["is_observed"] else "log_prior"
-                self._terms[key] = self._terms[key] + _unscaled(site)
+                if site["infer"].get("is_auxiliary"):  # a pyro.factor (e.g. CR-VAE's contrast): its own term
+                    key = site["name"]
+                else:
+                    key = "reconstruction" if site["is_observed"] else "log_prior"
+                self._terms[key] = self._terms.get(key, 0.0) + _unscaled(site)
         for site in guide_trace.nodes.values():
             if site["type"] == "sample":
                 self._terms["entropy"] = self._terms["entropy"] - _unscaled(site)

@@ -9,6 +9,7 @@ import torch
 
 from ppl_ssl import figures
 from ppl_ssl.config import Config
+from ppl_ssl.errors import ConfigError
 from ppl_ssl.evaluation import embed, evaluate, evaluate_generative
 from ppl_ssl.runs import RunPaths, atomic_torch_save, atomic_write_json, load_checkpoint, load_run
 from ppl_ssl.samplers import build_sampler
@@ -16,8 +17,9 @@ from ppl_ssl.training import fit, load_data_for
 
 
 def _report(system, data, config: Config, paths: RunPaths, history: list[dict], make_figures: bool) -> dict:
-    metrics, features = evaluate(system, data, config.eval, history, seed=config.train.seed)
-    metrics.update({"model": config.name, "dataset": config.data.dataset, "views": config.model.views})
+    metrics, features = evaluate(system, data, config.eval, history, seed=config.train.seed, augment=config.augment)
+    metrics.update({"model": config.name, "method": config.method.kind, "dataset": config.data.dataset,
+                    "views": config.model.views})
     atomic_write_json(paths.metrics, metrics)
     if make_figures and config.eval.figures:
         log_lines = [json.loads(line) for line in paths.log.read_text().splitlines() if line] if paths.log.exists() else []
@@ -43,6 +45,9 @@ def evaluate_run(run_dir: str | Path, device: str = "auto", make_figures: bool =
     generative ones (reconstruction, diagnostics, NLL), merged into metrics.json."""
     run = load_run(run_dir, device=device)
     config = run.config
+    if not run.system.can_decode and (not representation or nll_samples):
+        raise ConfigError(f"run {run_dir} was trained by method '{config.method.kind}', which has no generative model: "
+                          f"no NLL or generative metrics; drop --nll / --only-generative")
     overrides = {k: v for k, v in (("nll_samples", nll_samples), ("nll_test_images", nll_images)) if v is not None}
     config = dataclasses.replace(config, eval=dataclasses.replace(config.eval, **overrides))
     data = load_data_for(config, run.device)
@@ -60,6 +65,9 @@ def sample_run(run_dir: str | Path, sampler: str = "gmm", n: int = 64, refit: bo
     RUN/samplers/NAME.pt); draw them to RUN/figures/samples_NAME.png. Returns paths and the mean log-density of
     the test codes under the sampler (higher: the sampler covers the codes the encoder actually uses)."""
     run = load_run(run_dir, device=device)
+    if not run.system.can_decode:
+        raise ConfigError(f"run {run_dir} was trained by method '{run.config.method.kind}', which has no decoder to sample "
+                          f"from; fit one with experiments/decode.py {run_dir}")
     model = build_sampler(sampler, run.system, run.config.model.latent_dim).to(run.device)
     state_path = run.paths.root / "samplers" / f"{sampler}.pt"
     data = load_data_for(run.config, run.device)

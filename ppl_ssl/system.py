@@ -1,5 +1,16 @@
-"""A fitted-or-fittable generative system: model program + guide program + objective, built from a Config."""
+"""Trainable systems, built from a Config by the method registry (`method.kind`).
+
+Every system offers what the trainer and the evaluation use:
+    training_loss(views) -> (loss, terms)   terms summed over the batch's views, 'loss' among them
+    set_kl_weight(w), after_step()           hooks the trainer calls before / after each optimiser step
+    encode(images) -> (N, L)                 the representation that is evaluated
+    has_density, can_decode                  whether q(z | x) and p(x | z) exist (NLL, diagnostics, figures)
+The "svi" method is the `GenerativeSystem` below (model program + guide program + objective); the
+discriminative baselines live in `ppl_ssl.baselines`.
+"""
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import torch
 from torch import nn
@@ -9,11 +20,13 @@ from ppl_ssl.errors import ConfigError
 from ppl_ssl.likelihoods import build_likelihood
 from ppl_ssl.nets import build_nets
 from ppl_ssl.priors import PriorContext, build_prior
-from ppl_ssl.registry import GUIDES, LIKELIHOODS, MODELS, OBJECTIVES
+from ppl_ssl.registry import GUIDES, LIKELIHOODS, METHODS, MODELS, OBJECTIVES
 
 
 class GenerativeSystem(nn.Module):
     """Owns the ELBO module (which owns model and guide) and offers what users do with a fitted model."""
+
+    can_decode = True
 
     def __init__(self, model: nn.Module, guide: nn.Module, elbo):
         super().__init__()
@@ -32,6 +45,13 @@ class GenerativeSystem(nn.Module):
         """The weight of the KL term for the next steps (β, or a warm-up value); objectives without one ignore it."""
         if hasattr(self.elbo, "kl_weight"):
             self.elbo.kl_weight = weight
+
+    def after_step(self) -> None:
+        """After each optimiser step: programs holding momentum networks or queues (CR-VAE) update them."""
+        for program in (self.model, self.guide):
+            hook = getattr(program, "after_step", None)
+            if hook is not None:
+                hook()
 
     @property
     def has_density(self) -> bool:
@@ -66,14 +86,31 @@ class GenerativeSystem(nn.Module):
         return self.decode(self.sample_prior(n, 1)[:, 0])
 
 
-def build_system(config: Config, image_shape: tuple[int, int, int]) -> GenerativeSystem:
-    """Everything the config names, assembled through the registries."""
+@dataclass
+class ModelParts:
+    """What a model program's builder may use: the nets (the encoder is shared with the guide), prior, likelihood."""
+
+    encoder: nn.Module
+    decoder: nn.Module
+    prior: nn.Module
+    likelihood: nn.Module
+    latent_dim: int
+
+
+def build_system(config: Config, image_shape: tuple[int, int, int]) -> nn.Module:
+    """The system of the config's `method.kind`, assembled through the registries."""
+    return METHODS[config.method.kind].build(config, tuple(image_shape))
+
+
+@METHODS.register("svi", summary="fit the Pyro model program and guide (model.*, guide) by SVI on train.objective")
+def build_generative_system(config: Config, image_shape: tuple[int, int, int]) -> GenerativeSystem:
     latent = config.model.latent_dim
     encoder, decoder = build_nets(config.nets, image_shape, latent)
     check_compatible(config)
     prior = build_prior(config.model.prior, PriorContext(latent, tuple(image_shape), encoder))
     likelihood = build_likelihood(config.model.likelihood)
-    model = MODELS[config.model.program].build(decoder, prior, likelihood, config)
+    parts = ModelParts(encoder, decoder, prior, likelihood, latent)
+    model = MODELS[config.model.program.kind].build(parts, config.model.program.options)
     guide = GUIDES[config.guide.kind].build(encoder, config)
     return GenerativeSystem(model, guide, OBJECTIVES[config.train.objective].build(config))
 
@@ -92,6 +129,13 @@ def check_compatible(config: Config) -> None:
     """Reject combinations of components that make no sense, with the reason and a fix, before anything is built."""
     objective = OBJECTIVES[config.train.objective].build
     guide = config.guide.kind
+    if config.model.program.kind == "crvae":
+        if config.train.objective != "elbo":
+            raise ConfigError(f"model.program = 'crvae' adds a contrastive factor to Trace_ELBO; train.objective = "
+                              f"'{config.train.objective}' would weigh it as a likelihood; use train.objective=elbo")
+        if config.model.views < 2:
+            raise ConfigError(f"model.program = 'crvae' contrasts view 1 with view 2 and needs model.views ≥ 2, "
+                              f"got {config.model.views}; use --views 2")
     if getattr(objective, "needs_guide_density", False) and not getattr(GUIDES[guide].build, "has_density", True):
         raise ConfigError(f"train.objective = '{config.train.objective}' weighs samples by 1/q(z | x), but guide.kind = "
                           f"'{guide}' is a point mass with no density; use guide.kind=mean_field or train.objective=elbo")

@@ -1,8 +1,10 @@
-"""The SVI loop: augment a batch into J views, take one optimiser step on the objective, log, checkpoint.
+"""The training loop: augment a batch into J views, take one optimiser step on the system's loss (the SVI
+objective of a generative system, or a discriminative method's loss), run the system's after-step hook
+(momentum updates, queues), log, checkpoint.
 
 Checkpoints are written atomically at the end of every `train.checkpoint_every` epochs and hold everything the
-loop's future depends on (weights, optimiser moments, the augmentation and data-order generators, the global
-RNG), so `resume=True` after a kill continues exactly as if the run had not stopped.
+loop's future depends on (weights and buffers such as key queues, optimiser moments, the augmentation and
+data-order generators, the global RNG), so `resume=True` after a kill continues exactly as if the run had not stopped.
 """
 from __future__ import annotations
 
@@ -22,7 +24,7 @@ from ppl_ssl.errors import ConfigError
 from ppl_ssl.inference import kl_weight
 from ppl_ssl.runs import RunPaths, atomic_torch_save, atomic_write_json, atomic_write_text, load_checkpoint
 from ppl_ssl.runtime import resolve_device, rng_state, seed_everything, set_rng_state
-from ppl_ssl.system import GenerativeSystem, build_system, check_data_fits
+from ppl_ssl.system import build_system, check_data_fits
 
 EpochCallback = Callable[[int, dict], None]
 
@@ -32,12 +34,12 @@ def load_data_for(config: Config, device: torch.device) -> DataSplits:
     return load_dataset(d.dataset, d.data_dir, d.val_size, d.train_subset, d.split_seed, device)
 
 
-def make_optimiser(system: GenerativeSystem, config: Config) -> torch.optim.Optimizer:
+def make_optimiser(system: torch.nn.Module, config: Config) -> torch.optim.Optimizer:
     return torch.optim.Adam(system.parameters(), lr=config.train.lr, eps=config.train.adam_eps)
 
 
 def fit(config: Config, out: str | Path, resume: bool = False, data: DataSplits | None = None,
-        on_epoch_end: EpochCallback | None = None, progress: bool = True) -> tuple[GenerativeSystem, DataSplits]:
+        on_epoch_end: EpochCallback | None = None, progress: bool = True) -> tuple[torch.nn.Module, DataSplits]:
     """Train the system a config describes into run folder `out`; returns the trained system and its data."""
     paths = RunPaths(Path(out))
     if paths.checkpoint.exists() and not resume:
@@ -45,7 +47,8 @@ def fit(config: Config, out: str | Path, resume: bool = False, data: DataSplits 
     device = resolve_device(config.train.device)
     seed_everything(config.train.seed)
     data = (data or load_data_for(config, device)).to(device)
-    check_data_fits(config, binary_data=bool(((data.train_x == 0) | (data.train_x == 255)).all()))
+    if config.method.kind == "svi":
+        check_data_fits(config, binary_data=bool(((data.train_x == 0) | (data.train_x == 255)).all()))
     system = build_system(config, data.spec.image_shape).to(device)
     optimiser = make_optimiser(system, config)
     augmenter = Augmenter(config.augment, seed=config.train.seed + 1, device=device)
@@ -81,19 +84,20 @@ def fit(config: Config, out: str | Path, resume: bool = False, data: DataSplits 
                 optimiser.zero_grad(set_to_none=True)
                 loss.backward()
                 optimiser.step()
+                system.after_step()
                 per_view = {k: float(v) / (len(index) * views) for k, v in terms.items()}
                 for k, v in per_view.items():
                     totals[k] = totals.get(k, 0.0) + v * len(index)
                 log.write(json.dumps({"epoch": epoch, "step": epoch * steps_per_epoch + step, **per_view}) + "\n")
                 if step % 10 == 0:
-                    bar.set_postfix(elbo=f"{per_view['elbo']:.1f}", refresh=False)
+                    bar.set_postfix(loss=f"{per_view['loss']:.3g}", refresh=False)
             log.flush()
             summary = {"epoch": epoch + 1, "seconds": time.perf_counter() - started, **{k: v / n for k, v in totals.items()}}
             history.append(summary)
             if progress:
-                tqdm.write(f"epoch {epoch + 1}/{config.train.epochs}: elbo/view {summary['elbo']:.2f} "
-                           f"(recon {summary['reconstruction']:.2f}, log prior {summary['log_prior']:.2f}, "
-                           f"entropy {summary['entropy']:.2f}) in {summary['seconds']:.1f}s")
+                terms = ", ".join(f"{k} {v:.4g}" for k, v in summary.items() if k not in ("epoch", "seconds", "loss"))
+                tqdm.write(f"epoch {epoch + 1}/{config.train.epochs}: loss/view {summary['loss']:.4g} ({terms}) "
+                           f"in {summary['seconds']:.1f}s")
             last = epoch + 1 == config.train.epochs
             if last or (epoch + 1) % config.train.checkpoint_every == 0:
                 atomic_torch_save(paths.checkpoint, {

@@ -1,12 +1,14 @@
-"""Evaluation of a fitted run: its representation (kNN, probes, clustering), its generative fit (reconstruction,
-importance-weighted NLL, bits/dim, PSIS k̂) and its posterior (KL, mutual information, active units)."""
+"""Evaluation of a fitted run: its representation (kNN, probes, clustering, style retention), its generative fit
+(reconstruction, importance-weighted NLL, bits/dim, PSIS k̂) and its posterior (KL, mutual information, active
+units). Discriminative systems (no decoder, no q(z | x)) get the representation metrics only."""
 from __future__ import annotations
 
-from ppl_ssl.config import EvalConfig
+from ppl_ssl.config import AugmentConfig, EvalConfig
 from ppl_ssl.data import DataSplits, as_float
 from ppl_ssl.evaluation.diagnostics import active_units, aggregate_log_density, posterior_diagnostics
 from ppl_ssl.evaluation.likelihood import (bits_per_dim, importance_log_weights, importance_weighted_nll, psis_khat,
                                            reconstruction_mse, held_out_log_likelihood)
+from ppl_ssl.evaluation.style import augmented_views, evaluate_style, style_probe_scores
 from ppl_ssl.evaluation.representation import (Features, cluster_accuracy, embed, evaluate_representation, extract_features,
                                                gmm_scores, knn_accuracy, probe_accuracy)
 
@@ -14,7 +16,7 @@ __all__ = [
     "Features", "active_units", "aggregate_log_density", "bits_per_dim", "cluster_accuracy", "embed", "evaluate",
     "evaluate_generative", "evaluate_representation", "extract_features", "gmm_scores", "importance_log_weights",
     "importance_weighted_nll", "knn_accuracy", "posterior_diagnostics", "probe_accuracy", "psis_khat",
-    "reconstruction_mse", "held_out_log_likelihood",
+    "reconstruction_mse", "held_out_log_likelihood", "augmented_views", "evaluate_style", "style_probe_scores",
 ]
 
 
@@ -36,9 +38,17 @@ def evaluate_generative(system, data: DataSplits, config: EvalConfig, history: l
     return metrics
 
 
-def evaluate(system, data: DataSplits, config: EvalConfig, history: list[dict], seed: int = 0) -> tuple[dict, Features]:
-    """All metrics of a fitted generative system, as written to metrics.json."""
+def evaluate(system, data: DataSplits, config: EvalConfig, history: list[dict], seed: int = 0,
+             augment: AugmentConfig | None = None) -> tuple[dict, Features]:
+    """All metrics of a fitted system, as written to metrics.json. `augment`: the augmentation whose parameters the
+    style probe predicts (the run's own; default: the built-in crop + flip settings)."""
     system.eval()
     metrics, features = evaluate_representation(system.encode, data, config, seed)
-    metrics.update(evaluate_generative(system, data, config, history))
+    if config.style_probe:
+        metrics.update(evaluate_style(system.encode, data, augment or AugmentConfig(), seed))
+    if system.can_decode:
+        metrics.update(evaluate_generative(system, data, config, history))
+    elif history:
+        last = history[-1]
+        metrics.update({"loss": last["loss"], "epochs": last["epoch"], "train_seconds": float(sum(h["seconds"] for h in history))})
     return metrics, features

@@ -1,0 +1,75 @@
+"""Training-step time of every method on the same nets and batch: B images × J views, Fashion-MNIST-sized MLP.
+
+    python experiments/bench_methods_step.py [--batch 128 --views 2 10 --steps 20 --device cpu]
+
+One step = augment the batch into J views, loss, backward, Adam, the method's after-step hook (momentum update,
+queue) — what `fit` does per step. Methods are timed round-robin in one process (median over steps), so their
+ratios are robust to the machine's drift.
+"""
+from __future__ import annotations
+
+import argparse
+import time
+
+import torch
+
+import ppl_ssl
+from ppl_ssl.augment import Augmenter
+from ppl_ssl.reporting import markdown_table
+from ppl_ssl.system import build_system
+
+METHODS = ["vae", "simvae", "crvae", "simclr", "vicreg", "mocov2"]
+
+
+def make_step(preset: str, views: int, batch: int, device: torch.device):
+    config = ppl_ssl.build_config(preset, {"model.views": views, "train.device": str(device)})
+    system = build_system(config, (1, 28, 28)).to(device).train()
+    optimiser = torch.optim.Adam(system.parameters(), lr=1e-4, eps=1e-4)
+    augmenter = Augmenter(config.augment, seed=0, device=device)
+    images = torch.rand(batch, 1, 28, 28, device=device)
+
+    def step() -> None:
+        loss, _ = system.training_loss(augmenter(images, views).images)
+        optimiser.zero_grad(set_to_none=True)
+        loss.backward()
+        optimiser.step()
+        system.after_step()
+
+    return step
+
+
+def main(argv=None) -> str:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--batch", type=int, default=128)
+    parser.add_argument("--views", type=int, nargs="+", default=[2, 10])
+    parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--methods", nargs="+", default=METHODS)
+    parser.add_argument("--device", default="cpu")
+    args = parser.parse_args(argv)
+    device = torch.device(args.device)
+    rows = []
+    for views in args.views:
+        steps = {m: make_step(m, views, args.batch, device) for m in args.methods}
+        times: dict[str, list[float]] = {m: [] for m in steps}
+        for m in steps:  # warm-up
+            steps[m]()
+        for _ in range(args.steps):
+            for m, step in steps.items():
+                if device.type == "cuda":
+                    torch.cuda.synchronize()
+                started = time.perf_counter()
+                step()
+                if device.type == "cuda":
+                    torch.cuda.synchronize()
+                times[m].append(time.perf_counter() - started)
+        for m, t in times.items():
+            median = sorted(t)[len(t) // 2]
+            rows.append([m, views, f"{1e3 * median:.1f}", f"{args.batch * views / median:,.0f}"])
+    table = markdown_table(["method", "J", "ms/step", "views/s"], rows)
+    print(f"device {device} ({torch.get_num_threads()} threads), B = {args.batch} images, MLP nets, median of {args.steps} steps")
+    print(table)
+    return table
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,90 @@
+"""CR-VAE (Lygerakis & Rueckert, "CR-VAE: Contrastive Regularization on Variational Autoencoders").
+
+    z^j ~ N(0, I),   x^j | z^j ~ p_θ(x | z^j)                    a VAE on each of the J views
+    + γ · (−InfoNCE(z^1, k^2))                                    a factor, not a distribution
+
+The query is view 1's code z^1 as the guide samples it (`query = "mean"`: the encoder's mean instead), the
+positive key k^2 comes from a momentum (EMA) copy of the encoder on view 2, the negatives from a FIFO queue.
+Fitting this with Trace_ELBO maximises ELBO + γ·(−InfoNCE): the factor depends on the guide's sample and on
+a network that is not part of p(x, z), so **the objective is no longer the ELBO of any model** — unlike
+SimVAE's, whose content-sharing term is a prior. The logged `elbo` is the VAE's ELBO; `contrast` is the factor.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pyro
+import torch
+from torch import nn
+
+from ppl_ssl.config import option
+from ppl_ssl.contrastive import MomentumContrast
+from ppl_ssl.registry import MODELS
+
+
+def crvae_model(views: torch.Tensor, decoder: nn.Module, prior: nn.Module, likelihood: nn.Module,
+                contrast: nn.Module, gamma: float):
+    """views: (N, J, C, H, W). The contrastive factor needs a second view, so single test images score as a VAE."""
+    n, j = views.shape[:2]
+    with pyro.plate("images", n):
+        z = pyro.sample("z", prior(j))                                    # (N, J, L): N(0, I) per view
+        pyro.sample("x", likelihood(decoder(z)).to_event(1), obs=views)   # Π_j p(x^j | z^j)
+        if j > 1:
+            pyro.factor("contrast", -gamma * contrast(z[..., 0, :], views))
+    return z
+
+
+class SampledCode(nn.Module):
+    """A reparameterised draw z = μ(x) + σ(x)·ε from an encoder: CR-VAE's key network (before its momentum copy)."""
+
+    def __init__(self, encoder: nn.Module):
+        super().__init__()
+        self.encoder = encoder
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        loc, scale = self.encoder(images)
+        return loc + scale * torch.randn_like(loc)
+
+
+class ViewContrast(nn.Module):
+    """InfoNCE between view 1's query and momentum keys of the other views (`MomentumContrast`)."""
+
+    def __init__(self, encoder: nn.Module, latent_dim: int, options: "CRVAEOptions"):
+        super().__init__()
+        self.online = SampledCode(encoder)
+        self.momentum = MomentumContrast(self.online, latent_dim, options.queue_size, options.temperature, options.momentum)
+        self.query_is_mean = options.query == "mean"
+
+    def forward(self, z_first_view: torch.Tensor, views: torch.Tensor) -> torch.Tensor:
+        query = self.online.encoder(views[:, 0])[0] if self.query_is_mean else z_first_view
+        return self.momentum(query, views[:, 1:])
+
+    def after_step(self) -> None:
+        self.momentum.after_step(self.online)
+
+
+class CRVAEModel(nn.Module):
+    def __init__(self, decoder: nn.Module, prior: nn.Module, likelihood: nn.Module, contrast: ViewContrast, gamma: float):
+        super().__init__()
+        self.decoder, self.prior, self.likelihood, self.contrast, self.gamma = decoder, prior, likelihood, contrast, gamma
+
+    def forward(self, views: torch.Tensor) -> torch.Tensor:
+        return crvae_model(views, self.decoder, self.prior, self.likelihood, self.contrast, self.gamma)
+
+    def after_step(self) -> None:
+        self.contrast.after_step()
+
+
+@dataclass
+class CRVAEOptions:
+    gamma: float = option(1.0, lambda v: v >= 0, "non-negative")          # weight of −InfoNCE (the CR-VAE paper's γ = 1)
+    temperature: float = option(0.1, lambda v: v > 0, "positive")
+    queue_size: int = option(4096, lambda v: v >= 1, "at least 1")
+    momentum: float = option(0.99, lambda v: 0 <= v < 1, "in [0, 1)")
+    query: str = option("sample", lambda v: v in ("sample", "mean"), "'sample' (the authors' choice) or 'mean'")
+
+
+@MODELS.register("crvae", CRVAEOptions, summary="VAE on J ≥ 2 views + γ·(−InfoNCE) factor with a momentum key encoder (CR-VAE)")
+def build_crvae_model(parts, options: CRVAEOptions) -> CRVAEModel:
+    contrast = ViewContrast(parts.encoder, parts.latent_dim, options)
+    return CRVAEModel(parts.decoder, parts.prior, parts.likelihood, contrast, options.gamma)

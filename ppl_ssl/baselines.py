@@ -1,0 +1,170 @@
+"""Discriminative SSL baselines as plain torch modules: SimCLR, VICReg and MoCo v2 (`method.kind`).
+
+Each trains the *same* encoder as the generative models (`nets.kind`), on the same batched augmentations and J
+views, through the same `fit`; the representation evaluated downstream is the encoder output (its mean head, L
+dimensions), never the projection head. None has a decoder: `experiments/decode.py` fits one post hoc.
+
+Losses are reported summed over the batch's views, like the ELBO terms, so the log shows them per view.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from ppl_ssl.config import Config, option
+from ppl_ssl.contrastive import MomentumContrast, ProjectionHead, nt_xent, vicreg_terms
+from ppl_ssl.errors import ConfigError
+from ppl_ssl.nets import build_nets
+from ppl_ssl.registry import METHODS
+
+
+class EncoderMean(nn.Module):
+    """The encoder's location output: the representation of the discriminative methods."""
+
+    def __init__(self, encoder: nn.Module):
+        super().__init__()
+        self.encoder = encoder
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.encoder(images)[0]
+
+
+class DiscriminativeSystem(nn.Module):
+    """What the trainer and the evaluation need from a method without a generative model."""
+
+    has_density = False  # no q(z | x): no importance weights, no posterior diagnostics
+    can_decode = False   # no p(x | z): reconstructions come from a post-hoc decoder
+
+    def __init__(self, encoder: nn.Module):
+        super().__init__()
+        self.encoder = encoder
+
+    def represent(self, images: torch.Tensor) -> torch.Tensor:
+        return self.encoder(images)[0]
+
+    def loss_terms(self, views: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Scalar terms of the method's loss on views (N, J, C, H, W); must include 'loss' (a per-view mean)."""
+        raise NotImplementedError
+
+    def training_loss(self, views: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        count = views.shape[0] * views.shape[1]
+        terms = {k: v * count for k, v in self.loss_terms(views).items()}  # per-view means → sums over views
+        return terms["loss"], {k: v.detach() for k, v in terms.items()}
+
+    def embed_views(self, views: torch.Tensor, network: nn.Module) -> torch.Tensor:
+        n, j = views.shape[:2]
+        return network(views.flatten(0, 1)).unflatten(0, (n, j))
+
+    def set_kl_weight(self, weight: float) -> None:
+        """No KL term here; the trainer's β schedule does not apply."""
+
+    def after_step(self) -> None:
+        """Called by the trainer after each optimiser step (momentum updates)."""
+
+    @torch.no_grad()
+    def encode(self, images: torch.Tensor) -> torch.Tensor:
+        """The representation of images (N, C, H, W): the encoder's output, (N, L)."""
+        return self.represent(images)
+
+
+def _need_views(config: Config, name: str) -> None:
+    if config.model.views < 2:
+        raise ConfigError(f"method '{name}' compares views of an image and needs model.views ≥ 2, got {config.model.views}; "
+                          f"use --views 2")
+
+
+def _encoder(config: Config, image_shape) -> nn.Module:
+    encoder, _ = build_nets(config.nets, image_shape, config.model.latent_dim)
+    return encoder
+
+
+_WIDTHS = (lambda v: len(v) > 0 and min(v) > 0, "a non-empty list of positive widths")
+
+
+@dataclass
+class SimCLROptions:
+    temperature: float = option(0.7, lambda v: v > 0, "positive")  # the SimVAE paper's setting for its baselines
+    projection: list[int] = option([512, 128], *_WIDTHS)
+
+
+class SimCLR(DiscriminativeSystem):
+    """SimCLR (Chen et al. 2020): NT-Xent between projected views; with J > 2 every other view is a positive."""
+
+    def __init__(self, encoder: nn.Module, latent_dim: int, options: SimCLROptions):
+        super().__init__(encoder)
+        self.head = ProjectionHead(latent_dim, options.projection, batch_norm=True)
+        self.temperature = options.temperature
+
+    def loss_terms(self, views):
+        projections = self.embed_views(views, lambda x: self.head(self.represent(x)))
+        loss = nt_xent(projections, self.temperature).mean()
+        return {"loss": loss, "nt_xent": loss.detach()}
+
+
+@METHODS.register("simclr", SimCLROptions, summary="SimCLR: NT-Xent between J views through a projection head")
+def build_simclr(config: Config, image_shape) -> SimCLR:
+    _need_views(config, "simclr")
+    return SimCLR(_encoder(config, image_shape), config.model.latent_dim, config.method.options)
+
+
+@dataclass
+class VICRegOptions:
+    invariance: float = option(25.0, lambda v: v >= 0, "non-negative")  # λ
+    variance: float = option(25.0, lambda v: v >= 0, "non-negative")    # μ
+    covariance: float = option(1.0, lambda v: v >= 0, "non-negative")   # ν
+    expander: list[int] = option([512, 512, 512], *_WIDTHS)
+
+
+class VICReg(DiscriminativeSystem):
+    """VICReg (Bardes et al. 2022): λ·invariance + μ·variance + ν·covariance of expanded views."""
+
+    def __init__(self, encoder: nn.Module, latent_dim: int, options: VICRegOptions):
+        super().__init__(encoder)
+        self.head = ProjectionHead(latent_dim, options.expander, batch_norm=True)
+        self.weights = {"invariance": options.invariance, "variance": options.variance, "covariance": options.covariance}
+
+    def loss_terms(self, views):
+        terms = vicreg_terms(self.embed_views(views, lambda x: self.head(self.represent(x))))
+        loss = sum(self.weights[k] * v for k, v in terms.items())
+        return {"loss": loss, **{k: v.detach() for k, v in terms.items()}}
+
+
+@METHODS.register("vicreg", VICRegOptions, summary="VICReg: invariance/variance/covariance (25/25/1) of expanded views")
+def build_vicreg(config: Config, image_shape) -> VICReg:
+    _need_views(config, "vicreg")
+    return VICReg(_encoder(config, image_shape), config.model.latent_dim, config.method.options)
+
+
+@dataclass
+class MoCoV2Options:
+    temperature: float = option(0.2, lambda v: v > 0, "positive")
+    queue_size: int = option(4096, lambda v: v >= 1, "at least 1")
+    momentum: float = option(0.99, lambda v: 0 <= v < 1, "in [0, 1)")
+    projection: list[int] = option([512, 128], *_WIDTHS)
+
+
+class MoCoV2(DiscriminativeSystem):
+    """MoCo v2 (Chen et al. 2020b): queries from view 1 through encoder + MLP head, keys from a momentum copy of
+    both on the other views, negatives from a FIFO queue; InfoNCE."""
+
+    def __init__(self, encoder: nn.Module, latent_dim: int, options: MoCoV2Options):
+        super().__init__(encoder)
+        self.head = ProjectionHead(latent_dim, options.projection)
+        self.query_network = nn.Sequential(EncoderMean(encoder), self.head)  # shares the encoder's parameters
+        self.contrast = MomentumContrast(self.query_network, self.head.out_dim, options.queue_size, options.temperature,
+                                         options.momentum)
+
+    def loss_terms(self, views):
+        loss = self.contrast(self.query_network(views[:, 0]), views[:, 1:]).mean()
+        return {"loss": loss, "info_nce": loss.detach()}
+
+    def after_step(self) -> None:
+        self.contrast.after_step(self.query_network)
+
+
+@METHODS.register("mocov2", MoCoV2Options, summary="MoCo v2: InfoNCE against a momentum encoder and a queue of 4096 keys")
+def build_mocov2(config: Config, image_shape) -> MoCoV2:
+    _need_views(config, "mocov2")
+    return MoCoV2(_encoder(config, image_shape), config.model.latent_dim, config.method.options)

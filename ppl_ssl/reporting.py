@@ -1,0 +1,46 @@
+"""Shared pieces of the benchmark and comparison scripts: reusable run folders and markdown tables."""
+from __future__ import annotations
+
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+
+from ppl_ssl.cli import user_errors
+from ppl_ssl.config import build_config
+from ppl_ssl.pipeline import fit_and_evaluate
+
+
+def markdown_table(header: list[str], rows: list[list]) -> str:
+    """A markdown table of one header row and rows of cells (anything with a str())."""
+    line = lambda cells: "| " + " | ".join(str(c) for c in cells) + " |"  # noqa: E731
+    return "\n".join([line(header), "|" + "---|" * len(header), *(line(r) for r in rows)])
+
+
+def ensure_run(model: str, out: Path, overrides: dict, assignments: list[str], progress: bool = False) -> Path:
+    """Run folder `out` of preset `model` with these flag overrides ({dotted.key: value}) and --set assignments,
+    fitted and evaluated first unless it already is (a killed run is resumed from its checkpoint)."""
+    if not (out / "metrics.json").exists():
+        with user_errors():
+            config = build_config(model, overrides, assignments)
+            started = time.perf_counter()
+            fit_and_evaluate(config, out, resume=(out / "checkpoint.pt").exists(), progress=progress)
+        print(f"{model} -> {out}: {time.perf_counter() - started:.0f}s wall (train + evaluation)", flush=True)
+    return out
+
+
+def mean_and_standard_error(values: list[float]) -> tuple[float, float]:
+    """Mean and standard error of the mean (sample std / √n; nan for a single value)."""
+    array = np.asarray(values, dtype=float)
+    if len(array) < 2:
+        return float(array.mean()), math.nan
+    return float(array.mean()), float(array.std(ddof=1) / math.sqrt(len(array)))
+
+
+def format_mean_se(values: list[float], scale: float = 1.0, digits: int = 1) -> str:
+    """'81.2 ± 0.3' (the ± part left out for a single seed)."""
+    if not values:
+        return "–"
+    mean, se = mean_and_standard_error([scale * v for v in values])
+    return f"{mean:.{digits}f}" if math.isnan(se) else f"{mean:.{digits}f} ± {se:.{digits}f}"

@@ -1,0 +1,106 @@
+"""CR-VAE and the discriminative baselines as trainable systems: they learn, they train through `fit`, the momentum
+update follows the optimiser step, and CR-VAE's factor enters its objective where the maths says it does."""
+import pyro
+import pyro.poutine as poutine
+import pytest
+import torch
+
+from ppl_ssl.augment import Augmenter
+from ppl_ssl.contrastive import info_nce
+from ppl_ssl.system import build_system
+from ppl_ssl.training import fit
+from tests.conftest import tiny_config
+
+IMAGE = (1, 8, 8)
+
+
+def _fixed_views(config, n=32):
+    torch.manual_seed(0)
+    images = torch.rand(n, *IMAGE)
+    return Augmenter(config.augment, seed=0)(images, config.model.views).images
+
+
+@pytest.mark.parametrize("preset", ["crvae", "simclr", "vicreg", "mocov2"])
+def test_loss_decreases_over_20_steps_on_a_fixed_batch(preset):
+    config = tiny_config(preset, "model.views=2")
+    torch.manual_seed(1)
+    system = build_system(config, IMAGE).train()
+    optimiser = torch.optim.Adam(system.parameters(), lr=1e-3)
+    views, losses = _fixed_views(config), []
+    queue = system.contrast.queue if preset == "mocov2" else None
+    first_negatives = queue.keys.clone() if queue is not None else None
+    for _ in range(20):
+        if queue is not None:
+            # On one repeated batch MoCo's queue fills with this batch's own keys, which then are (false) negatives
+            # and raise the loss; learning shows against the negatives of the first step, so measure it there.
+            current = queue.keys.clone()
+            queue.keys.copy_(first_negatives)
+            with torch.no_grad():
+                losses.append(float(system.training_loss(views)[0]))
+            queue.keys.copy_(current)
+        loss, _ = system.training_loss(views)
+        optimiser.zero_grad()
+        loss.backward()
+        optimiser.step()
+        system.after_step()
+        if queue is None:
+            losses.append(float(loss.detach()))
+    assert sum(losses[-3:]) < sum(losses[:3]), losses
+
+
+def test_fit_moves_the_key_network_after_the_optimiser_step(tmp_path):
+    """With momentum 0 the key network is a copy of the online network taken after each step; had the update
+    run before the step, it would lag one step behind at the end of training."""
+    config = tiny_config("mocov2", "model.views=2", "method.momentum=0.0", "method.queue_size=1000")
+    system, _ = fit(config, tmp_path / "run", progress=False)
+    online, keys = list(system.query_network.parameters()), list(system.contrast.key_network.parameters())
+    assert all(torch.equal(a, b) for a, b in zip(online, keys))
+    assert int(system.contrast.queue.pointer) == 256  # every training image's key entered the queue once (8 steps × 32)
+
+
+def test_crvae_factor_reaches_the_encoder_and_not_the_decoder():
+    grads = {}
+    for gamma in (0.0, 1.0):
+        config = tiny_config("crvae", "model.views=2", f"model.program.gamma={gamma}")
+        torch.manual_seed(2)
+        system = build_system(config, IMAGE)
+        views = _fixed_views(config)
+        pyro.set_rng_seed(3)
+        loss, terms = system.training_loss(views)
+        loss.backward()
+        grads[gamma] = (system.guide.encoder.head.linear.weight.grad.clone(), system.model.decoder.body[0][0].weight.grad.clone())
+        contrast = float(terms["contrast"])
+        assert float(loss.detach()) == pytest.approx(-(float(terms["elbo"]) + contrast), rel=1e-5)  # loss = −(ELBO + factor)
+        assert (contrast == 0.0) == (gamma == 0.0) and contrast <= 0.0  # the factor is −γ·InfoNCE ≤ 0
+    assert not torch.allclose(grads[0.0][0], grads[1.0][0])  # the InfoNCE term trains the encoder ...
+    assert torch.allclose(grads[0.0][1], grads[1.0][1])      # ... and leaves the decoder's gradient alone
+
+
+@pytest.mark.parametrize("query", ["sample", "mean"])
+def test_crvae_query_is_view_ones_code_and_single_views_score_as_a_vae(query):
+    config = tiny_config("crvae", "model.views=2", f"model.program.query='{query}'")
+    system = build_system(config, IMAGE)
+    views = _fixed_views(config, n=6)
+    guide_trace = poutine.trace(system.guide).get_trace(views)
+    model_trace = poutine.trace(poutine.replay(system.model, trace=guide_trace)).get_trace(views)
+    contrast = system.model.contrast
+    z1 = guide_trace.nodes["z"]["value"][:, 0]
+    query_vector = z1 if query == "sample" else system.guide.encoder(views[:, 0])[0]
+    factor = model_trace.nodes["contrast"]["fn"].log_factor
+    assert factor.shape == (6,) and torch.all(factor <= 0)
+    keys = contrast.momentum._pending  # the keys the momentum encoder drew for view 2 in this trace
+    momentum = contrast.momentum
+    expected = -config.model.program.options.gamma * info_nce(query_vector, keys, momentum.queue.keys, momentum.temperature)
+    assert torch.allclose(factor, expected, atol=1e-5)
+    single = poutine.trace(system.model).get_trace(views[:, :1])
+    assert "contrast" not in single.nodes  # one view: the VAE's own p(x, z), which the NLL evaluates
+
+
+@pytest.mark.parametrize("preset", ["simclr", "vicreg", "mocov2"])
+def test_baselines_represent_with_the_encoder_not_the_projection_head(preset):
+    config = tiny_config(preset, "model.views=2")
+    system = build_system(config, IMAGE).eval()
+    images = torch.rand(5, *IMAGE)
+    assert torch.equal(system.encode(images), system.encoder(images)[0])
+    assert system.encode(images).shape == (5, config.model.latent_dim)
+    assert not system.can_decode and not system.has_density
