@@ -3,7 +3,7 @@ PYTHON ?= python3
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 FASHION_MNIST := /usr/share/datasets/fashion-mnist
 
-.PHONY: install data demo test test-all bench
+.PHONY: install data demo test test-all bench compare
 
 install:  ## Python packages (torch pinned to the local CPU wheel on these machines) and the package, editable
 	$(PYTHON) -m pip install --quiet -c constraints/cpu.txt -e '.[test]'
@@ -28,3 +28,8 @@ bench: install data  ## the benchmarks of the README
 	$(PYTHON) experiments/bench_augment.py
 	$(PYTHON) experiments/bench_epoch.py
 	$(PYTHON) experiments/bench_likelihood.py --models vae iwae vae-iaf vamp simvae --epochs 5 --samples 1000
+	$(PYTHON) experiments/bench_methods_step.py --steps 20
+
+compare: install data  ## generative vs discriminative SSL, 3 seeds (the README's comparison; about 45 min on 2 CPU cores)
+	$(PYTHON) experiments/compare.py --models vae beta-vae simvae crvae simclr vicreg mocov2 --epochs 3 --seeds 3 \
+	  --set eval.probe_epochs=30 --set eval.gmm_n_init=2 --set eval.tsne_points=0 --decode-epochs 40 --out runs/compare
