@@ -68,6 +68,12 @@ class DiscriminativeSystem(nn.Module):
         """The representation of images (N, C, H, W): the encoder's output, (N, L)."""
         return self.represent(images)
 
+    def _no_decoder(self, *_):
+        raise ConfigError(f"{type(self).__name__} is a discriminative method with no decoder; fit one to its frozen encoder "
+                          f"with experiments/decode.py RUN (ppl_ssl.posthoc.fit_posthoc_decoder)")
+
+    decode = reconstruct = sample = sample_prior = _no_decoder
+
 
 def _need_views(config: Config, name: str) -> None:
     if config.model.views < 2:

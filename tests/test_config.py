@@ -25,6 +25,25 @@ def test_presets_define_the_papers_models():
     assert cifar.nets.kind == "resnet" and cifar.model.latent_dim == 64 and cifar.augment.hue == 0.2
 
 
+def test_presets_define_the_comparison_methods():
+    crvae, simclr, moco, vicreg = (build_config(n) for n in ("crvae", "simclr", "mocov2", "vicreg"))
+    assert (crvae.method.kind, crvae.model.program.kind, crvae.model.views) == ("svi", "crvae", 2)
+    options = crvae.model.program.options
+    assert (options.gamma, options.temperature, options.queue_size, options.momentum, options.query) == (1.0, 0.1, 4096, 0.99, "sample")
+    assert (simclr.method.kind, simclr.method.options.temperature) == ("simclr", 0.7)
+    assert (moco.method.options.temperature, moco.method.options.queue_size, moco.method.options.momentum) == (0.2, 4096, 0.99)
+    assert (vicreg.method.options.invariance, vicreg.method.options.variance, vicreg.method.options.covariance) == (25, 25, 1)
+    assert build_config("vae").method.kind == "svi"  # the default: model + guide fitted by SVI
+
+
+def test_a_component_given_by_its_kind_alone_takes_options_later():
+    config = build_config("vae", assignments=["model.program=crvae", "model.program.gamma=0.25", "model.views=2"])
+    assert config.model.program.kind == "crvae" and config.model.program.options.gamma == 0.25
+    assert build_config("crvae", assignments=["model.program=ssl"]).model.program.options is None  # a new kind: options reset
+    switched = build_config("simclr", assignments=["method.kind=mocov2"])
+    assert switched.method.kind == "mocov2" and switched.method.options.temperature == 0.2  # SimCLR's 0.7 did not leak
+
+
 def test_overrides_flags_then_set():
     config = build_config("simvae", {"train.epochs": 3, "model.views": 4}, ["model.beta=0.5", "train.lr=1e-4", "model.views=6"])
     assert (config.train.epochs, config.model.views, config.model.beta, config.train.lr) == (3, 6, 0.5, 1e-4)

@@ -7,6 +7,7 @@ import torch
 
 from ppl_ssl.augment import Augmenter
 from ppl_ssl.contrastive import info_nce
+from ppl_ssl.errors import ConfigError
 from ppl_ssl.system import build_system
 from ppl_ssl.training import fit
 from tests.conftest import tiny_config
@@ -104,3 +105,9 @@ def test_baselines_represent_with_the_encoder_not_the_projection_head(preset):
     assert torch.equal(system.encode(images), system.encoder(images)[0])
     assert system.encode(images).shape == (5, config.model.latent_dim)
     assert not system.can_decode and not system.has_density
+
+
+def test_asking_a_baseline_for_images_names_the_post_hoc_decoder():
+    system = build_system(tiny_config("vicreg", "model.views=2"), IMAGE)
+    with pytest.raises(ConfigError, match="decode.py"):
+        system.reconstruct(torch.rand(2, *IMAGE))
