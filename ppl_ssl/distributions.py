@@ -119,3 +119,104 @@ class GroupedViews(TorchDistribution):
             spread = (value - centre.unsqueeze(-2)).pow(2).sum((-2, -1))
             log_p = log_p - spread / (2 * var) - 0.5 * (j - 1) * dim * torch.log(2 * math.pi * var) - 0.5 * dim * math.log(j)
         return log_p
+
+
+def _log_one_minus_exp(t: torch.Tensor) -> torch.Tensor:
+    """log(1 − e^{−t}) for t > 0, accurate for small and large t (Mächler's log1mexp)."""
+    return torch.where(t < math.log(2), torch.log(-torch.expm1(-t)), torch.log1p(-torch.exp(-t)))
+
+
+class DiscretizedLogisticMixture(TorchDistribution):
+    r"""PixelCNN++'s discretised logistic mixture over 8-bit images with values k/255 in [0, 1].
+
+    Per pixel a mixture of K components (weights shared by the channels); per component and channel a logistic
+    with mean μ and scale s = exp(log s), log s clamped at `min_log_scale`, discretised to bins of width 1/255
+    centred on the 256 values, the edge bins open to ±∞. With 3 channels the means are coupled as in PixelCNN++:
+    μ_G += c₀·x_R and μ_B += c₁·x_R + c₂·x_G (x: the observed or already sampled values), so the joint over a
+    pixel's channels is p(R) p(G | R) p(B | R, G) within each component.
+
+    Shapes: logits (..., K, H, W); loc, log_scale (..., K, C, H, W); coeffs (..., K, 3, H, W) when C = 3.
+    Event shape (C, H, W). Each bin's mass σ(a) − σ(b), a − b = (1/255)/s, is computed in log space as
+    log σ(a) + log σ(−b) + log(1 − e^{−(a−b)}): exact, and finite however narrow the bin or far the mean.
+    """
+
+    arg_constraints = {"logits": constraints.real, "loc": constraints.real, "log_scale": constraints.real}
+    support = constraints.independent(constraints.unit_interval, 3)
+    BINS = 255  # 8-bit data: 256 values, 255 bins of width 1/255 between them
+
+    def __init__(self, logits: torch.Tensor, loc: torch.Tensor, log_scale: torch.Tensor, coeffs: torch.Tensor | None = None,
+                 min_log_scale: float = -7.0, validate_args: bool | None = None):
+        channels = loc.shape[-3]
+        if channels == 3 and coeffs is None:
+            raise ValueError("colour images need the channel coupling coefficients `coeffs` (..., K, 3, H, W)")
+        self.logits, self.loc, self.coeffs = logits, loc, coeffs if channels == 3 else None
+        self.log_scale = log_scale.clamp(min=min_log_scale)
+        batch_shape = loc.shape[:-4]
+        super().__init__(batch_shape, loc.shape[-3:], validate_args=validate_args)
+
+    def _coupled_loc(self, x: torch.Tensor) -> torch.Tensor:
+        """Means given the (observed or sampled) channels that precede each channel: (..., K, C, H, W)."""
+        if self.coeffs is None:
+            return self.loc
+        r, g = x[..., None, 0, :, :], x[..., None, 1, :, :]
+        c = torch.tanh(self.coeffs)  # PixelCNN++ keeps the coupling in (−1, 1)
+        channels = [self.loc[..., 0, :, :], self.loc[..., 1, :, :] + c[..., 0, :, :] * r,
+                    self.loc[..., 2, :, :] + c[..., 1, :, :] * r + c[..., 2, :, :] * g]
+        return torch.stack(torch.broadcast_tensors(*channels), dim=-3)
+
+    def log_prob(self, x: torch.Tensor) -> torch.Tensor:
+        x = x.unsqueeze(-4)                                                      # (..., 1, C, H, W) against K
+        loc = self._coupled_loc(x.squeeze(-4))
+        inverse_scale = torch.exp(-self.log_scale)
+        half_bin = 0.5 / self.BINS
+        upper = (x + half_bin - loc) * inverse_scale                             # a: the bin's upper edge
+        lower = (x - half_bin - loc) * inverse_scale                             # b: its lower edge
+        log_cdf_upper = torch.nn.functional.logsigmoid(upper)                   # bin [0, ...): mass σ(a)
+        log_survival_lower = torch.nn.functional.logsigmoid(-lower)             # bin [..., 1]: mass 1 − σ(b)
+        middle = log_cdf_upper + log_survival_lower + _log_one_minus_exp(inverse_scale / self.BINS)
+        log_bin = torch.where(x < half_bin, log_cdf_upper, torch.where(x > 1 - half_bin, log_survival_lower, middle))
+        log_component = log_bin.sum(-3) + torch.log_softmax(self.logits, dim=-3)  # channels of one component, (..., K, H, W)
+        return torch.logsumexp(log_component, dim=-3).sum((-2, -1))
+
+    def sample(self, sample_shape: torch.Size = torch.Size()) -> torch.Tensor:
+        with torch.no_grad():
+            shape = torch.Size(sample_shape) + self.batch_shape + self.event_shape
+            probs = torch.softmax(self.logits, dim=-3).movedim(-3, -1)          # (..., H, W, K)
+            component = torch.distributions.Categorical(probs=probs).sample(sample_shape)  # (S..., ..., H, W)
+            pick = lambda t: torch.gather(  # noqa: E731  the chosen component's parameters, (S..., ..., C', H, W)
+                t.expand(torch.Size(sample_shape) + t.shape), -4,
+                component[..., None, None, :, :].expand(*component.shape[:-2], 1, t.shape[-3], *component.shape[-2:])).squeeze(-4)
+            loc, log_scale = pick(self.loc), pick(self.log_scale)
+            coeffs = torch.tanh(pick(self.coeffs)) if self.coeffs is not None else None
+            u = torch.rand(shape, device=loc.device).clamp(1e-5, 1 - 1e-5)
+            noise = torch.exp(log_scale) * (torch.log(u) - torch.log1p(-u))   # logistic(0, s)
+            quantise = lambda v: torch.round(v.clamp(0, 1) * self.BINS) / self.BINS  # noqa: E731
+            channels = [quantise(loc[..., 0, :, :] + noise[..., 0, :, :])]
+            if coeffs is not None:
+                r = channels[0]
+                channels.append(quantise(loc[..., 1, :, :] + coeffs[..., 0, :, :] * r + noise[..., 1, :, :]))
+                channels.append(quantise(loc[..., 2, :, :] + coeffs[..., 1, :, :] * r + coeffs[..., 2, :, :] * channels[1]
+                                         + noise[..., 2, :, :]))
+            else:
+                channels = [quantise(loc[..., c, :, :] + noise[..., c, :, :]) for c in range(loc.shape[-3])]
+            return torch.stack(channels, dim=-3)
+
+    @property
+    def mean(self) -> torch.Tensor:
+        """Mixture mean of the (clamped) component means, channels coupled through the preceding channels' means —
+        the image shown for reconstructions (an approximation: the exact mean of a discretised clamped logistic differs)."""
+        weights = torch.softmax(self.logits, dim=-3).unsqueeze(-3)              # (..., K, 1, H, W)
+        if self.coeffs is None:
+            return (weights * self.loc.clamp(0, 1)).sum(-4)
+        c = torch.tanh(self.coeffs)
+        r = (weights[..., 0, :, :] * self.loc[..., 0, :, :]).sum(-3).clamp(0, 1)
+        g = (weights[..., 0, :, :] * (self.loc[..., 1, :, :] + c[..., 0, :, :] * r.unsqueeze(-3))).sum(-3).clamp(0, 1)
+        b = (weights[..., 0, :, :] * (self.loc[..., 2, :, :] + c[..., 1, :, :] * r.unsqueeze(-3)
+                                      + c[..., 2, :, :] * g.unsqueeze(-3))).sum(-3).clamp(0, 1)
+        return torch.stack([r, g, b], dim=-3)
+
+    def expand(self, batch_shape, _instance=None):
+        batch_shape = torch.Size(batch_shape)
+        grow = lambda t: None if t is None else t.expand(batch_shape + t.shape[len(self.batch_shape):])  # noqa: E731
+        return DiscretizedLogisticMixture(grow(self.logits), grow(self.loc), grow(self.log_scale), grow(self.coeffs),
+                                          min_log_scale=-math.inf)

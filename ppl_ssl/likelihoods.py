@@ -13,7 +13,19 @@ import torch
 from torch import nn
 
 from ppl_ssl.config import option
+from ppl_ssl.distributions import DiscretizedLogisticMixture
 from ppl_ssl.registry import LIKELIHOODS
+
+
+class Likelihood(nn.Module):
+    """A decoder's raw output (..., P, H, W) -> a distribution over images (..., C, H, W), and its mean image."""
+
+    binary_data = False  # True: only for images whose pixels are 0 or 1
+    discrete = False     # True: a probability of the pixel values themselves (bits/dim adds no D·ln 255)
+
+    def raw_channels(self, image_channels: int) -> int:
+        """How many maps P the decoder must emit for images with `image_channels` channels."""
+        return image_channels
 
 
 @dataclass
@@ -22,8 +34,7 @@ class GaussianOptions:
 
 
 @LIKELIHOODS.register("gaussian", GaussianOptions, summary="N(x; sigmoid(decoder(z)), variance I), fixed variance")
-class GaussianLikelihood(nn.Module):
-    binary_data = False
+class GaussianLikelihood(Likelihood):
     discrete = False  # a density on the real line: bits/dim integrates it over each 8-bit bin
 
     def __init__(self, options: GaussianOptions):
@@ -38,7 +49,7 @@ class GaussianLikelihood(nn.Module):
 
 
 @LIKELIHOODS.register("bernoulli", summary="Bernoulli(x; logits=decoder(z)), for binarised images")
-class BernoulliLikelihood(nn.Module):
+class BernoulliLikelihood(Likelihood):
     binary_data = True
     discrete = True  # probabilities of the pixel values themselves
 
@@ -50,6 +61,40 @@ class BernoulliLikelihood(nn.Module):
 
     def mean(self, raw: torch.Tensor) -> torch.Tensor:
         return torch.sigmoid(raw)
+
+
+@dataclass
+class LogisticMixtureOptions:
+    components: int = option(10, lambda v: v >= 1, "at least 1")          # srVAE / selfVAE: 10
+    min_log_scale: float = option(-7.0, lambda v: v < 0, "negative")      # log-scales clamped here (srVAE: −7)
+
+
+@LIKELIHOODS.register("logistic_mixture", LogisticMixtureOptions,
+                      summary="discretised logistic mixture over 8-bit pixels (PixelCNN++; selfVAE), grey or RGB")
+class LogisticMixtureLikelihood(Likelihood):
+    """Per pixel K mixture logits, K means and log-scales per channel (and K·3 channel couplings for RGB)."""
+
+    discrete = True  # probabilities of the 256 pixel values
+
+    def __init__(self, options: LogisticMixtureOptions):
+        super().__init__()
+        self.components, self.min_log_scale = options.components, options.min_log_scale
+
+    def raw_channels(self, image_channels: int) -> int:
+        return self.components * (1 + 2 * image_channels + (3 if image_channels == 3 else 0))
+
+    def forward(self, raw: torch.Tensor) -> DiscretizedLogisticMixture:
+        k = self.components
+        # P = k(1 + 2C) maps for C channels, or k(1 + 2·3 + 3) with the RGB couplings
+        channels = 3 if raw.shape[-3] == self.raw_channels(3) else (raw.shape[-3] // k - 1) // 2
+        lead, (h, w) = raw.shape[:-3], raw.shape[-2:]
+        logits, loc, log_scale, coeffs = raw.split([k, k * channels, k * channels, raw.shape[-3] - k * (1 + 2 * channels)], dim=-3)
+        per_component = lambda t: t.reshape(*lead, k, -1, h, w)  # noqa: E731
+        return DiscretizedLogisticMixture(logits, 0.5 + per_component(loc), per_component(log_scale),
+                                          per_component(coeffs) if channels == 3 else None, self.min_log_scale)
+
+    def mean(self, raw: torch.Tensor) -> torch.Tensor:
+        return self(raw).mean
 
 
 def build_likelihood(component) -> nn.Module:

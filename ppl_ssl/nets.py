@@ -2,8 +2,9 @@
 
 The contract, shared by every pair:
 - encoder(x): images (N, C, H, W) in [0, 1] -> (loc, scale), each (N, L), scale > 0;
-- decoder(z): codes (..., L) -> raw, unconstrained image parameters (..., C, H, W); a likelihood maps them
-  to its distribution.
+- decoder(z): codes (..., L) -> raw, unconstrained image parameters (..., P, H, W); a likelihood maps them
+  to its distribution. P = C for most likelihoods; a likelihood with several parameters per pixel (the
+  discretised logistic mixture) asks for more channels through its `raw_channels(C)`.
 """
 from __future__ import annotations
 
@@ -77,11 +78,13 @@ class MLPOptions:
 
 
 @NETS.register("mlp", MLPOptions, summary="MLP encoder/decoder of the SimVAE paper's Table 3 (MNIST, Fashion-MNIST)")
-def build_mlp(image_shape: tuple[int, int, int], latent_dim: int, options: MLPOptions) -> tuple[Encoder, Decoder]:
+def build_mlp(image_shape: tuple[int, int, int], latent_dim: int, options: MLPOptions,
+              output_channels: int | None = None) -> tuple[Encoder, Decoder]:
     d = math.prod(image_shape)
+    out_shape = (output_channels or image_shape[0], *image_shape[1:])
     trunk = nn.Sequential(nn.Flatten(), _mlp([d, *options.encoder_hidden]), nn.ReLU())
-    body = nn.Sequential(_mlp([latent_dim, *options.decoder_hidden, d]), nn.Unflatten(1, tuple(image_shape)))
-    return Encoder(trunk, options.encoder_hidden[-1], latent_dim), Decoder(body, image_shape)
+    body = nn.Sequential(_mlp([latent_dim, *options.decoder_hidden, math.prod(out_shape)]), nn.Unflatten(1, out_shape))
+    return Encoder(trunk, options.encoder_hidden[-1], latent_dim), Decoder(body, out_shape)
 
 
 class ResidualBlock(nn.Module):
@@ -112,8 +115,10 @@ class ResNetOptions:
 
 
 @NETS.register("resnet", ResNetOptions, summary="ResNet-style conv encoder/decoder of the paper's Table 4 (32/64 px colour)")
-def build_resnet(image_shape: tuple[int, int, int], latent_dim: int, options: ResNetOptions) -> tuple[Encoder, Decoder]:
+def build_resnet(image_shape: tuple[int, int, int], latent_dim: int, options: ResNetOptions,
+                 output_channels: int | None = None) -> tuple[Encoder, Decoder]:
     c, h, w = image_shape
+    out_channels = output_channels or c
     if h != w or h not in (32, 64):
         raise ConfigError(f"nets 'resnet' takes square 32 or 64 px images, got {h}×{w}; use --set nets.kind=mlp")
     ch = options.channels
@@ -132,10 +137,12 @@ def build_resnet(image_shape: tuple[int, int, int], latent_dim: int, options: Re
         last = options.stem_channels
     body = nn.Sequential(
         nn.Linear(latent_dim, ch[3] * 16), nn.ReLU(), nn.Unflatten(1, (ch[3], 4, 4)), *up,
-        nn.Conv2d(last, c, 5, 1, 2),
+        nn.Conv2d(last, out_channels, 5, 1, 2),
     )
-    return Encoder(trunk, ch[3] * 16, latent_dim), Decoder(body, image_shape)
+    return Encoder(trunk, ch[3] * 16, latent_dim), Decoder(body, (out_channels, h, w))
 
 
-def build_nets(component, image_shape: tuple[int, int, int], latent_dim: int) -> tuple[Encoder, Decoder]:
-    return NETS[component.kind].build(tuple(image_shape), latent_dim, component.options)
+def build_nets(component, image_shape: tuple[int, int, int], latent_dim: int,
+               output_channels: int | None = None) -> tuple[Encoder, Decoder]:
+    """Encoder and decoder for images of `image_shape`; the decoder emits `output_channels` maps (default C)."""
+    return NETS[component.kind].build(tuple(image_shape), latent_dim, component.options, output_channels)

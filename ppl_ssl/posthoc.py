@@ -30,8 +30,9 @@ class PosthocDecoder(torch.nn.Module):
 
     def __init__(self, run: Run, image_shape):
         super().__init__()
-        _, self.decoder = build_nets(run.config.nets, image_shape, run.config.model.latent_dim)
         self.link = build_likelihood(run.config.model.likelihood)
+        _, self.decoder = build_nets(run.config.nets, image_shape, run.config.model.latent_dim,
+                                     self.link.raw_channels(image_shape[0]))
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         return self.link.mean(self.decoder(z))

@@ -105,10 +105,10 @@ def build_system(config: Config, image_shape: tuple[int, int, int]) -> nn.Module
 @METHODS.register("svi", summary="fit the Pyro model program and guide (model.*, guide) by SVI on train.objective")
 def build_generative_system(config: Config, image_shape: tuple[int, int, int]) -> GenerativeSystem:
     latent = config.model.latent_dim
-    encoder, decoder = build_nets(config.nets, image_shape, latent)
     check_compatible(config)
-    prior = build_prior(config.model.prior, PriorContext(latent, tuple(image_shape), encoder))
     likelihood = build_likelihood(config.model.likelihood)
+    encoder, decoder = build_nets(config.nets, image_shape, latent, likelihood.raw_channels(image_shape[0]))
+    prior = build_prior(config.model.prior, PriorContext(latent, tuple(image_shape), encoder))
     parts = ModelParts(encoder, decoder, prior, likelihood, latent)
     model = MODELS[config.model.program.kind].build(parts, config.model.program.options)
     guide = GUIDES[config.guide.kind].build(encoder, config)
