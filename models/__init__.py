@@ -1,5 +1,6 @@
 """Generative stories: the Pyro model programs (installed as `ppl_ssl.models`)."""
 from ppl_ssl.models.crvae import CRVAEModel, crvae_model
+from ppl_ssl.models.selfvae import SelfVAEModel, selfvae_model
 from ppl_ssl.models.ssl import SSLModel, ssl_model
 
-__all__ = ["CRVAEModel", "SSLModel", "crvae_model", "ssl_model"]
+__all__ = ["CRVAEModel", "SSLModel", "SelfVAEModel", "crvae_model", "selfvae_model", "ssl_model"]

@@ -70,7 +70,9 @@ class GenerativeSystem(nn.Module):
 
     @torch.no_grad()
     def decode(self, z: torch.Tensor) -> torch.Tensor:
-        """Mean image E[x | z] for codes (..., L)."""
+        """Mean image E[x | z] for codes (..., L) (a hierarchical program decodes its codes level by level)."""
+        if hasattr(self.model, "decode_codes"):
+            return self.model.decode_codes(z)
         return self.model.likelihood.mean(self.model.decoder(z))
 
     def reconstruct(self, images: torch.Tensor) -> torch.Tensor:
@@ -79,6 +81,8 @@ class GenerativeSystem(nn.Module):
     @torch.no_grad()
     def sample_prior(self, n: int, views: int = 1) -> torch.Tensor:
         """Codes of n images with `views` views each from the prior: (n, views, L)."""
+        if hasattr(self.model, "sample_codes"):
+            return self.model.sample_codes(n).unsqueeze(1)
         return self.model.prior(views).sample((n,))
 
     def sample(self, n: int) -> torch.Tensor:
@@ -95,6 +99,7 @@ class ModelParts:
     prior: nn.Module
     likelihood: nn.Module
     latent_dim: int
+    image_shape: tuple[int, int, int]
 
 
 def build_system(config: Config, image_shape: tuple[int, int, int]) -> nn.Module:
@@ -109,9 +114,11 @@ def build_generative_system(config: Config, image_shape: tuple[int, int, int]) -
     likelihood = build_likelihood(config.model.likelihood)
     encoder, decoder = build_nets(config.nets, image_shape, latent, likelihood.raw_channels(image_shape[0]))
     prior = build_prior(config.model.prior, PriorContext(latent, tuple(image_shape), encoder))
-    parts = ModelParts(encoder, decoder, prior, likelihood, latent)
+    parts = ModelParts(encoder, decoder, prior, likelihood, latent, tuple(image_shape))
     model = MODELS[config.model.program.kind].build(parts, config.model.program.options)
-    guide = GUIDES[config.guide.kind].build(encoder, config)
+    build_guide = GUIDES[config.guide.kind].build
+    # a guide made for one program (selfVAE's) is built from that program's levels
+    guide = build_guide(encoder, config, model=model) if getattr(build_guide, "needs_model", False) else build_guide(encoder, config)
     return GenerativeSystem(model, guide, OBJECTIVES[config.train.objective].build(config))
 
 
@@ -129,6 +136,12 @@ def check_compatible(config: Config) -> None:
     """Reject combinations of components that make no sense, with the reason and a fix, before anything is built."""
     objective = OBJECTIVES[config.train.objective].build
     guide = config.guide.kind
+    selfvae_program, selfvae_guide = config.model.program.kind == "selfvae", guide == "selfvae"
+    if selfvae_program != selfvae_guide:
+        raise ConfigError(f"model.program = '{config.model.program.kind}' with guide.kind = '{guide}': selfVAE's program and "
+                          f"guide go together; set both model.program=selfvae and guide.kind=selfvae, or neither")
+    if selfvae_program and config.model.views != 1:
+        raise ConfigError(f"model.program = 'selfvae' models one image at a time, got model.views = {config.model.views}; use --views 1")
     if config.model.program.kind == "crvae":
         if config.train.objective != "elbo":
             raise ConfigError(f"model.program = 'crvae' adds a contrastive factor to Trace_ELBO; train.objective = "

@@ -1,0 +1,105 @@
+"""Compact convolutional nets for selfVAE's levels (28-px grey images train in minutes on a CPU).
+
+- `ConvFeatures(shape)`: an image (C, H, W) -> a feature vector (stride-2 convolutions down to at most 7-8 px).
+- `LatentEncoder`: q(z | image) = N(μ, σ²) from an image's features.
+- `ConditionalLatent`: p(z_k | y_k, z_{k-1}) = N(μ, σ²) from the coarser image's features and the previous latent.
+- `ImageDecoder`: raw likelihood maps of an image from a latent alone (p(y_1 | u)) or from a latent and the
+  coarser image (p(y_{k+1} | y_k, z_k)), upsampling the coarser image when the finer one is larger.
+Every net accepts latents with extra leading dims (vectorised particles) and broadcasts the images to them.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ppl_ssl.nets import GaussianHead
+
+
+def _halvings(size: int, smallest: int = 4) -> int:
+    """How many times `size` halves evenly while staying at least `smallest` (28 -> 2: 14, 7)."""
+    count = 0
+    while size % 2 == 0 and size // 2 >= smallest and size > 8:
+        size //= 2
+        count += 1
+    return count
+
+
+class ConvFeatures(nn.Module):
+    def __init__(self, shape: tuple[int, int, int], channels: int):
+        super().__init__()
+        c, h, w = shape
+        layers, size = [nn.Conv2d(c, channels, 3, 1, 1), nn.ELU()], h
+        for _ in range(_halvings(h)):
+            layers += [nn.Conv2d(channels, channels, 4, 2, 1), nn.ELU()]
+            size //= 2
+        self.net = nn.Sequential(*layers, nn.Flatten())
+        self.out_features = channels * size * (w * size // h)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        lead = images.shape[:-3]
+        return self.net(images.reshape(-1, *images.shape[-3:])).reshape(*lead, -1)
+
+
+def _broadcast(images: torch.Tensor, latent: torch.Tensor) -> torch.Tensor:
+    """Images (N, C, H, W) expanded to a latent's leading dims (..., N, L) -> (..., N, C, H, W)."""
+    return images.expand(*latent.shape[:-1], *images.shape[-3:])
+
+
+class LatentEncoder(nn.Module):
+    """q(z | image): the amortised Gaussian of one level."""
+
+    def __init__(self, shape: tuple[int, int, int], latent_dim: int, channels: int):
+        super().__init__()
+        self.features = ConvFeatures(shape, channels)
+        self.head = GaussianHead(self.features.out_features, latent_dim)
+
+    def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.head(self.features(images))
+
+
+class ConditionalLatent(nn.Module):
+    """p(z_k | y_k, z_{k-1}): a Gaussian whose mean and scale depend on the coarser image and the previous latent."""
+
+    def __init__(self, coarse_shape: tuple[int, int, int], previous_dim: int, latent_dim: int, channels: int, hidden: int = 256):
+        super().__init__()
+        self.features = ConvFeatures(coarse_shape, channels)
+        self.mlp = nn.Sequential(nn.Linear(self.features.out_features + previous_dim, hidden), nn.ELU())
+        self.head = GaussianHead(hidden, latent_dim)
+
+    def forward(self, coarse: torch.Tensor, previous: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        h = torch.cat([self.features(_broadcast(coarse, previous)), previous], dim=-1)
+        return self.head(self.mlp(h))
+
+
+class ImageDecoder(nn.Module):
+    """Raw likelihood maps (..., P, H, W) of an image of `shape` from a latent, and the coarser image if given."""
+
+    def __init__(self, shape: tuple[int, int, int], latent_dim: int, raw_channels: int, channels: int,
+                 coarse_shape: tuple[int, int, int] | None = None):
+        super().__init__()
+        _, h, w = shape
+        if coarse_shape is None:                  # p(y_1 | u): start small and upsample to the image's size
+            self.start = (h >> _halvings(h), w >> _halvings(h))
+            upsamplings, extra = _halvings(h), 0
+        else:                                      # p(y_{k+1} | y_k, z_k): start at the coarse image's size
+            self.start = coarse_shape[1:]
+            upsamplings, extra = int(round(math.log2(h / coarse_shape[1]))), coarse_shape[0]
+        self.conditional = coarse_shape is not None
+        self.project = nn.Sequential(nn.Linear(latent_dim, channels * self.start[0] * self.start[1]), nn.ELU())
+        layers: list[nn.Module] = [nn.Conv2d(channels + extra, channels, 3, 1, 1), nn.ELU()]
+        for _ in range(upsamplings):
+            layers += [nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(channels, channels, 3, 1, 1), nn.ELU()]
+        layers.append(nn.Conv2d(channels, raw_channels, 1))
+        self.net = nn.Sequential(*layers)
+        self.channels = channels
+
+    def forward(self, latent: torch.Tensor, coarse: torch.Tensor | None = None) -> torch.Tensor:
+        lead = latent.shape[:-1]
+        h = self.project(latent.reshape(-1, latent.shape[-1])).view(-1, self.channels, *self.start)
+        if self.conditional:
+            h = torch.cat([h, _broadcast(coarse, latent).reshape(-1, *coarse.shape[-3:])], dim=1)
+        out = self.net(h)
+        return out.reshape(*lead, *out.shape[1:])
