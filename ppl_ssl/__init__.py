@@ -8,7 +8,7 @@ distributions, priors, likelihoods, inference, evaluation, config and runs. The 
 from ppl_ssl import augment, data, distributions, evaluation, flows, likelihoods, nets, priors, samplers  # noqa: F401  (registers components)
 from ppl_ssl import inference  # noqa: F401  (registers objectives)
 from ppl_ssl import guides, models  # noqa: F401  (registers programs)
-from ppl_ssl import baselines, contrastive, system  # noqa: F401  (registers training methods)
+from ppl_ssl import baselines, contrastive, system, transforms  # noqa: F401  (registers methods and transforms)
 from ppl_ssl.config import Config, build_config, load_config
 from ppl_ssl.errors import ConfigError, DataNotFoundError
 from ppl_ssl.pipeline import evaluate_run, fit_and_evaluate

@@ -6,7 +6,7 @@ from contextlib import contextmanager
 
 from ppl_ssl.config import preset_names, read_preset
 from ppl_ssl.errors import ConfigError, DataNotFoundError
-from ppl_ssl.registry import DATASETS, GUIDES, LIKELIHOODS, METHODS, MODELS, NETS, OBJECTIVES, PRIORS, SAMPLERS
+from ppl_ssl.registry import DATASETS, GUIDES, LIKELIHOODS, METHODS, MODELS, NETS, OBJECTIVES, PRIORS, SAMPLERS, TRANSFORMS
 
 
 @contextmanager
@@ -33,7 +33,8 @@ def catalogue() -> str:
                 ("model programs (model.program)", MODELS.describe()), ("priors (model.prior.kind)", PRIORS.describe()),
                 ("likelihoods (model.likelihood.kind)", LIKELIHOODS.describe()), ("guides (guide.kind)", GUIDES.describe()),
                 ("nets (nets.kind)", NETS.describe()), ("objectives (train.objective)", OBJECTIVES.describe()),
-                ("ex-post samplers (experiments/sample.py --sampler)", SAMPLERS.describe())]
+                ("ex-post samplers (experiments/sample.py --sampler)", SAMPLERS.describe()),
+                ("selfVAE transforms (model.program.transform)", TRANSFORMS.describe())]
     return "\n\n".join(f"{title}:\n{body}" for title, body in sections)
 
 

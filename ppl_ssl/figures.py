@@ -146,3 +146,36 @@ def sample_grid(images: torch.Tensor, path: Path, title: str) -> None:
 def comparison_grid(rows: list[torch.Tensor], labels: list[str], path: Path, title: str) -> None:
     """Rows of images (each (n, C, H, W), the same n): e.g. originals, then each model's reconstructions."""
     _save_grid(image_grid(torch.cat([r.cpu() for r in rows]), rows=len(rows)), path, title, labels)
+
+
+def _to_size(images: torch.Tensor, size: tuple[int, int], channels: int) -> torch.Tensor:
+    """Nearest-neighbour resize and channel broadcast, so a coarse or one-channel level sits in a row of x's."""
+    images = torch.nn.functional.interpolate(images.float(), size=size, mode="nearest")
+    return images.expand(-1, channels, -1, -1) if images.shape[1] != channels else images
+
+
+def selfvae_modes(truth: torch.Tensor, results: list, path: Path, title: str) -> None:
+    """Rows: the test images, then each mode's images (a given coarse level drawn beside its mode's name)."""
+    rows, labels = [truth.cpu()], ["test images x*"]
+    for result in results:
+        if result.given is not None and result.mode in ("super-resolution", "conditional-generation"):
+            rows.append(_to_size(result.given, tuple(truth.shape[-2:]), truth.shape[1]).cpu())
+            labels.append(f"given y (for {result.mode})")
+        rows.append(result.images.cpu())
+        labels.append(result.mode)
+    _save_grid(image_grid(torch.cat(rows), rows=len(rows)), path, title, labels)
+
+
+def quality_vs_sent_information(points: list[dict], path: Path, original_bits: float) -> None:
+    """The selfVAE paper's Figure 6: reconstruction quality (PSNR) against the information each mode sends."""
+    fig, ax = plt.subplots(figsize=(5.5, 4))
+    for p in points:
+        share = 100 * p["sent_bits"] / original_bits
+        ax.scatter(share, p["psnr"], s=30)
+        ax.annotate(p["mode"], (share, p["psnr"]), fontsize=7, xytext=(4, 2), textcoords="offset points")
+    ax.set_xlabel(f"sent information, % of the 8-bit image ({original_bits:.0f} bits)", fontsize=8)
+    ax.set_ylabel("PSNR of x against x* (dB)", fontsize=8)
+    ax.set_title("selfVAE: quality vs amount of sent information", fontsize=9)
+    ax.tick_params(labelsize=7)
+    fig.tight_layout()
+    _savefig(fig, path)

@@ -8,6 +8,7 @@ import torch
 import ppl_ssl
 from ppl_ssl.errors import ConfigError
 from ppl_ssl.system import build_system
+from ppl_ssl.training import load_data_for
 from ppl_ssl.transforms import transform_chain
 from tests.conftest import tiny_config
 
@@ -48,3 +49,22 @@ def test_selfvae_program_and_guide_must_go_together():
         build_system(tiny_config("selfvae-downscale", "guide.kind=mean_field"), (1, 8, 8))
     with pytest.raises(ConfigError, match="one image at a time"):
         build_system(tiny_config("selfvae-downscale", "model.views=2"), (1, 8, 8))
+
+
+def test_every_mode_returns_images_and_what_it_sends(tmp_path):
+    from ppl_ssl.selfvae_modes import MODES, quality, run_mode
+
+    config = tiny_config("selfvae-downscale", *SMALL, "train.lr=3e-3", epochs=8)
+    ppl_ssl.fit_and_evaluate(config, tmp_path / "run", progress=False)
+    run = ppl_ssl.load_run(tmp_path / "run")
+    x = load_data_for(run.config, "cpu").test_x[:200].float() / 255
+    torch.manual_seed(0)
+    results = {m: run_mode(run.system.model, run.system.guide, x, m) for m in MODES}
+    for mode, result in results.items():
+        assert result.images.shape == x.shape and result.sent_bits.shape == (200,), mode
+        assert torch.equal(result.images, torch.round(result.images * 255) / 255)
+    assert float(results["generation"].sent_bits.sum()) == 0.0
+    assert torch.all(results["conditional-generation"].sent_bits == 8 * 4 * 4)  # y = the 4×4 downscale, 8 bits a value
+    assert results["conditional-reconstruction"].sent == ("y1", "z1")
+    # the true y and an inferred z reconstruct x better than unconditional generation does
+    assert quality(results["conditional-reconstruction"].images, x)["mse"] < quality(results["generation"].images, x)["mse"]
