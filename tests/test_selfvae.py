@@ -68,3 +68,19 @@ def test_every_mode_returns_images_and_what_it_sends(tmp_path):
     assert results["conditional-reconstruction"].sent == ("y1", "z1")
     # the true y and an inferred z reconstruct x better than unconditional generation does
     assert quality(results["conditional-reconstruction"].images, x)["mse"] < quality(results["generation"].images, x)["mse"]
+
+
+def test_elbo_terms_per_level_add_up_to_the_elbo():
+    from ppl_ssl.evaluation import site_terms
+
+    config = tiny_config("selfvae-hier", *SMALL)
+    system = build_system(config, (1, 8, 8)).eval()
+    images = (torch.randint(0, 256, (6, 1, 8, 8)) / 255).float()
+    torch.manual_seed(0)
+    terms = site_terms(system, images)
+    assert set(terms) == {"re_y1", "re_y2", "re_x", "kl_u", "kl_z1", "kl_z2"}
+    torch.manual_seed(0)
+    guide_trace = poutine.trace(system.guide).get_trace(images.unsqueeze(1))
+    model_trace = poutine.trace(poutine.replay(system.model, trace=guide_trace)).get_trace(images.unsqueeze(1))
+    elbo = float((model_trace.log_prob_sum() - guide_trace.log_prob_sum()).detach()) / 6
+    assert sum(v for k, v in terms.items() if k.startswith("re_")) - sum(v for k, v in terms.items() if k.startswith("kl_")) == pytest.approx(elbo, rel=1e-4)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from ppl_ssl.config import AugmentConfig, EvalConfig
 from ppl_ssl.data import DataSplits, as_float
-from ppl_ssl.evaluation.diagnostics import active_units, aggregate_log_density, posterior_diagnostics
+from ppl_ssl.evaluation.diagnostics import active_units, aggregate_log_density, posterior_diagnostics, site_terms
 from ppl_ssl.evaluation.likelihood import (bits_per_dim, importance_log_weights, importance_weighted_nll, psis_khat,
                                            reconstruction_mse, held_out_log_likelihood)
 from ppl_ssl.evaluation.style import augmented_views, evaluate_style, style_probe_scores
@@ -16,7 +16,7 @@ __all__ = [
     "Features", "active_units", "aggregate_log_density", "bits_per_dim", "cluster_accuracy", "embed", "evaluate",
     "evaluate_generative", "evaluate_representation", "extract_features", "gmm_scores", "importance_log_weights",
     "importance_weighted_nll", "knn_accuracy", "posterior_diagnostics", "probe_accuracy", "psis_khat",
-    "reconstruction_mse", "held_out_log_likelihood", "augmented_views", "evaluate_style", "style_probe_scores",
+    "reconstruction_mse", "held_out_log_likelihood", "site_terms", "augmented_views", "evaluate_style", "style_probe_scores",
 ]
 
 
@@ -32,6 +32,8 @@ def evaluate_generative(system, data: DataSplits, config: EvalConfig, history: l
     if config.diagnostics_points > 0:
         images = as_float(data.test_x[: config.diagnostics_points])
         metrics.update(posterior_diagnostics(system, images))
+        if system.has_density:
+            metrics["elbo_terms"] = site_terms(system, images)  # per level for hierarchical programs (selfVAE)
     if config.nll_samples > 0:
         images = data.test_x[: config.nll_test_images] if config.nll_test_images else data.test_x
         metrics.update(held_out_log_likelihood(system, images, config.nll_samples))

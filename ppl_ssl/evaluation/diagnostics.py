@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import math
 
+import pyro.poutine as poutine
 import torch
+from pyro.poutine.util import site_is_subsample
 
 ACTIVE_UNIT_THRESHOLD = 0.01
 
@@ -56,3 +58,24 @@ def posterior_diagnostics(system, images: torch.Tensor) -> dict[str, float | int
     out["mutual_information"] = float((log_q - log_q_agg).mean())
     out["aggregate_kl"] = float((log_q_agg - log_p).mean())
     return out
+
+
+@torch.no_grad()
+def site_terms(system, images: torch.Tensor) -> dict[str, float]:
+    """The ELBO split by sample site, nats per image (one draw from the guide), for hierarchical programs' levels:
+    re_NAME = E_q log p(NAME | parents) for each observed site, kl_NAME = E_q[log q(NAME) − log p(NAME | parents)]
+    for each latent site. Their Σ re − Σ kl is the single-view ELBO."""
+    views = images.unsqueeze(1)
+    guide_trace = poutine.trace(system.guide).get_trace(views)
+    model_trace = poutine.trace(poutine.replay(system.model, trace=guide_trace)).get_trace(views)
+    terms: dict[str, float] = {}
+    for name, site in model_trace.nodes.items():
+        if site["type"] != "sample" or site_is_subsample(site):
+            continue
+        log_p = site["fn"].log_prob(site["value"])
+        if site["is_observed"]:
+            terms[f"re_{name}"] = float(log_p.sum()) / len(images)
+        else:
+            log_q = guide_trace.nodes[name]["fn"].log_prob(site["value"])
+            terms[f"kl_{name}"] = float((log_q - log_p).sum()) / len(images)
+    return terms
