@@ -30,6 +30,6 @@ bench: install data  ## the benchmarks of the README
 	$(PYTHON) experiments/bench_likelihood.py --models vae iwae vae-iaf vamp simvae --epochs 5 --samples 1000
 	$(PYTHON) experiments/bench_methods_step.py --steps 20
 
-compare: install data  ## generative vs discriminative SSL, 3 seeds (the README's comparison; about 45 min on 2 CPU cores)
+compare: install data  ## generative vs discriminative SSL, 3 seeds (the README's comparison; about an hour on 2 CPU cores)
 	$(PYTHON) experiments/compare.py --models vae beta-vae simvae crvae simclr vicreg mocov2 --epochs 3 --seeds 3 \
-	  --set eval.probe_epochs=30 --set eval.gmm_n_init=2 --set eval.tsne_points=0 --decode-epochs 40 --out runs/compare
+	  --set eval.probe_epochs=30 --set eval.gmm_n_init=2 --set eval.tsne_points=0 --decode-epochs 15 --decode-lr 1e-3 --decode-patience 3 --out runs/compare

@@ -74,6 +74,7 @@ def main(argv=None) -> str:
     parser.add_argument("--no-decode", action="store_true", help="skip post-hoc decoders for encoders without one")
     parser.add_argument("--decode-epochs", type=int, default=100, help="most epochs of each post-hoc decoder")
     parser.add_argument("--decode-patience", type=int, default=5)
+    parser.add_argument("--decode-lr", type=float, default=1e-4, help="post-hoc decoders' Adam learning rate (paper: 1e-4)")
     parser.add_argument("--out", default="runs/compare")
     args = parser.parse_args(argv)
     out = Path(args.out)
@@ -94,7 +95,7 @@ def main(argv=None) -> str:
                 with user_errors():
                     run = ppl_ssl.load_run(folder)
                     summary = decode_run(run, load_data_for(run.config, run.device), max_epochs=args.decode_epochs,
-                                         patience=args.decode_patience, progress=False)
+                                         patience=args.decode_patience, lr=args.decode_lr, progress=False)
                 print(f"{model} seed {seed}: post-hoc decoder test MSE {summary['posthoc_reconstruction_mse']:.4f} after "
                       f"{summary['posthoc_epochs']} epochs ({summary['posthoc_seconds']:.0f}s)", flush=True)
                 metrics = json.loads((folder / "metrics.json").read_text())

@@ -71,11 +71,13 @@ def _cli(*args):
 
 
 def test_generative_only_commands_refuse_a_discriminative_run_in_one_line(simclr_run):
-    for command in (["experiments/evaluate.py", str(simclr_run), "--nll"], ["experiments/sample.py", str(simclr_run)]):
+    for command in (["experiments/evaluate.py", str(simclr_run), "--nll"], ["experiments/sample.py", str(simclr_run)],
+                    ["experiments/sample.py", str(simclr_run), "--mode", "all"]):
         result = _cli(*command, "--device", "cpu")
         lines = result.stderr.strip().splitlines()
         assert result.returncode == 2 and len(lines) == 1, result.stderr
-        assert "simclr" in lines[0] and ("decode.py" in lines[0] or "--nll" in lines[0])
+        assert "simclr" in lines[0] or "selfVAE" in lines[0]
+        assert any(hint in lines[0] for hint in ("decode.py", "--nll", "--sampler"))
 
 
 def test_compare_trains_reuses_and_tabulates_mean_and_standard_error(tmp_path):
@@ -94,3 +96,10 @@ def test_compare_trains_reuses_and_tabulates_mean_and_standard_error(tmp_path):
     stamps = [p.stat().st_mtime_ns for p in checkpoints]
     assert compare.main(args) == table  # finished runs are reused, not retrained
     assert [p.stat().st_mtime_ns for p in checkpoints] == stamps
+
+
+def test_compare_checks_every_model_before_training(tmp_path, capsys):
+    with pytest.raises(SystemExit) as stop:
+        compare.main(["--models", "vae", "simclrr", "--epochs", "1", "--out", str(tmp_path)])
+    assert stop.value.code == 2 and "unknown model preset 'simclrr'" in capsys.readouterr().err
+    assert not list(tmp_path.iterdir())  # nothing was trained
