@@ -111,13 +111,24 @@ def cluster_accuracy(truth: np.ndarray, clusters: np.ndarray) -> float:
 
 
 def gmm_scores(f: Features, n_classes: int, n_init: int, seed: int = 0) -> dict[str, float]:
-    """Full-covariance Gaussian mixture with the true number of classes, fitted on training features."""
-    gmm = GaussianMixture(n_components=n_classes, covariance_type="full", n_init=n_init, random_state=seed, reg_covar=1e-5)
-    gmm.fit(f.train)
-    clusters = gmm.predict(f.test)
+    """Full-covariance Gaussian mixture with the true number of classes, fitted on training features (float64).
+
+    A representation with (nearly) collapsed directions makes some component's covariance singular; the ridge
+    added to the covariances then grows from 1e-5 by factors of 100 until the fit succeeds (`gmm_reg_covar`)."""
+    train, test = f.train.astype(np.float64), f.test.astype(np.float64)
+    for reg_covar in (1e-5, 1e-3, 1e-1):
+        gmm = GaussianMixture(n_components=n_classes, covariance_type="full", n_init=n_init, random_state=seed,
+                              reg_covar=reg_covar)
+        try:
+            gmm.fit(train)
+            break
+        except ValueError:  # "ill-defined empirical covariance": retry with a larger ridge
+            if reg_covar == 1e-1:
+                raise
+    clusters = gmm.predict(test)
     return {"gmm_accuracy": cluster_accuracy(f.test_y, clusters),
             "gmm_nmi": float(normalized_mutual_info_score(f.test_y, clusters)),
-            "gmm_ari": float(adjusted_rand_score(f.test_y, clusters))}
+            "gmm_ari": float(adjusted_rand_score(f.test_y, clusters)), "gmm_reg_covar": reg_covar}
 
 
 def evaluate_representation(encode, data: DataSplits, config: EvalConfig, seed: int = 0) -> tuple[dict, Features]:
