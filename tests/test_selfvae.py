@@ -84,3 +84,20 @@ def test_elbo_terms_per_level_add_up_to_the_elbo():
     model_trace = poutine.trace(poutine.replay(system.model, trace=guide_trace)).get_trace(images.unsqueeze(1))
     elbo = float((model_trace.log_prob_sum() - guide_trace.log_prob_sum()).detach()) / 6
     assert sum(v for k, v in terms.items() if k.startswith("re_")) - sum(v for k, v in terms.items() if k.startswith("kl_")) == pytest.approx(elbo, rel=1e-4)
+
+
+@pytest.mark.parametrize("prior", ["standard_normal", "mog", "realnvp", "maf", "vamp"])
+@pytest.mark.parametrize("objective", ["elbo", "iwae"])
+def test_selfvae_takes_every_prior_for_u_and_both_objectives(prior, objective):
+    from ppl_ssl.evaluation import importance_weighted_nll
+
+    config = tiny_config("selfvae-downscale", *SMALL, f"model.prior.kind='{prior}'", f"train.objective='{objective}'",
+                         "train.particles=3")
+    torch.manual_seed(0)
+    system = build_system(config, (1, 8, 8))
+    views = (torch.randint(0, 256, (4, 1, 1, 8, 8)) / 255).float()
+    loss, terms = system.training_loss(views)
+    loss.backward()
+    assert torch.isfinite(loss) and all(torch.isfinite(torch.as_tensor(v)) for v in terms.values())
+    log_px = importance_weighted_nll(system.model, system.guide, views, num_samples=5)
+    assert log_px.shape == (4,) and torch.all(torch.isfinite(log_px)) and torch.all(log_px < 0)  # a discrete model: p ≤ 1
