@@ -53,9 +53,10 @@ class DiscriminativeSystem(nn.Module):
         terms = {k: v * count for k, v in self.loss_terms(views).items()}  # per-view means → sums over views
         return terms["loss"], {k: v.detach() for k, v in terms.items()}
 
-    def embed_views(self, views: torch.Tensor, network: nn.Module) -> torch.Tensor:
+    def project_views(self, views: torch.Tensor) -> torch.Tensor:
+        """Projection-head outputs of views (N, J, C, H, W): (N, J, D)."""
         n, j = views.shape[:2]
-        return network(views.flatten(0, 1)).unflatten(0, (n, j))
+        return self.head(self.represent(views.flatten(0, 1))).unflatten(0, (n, j))
 
     def set_kl_weight(self, weight: float) -> None:
         """No KL term here; the trainer's β schedule does not apply."""
@@ -75,15 +76,13 @@ class DiscriminativeSystem(nn.Module):
     decode = reconstruct = sample = sample_prior = _no_decoder
 
 
-def _need_views(config: Config, name: str) -> None:
+def _build(system_class: type, name: str, config: Config, image_shape) -> DiscriminativeSystem:
+    """The method's system on the config's encoder (nets.kind, latent size); every method compares J ≥ 2 views."""
     if config.model.views < 2:
         raise ConfigError(f"method '{name}' compares views of an image and needs model.views ≥ 2, got {config.model.views}; "
                           f"use --views 2")
-
-
-def _encoder(config: Config, image_shape) -> nn.Module:
     encoder, _ = build_nets(config.nets, image_shape, config.model.latent_dim)
-    return encoder
+    return system_class(encoder, config.model.latent_dim, config.method.options)
 
 
 _WIDTHS = (lambda v: len(v) > 0 and min(v) > 0, "a non-empty list of positive widths")
@@ -104,15 +103,13 @@ class SimCLR(DiscriminativeSystem):
         self.temperature = options.temperature
 
     def loss_terms(self, views):
-        projections = self.embed_views(views, lambda x: self.head(self.represent(x)))
-        loss = nt_xent(projections, self.temperature).mean()
+        loss = nt_xent(self.project_views(views), self.temperature).mean()
         return {"loss": loss, "nt_xent": loss.detach()}
 
 
 @METHODS.register("simclr", SimCLROptions, summary="SimCLR: NT-Xent between J views through a projection head")
 def build_simclr(config: Config, image_shape) -> SimCLR:
-    _need_views(config, "simclr")
-    return SimCLR(_encoder(config, image_shape), config.model.latent_dim, config.method.options)
+    return _build(SimCLR, "simclr", config, image_shape)
 
 
 @dataclass
@@ -132,15 +129,14 @@ class VICReg(DiscriminativeSystem):
         self.weights = {"invariance": options.invariance, "variance": options.variance, "covariance": options.covariance}
 
     def loss_terms(self, views):
-        terms = vicreg_terms(self.embed_views(views, lambda x: self.head(self.represent(x))))
+        terms = vicreg_terms(self.project_views(views))
         loss = sum(self.weights[k] * v for k, v in terms.items())
         return {"loss": loss, **{k: v.detach() for k, v in terms.items()}}
 
 
 @METHODS.register("vicreg", VICRegOptions, summary="VICReg: invariance/variance/covariance (25/25/1) of expanded views")
 def build_vicreg(config: Config, image_shape) -> VICReg:
-    _need_views(config, "vicreg")
-    return VICReg(_encoder(config, image_shape), config.model.latent_dim, config.method.options)
+    return _build(VICReg, "vicreg", config, image_shape)
 
 
 @dataclass
@@ -172,5 +168,4 @@ class MoCoV2(DiscriminativeSystem):
 
 @METHODS.register("mocov2", MoCoV2Options, summary="MoCo v2: InfoNCE against a momentum encoder and a queue of 4096 keys")
 def build_mocov2(config: Config, image_shape) -> MoCoV2:
-    _need_views(config, "mocov2")
-    return MoCoV2(_encoder(config, image_shape), config.model.latent_dim, config.method.options)
+    return _build(MoCoV2, "mocov2", config, image_shape)
