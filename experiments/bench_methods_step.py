@@ -9,13 +9,12 @@ ratios are robust to the machine's drift.
 from __future__ import annotations
 
 import argparse
-import time
 
 import torch
 
 import ppl_ssl
 from ppl_ssl.augment import Augmenter
-from ppl_ssl.reporting import markdown_table
+from ppl_ssl.reporting import markdown_table, timed
 from ppl_ssl.system import build_system
 
 METHODS = ["vae", "simvae", "crvae", "simclr", "vicreg", "mocov2"]
@@ -55,13 +54,7 @@ def main(argv=None) -> str:
             steps[m]()
         for _ in range(args.steps):
             for m, step in steps.items():
-                if device.type == "cuda":
-                    torch.cuda.synchronize()
-                started = time.perf_counter()
-                step()
-                if device.type == "cuda":
-                    torch.cuda.synchronize()
-                times[m].append(time.perf_counter() - started)
+                times[m].append(timed(step, device))
         for m, t in times.items():
             median = sorted(t)[len(t) // 2]
             rows.append([m, views, f"{1e3 * median:.1f}", f"{args.batch * views / median:,.0f}"])

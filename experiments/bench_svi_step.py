@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import argparse
 import math
-import time
 
 import pyro
 import torch
 
 import ppl_ssl
+from ppl_ssl.reporting import timed
 from ppl_ssl.system import build_system
 
 
@@ -67,21 +67,12 @@ def main(argv=None) -> float:
         loss.backward()
         optimiser.step()
 
-    def timed(step) -> float:
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        start = time.perf_counter()
-        step()
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        return time.perf_counter() - start
-
     for _ in range(3):
         pyro_step(), torch_step()
     times = {"pyro": [], "torch": []}
     for _ in range(args.steps):  # interleaved: both see the same machine state
-        times["pyro"].append(timed(pyro_step))
-        times["torch"].append(timed(torch_step))
+        times["pyro"].append(timed(pyro_step, device))
+        times["torch"].append(timed(torch_step, device))
     median = {k: sorted(v)[len(v) // 2] for k, v in times.items()}
     ratio = median["pyro"] / median["torch"]
     print(f"device {device}, B={args.batch} images x J={args.views} views, MLP nets, {args.steps} steps each (median)")

@@ -6,6 +6,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from ppl_ssl.cli import user_errors
 from ppl_ssl.config import build_config
@@ -28,6 +29,17 @@ def ensure_run(model: str, out: Path, overrides: dict, assignments: list[str], p
             fit_and_evaluate(config, out, resume=(out / "checkpoint.pt").exists(), progress=progress)
         print(f"{model} -> {out}: {time.perf_counter() - started:.0f}s wall (train + evaluation)", flush=True)
     return out
+
+
+def timed(call, device: torch.device) -> float:
+    """Wall seconds of call(); on a GPU, queued work is waited for before and after, so it is counted."""
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    started = time.perf_counter()
+    call()
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    return time.perf_counter() - started
 
 
 def mean_and_standard_error(values: list[float]) -> tuple[float, float]:
