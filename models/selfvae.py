@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from ppl_ssl.config import option
+from ppl_ssl.distributions import quantise
 from ppl_ssl.level_nets import ConditionalLatent, ImageDecoder
 from ppl_ssl.likelihoods import LogisticMixtureLikelihood, LogisticMixtureOptions
 from ppl_ssl.registry import MODELS, TRANSFORMS
@@ -123,7 +124,7 @@ class SelfVAEModel(nn.Module):
 
 
 def _quantised_mean(distribution) -> torch.Tensor:
-    return torch.round(distribution.mean * 255) / 255
+    return quantise(distribution.mean)
 
 
 @MODELS.register("selfvae", SelfVAEOptions, summary="selfVAE: u -> y_1 -> z_k -> y_{k+1} -> x over transforms y = d(x)")

@@ -121,6 +121,11 @@ class GroupedViews(TorchDistribution):
         return log_p
 
 
+def quantise(x: torch.Tensor) -> torch.Tensor:
+    """Clamp to [0, 1] and round to the nearest of the 256 values k/255 (8-bit images)."""
+    return torch.round(x.clamp(0, 1) * 255) / 255
+
+
 def _log_one_minus_exp(t: torch.Tensor) -> torch.Tensor:
     """log(1 − e^{−t}) for t > 0, accurate for small and large t (Mächler's log1mexp)."""
     return torch.where(t < math.log(2), torch.log(-torch.expm1(-t)), torch.log1p(-torch.exp(-t)))
@@ -190,7 +195,6 @@ class DiscretizedLogisticMixture(TorchDistribution):
             coeffs = torch.tanh(pick(self.coeffs)) if self.coeffs is not None else None
             u = torch.rand(shape, device=loc.device).clamp(1e-5, 1 - 1e-5)
             noise = torch.exp(log_scale) * (torch.log(u) - torch.log1p(-u))   # logistic(0, s)
-            quantise = lambda v: torch.round(v.clamp(0, 1) * self.BINS) / self.BINS  # noqa: E731
             channels = [quantise(loc[..., 0, :, :] + noise[..., 0, :, :])]
             if coeffs is not None:
                 r = channels[0]

@@ -11,13 +11,9 @@ import torch
 import torch.nn.functional as F
 
 from ppl_ssl.augment import to_grayscale
+from ppl_ssl.distributions import quantise
 from ppl_ssl.errors import ConfigError
 from ppl_ssl.registry import TRANSFORMS
-
-
-def quantise(x: torch.Tensor) -> torch.Tensor:
-    """Round to the nearest of the 256 values k/255."""
-    return torch.round(x.clamp(0, 1) * 255) / 255
 
 
 @TRANSFORMS.register("downscale", summary="2×2 average pooling (half the height and width), quantised to 8 bits")
