@@ -19,6 +19,7 @@ from torch import nn
 
 from ppl_ssl.config import option
 from ppl_ssl.contrastive import MomentumContrast
+from ppl_ssl.models.ssl import SSLModel
 from ppl_ssl.registry import MODELS
 
 
@@ -63,10 +64,12 @@ class ViewContrast(nn.Module):
         self.momentum.after_step(self.online)
 
 
-class CRVAEModel(nn.Module):
+class CRVAEModel(SSLModel):
+    """The SSL model's pieces (decoding and prior sampling included) plus the contrastive factor."""
+
     def __init__(self, decoder: nn.Module, prior: nn.Module, likelihood: nn.Module, contrast: ViewContrast, gamma: float):
-        super().__init__()
-        self.decoder, self.prior, self.likelihood, self.contrast, self.gamma = decoder, prior, likelihood, contrast, gamma
+        super().__init__(decoder, prior, likelihood)
+        self.contrast, self.gamma = contrast, gamma
 
     def forward(self, views: torch.Tensor) -> torch.Tensor:
         return crvae_model(views, self.decoder, self.prior, self.likelihood, self.contrast, self.gamma)

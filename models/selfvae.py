@@ -95,15 +95,18 @@ class SelfVAEModel(nn.Module):
         return y
 
     @torch.no_grad()
-    def sample_codes(self, n: int) -> torch.Tensor:
-        """Codes [u, z_1..z_K] drawn level by level, each image level its quantised mean (as `decode_codes` does)."""
+    def sample_codes(self, n: int, views: int = 1) -> torch.Tensor:
+        """Codes [u, z_1..z_K] of n images, (n, 1, (K+1)·L), drawn level by level, each image level its quantised
+        mean (as `decode_codes` does)."""
+        if views != 1:
+            raise ValueError(f"selfVAE generates one view per image, asked for {views}")
         z = self.prior(1).sample((n,))[:, 0]
         codes, y = [z], _quantised_mean(self.likelihood(self.levels.first(z)))
         for k in range(1, len(self.levels.shapes)):
             z = self.levels.latent_prior(k, y, z).sample()
             codes.append(z)
             y = _quantised_mean(self.likelihood(self.levels.image[k - 1](z, y)))
-        return torch.cat(codes, dim=-1)
+        return torch.cat(codes, dim=-1).unsqueeze(1)
 
     @torch.no_grad()
     def generate(self, n: int, u: torch.Tensor | None = None, ys: list[torch.Tensor] | None = None,

@@ -36,6 +36,17 @@ class SSLModel(nn.Module):
     def forward(self, views: torch.Tensor) -> torch.Tensor:
         return ssl_model(views, self.decoder, self.prior, self.likelihood)
 
+    # What users do with the generative story besides fitting it (every model program offers these two):
+    @torch.no_grad()
+    def decode_codes(self, z: torch.Tensor) -> torch.Tensor:
+        """Mean image E[x | z] for codes (..., L)."""
+        return self.likelihood.mean(self.decoder(z))
+
+    @torch.no_grad()
+    def sample_codes(self, n: int, views: int = 1) -> torch.Tensor:
+        """Codes of n images with `views` views each from the prior: (n, views, L)."""
+        return self.prior(views).sample((n,))
+
 
 @MODELS.register("ssl", summary="y -> z^j -> x^j with J views per image (SimVAE; VAE and β-VAE as special cases)")
 def build_ssl_model(parts, options: None = None) -> SSLModel:

@@ -71,9 +71,7 @@ class GenerativeSystem(nn.Module):
     @torch.no_grad()
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         """Mean image E[x | z] for codes (..., L) (a hierarchical program decodes its codes level by level)."""
-        if hasattr(self.model, "decode_codes"):
-            return self.model.decode_codes(z)
-        return self.model.likelihood.mean(self.model.decoder(z))
+        return self.model.decode_codes(z)
 
     def reconstruct(self, images: torch.Tensor) -> torch.Tensor:
         return self.decode(self.encode(images))
@@ -81,9 +79,7 @@ class GenerativeSystem(nn.Module):
     @torch.no_grad()
     def sample_prior(self, n: int, views: int = 1) -> torch.Tensor:
         """Codes of n images with `views` views each from the prior: (n, views, L)."""
-        if hasattr(self.model, "sample_codes"):
-            return self.model.sample_codes(n).unsqueeze(1)
-        return self.model.prior(views).sample((n,))
+        return self.model.sample_codes(n, views)
 
     def sample(self, n: int) -> torch.Tensor:
         """n images (mean of p(x | z)) with z from the prior: (n, C, H, W)."""
