@@ -7,6 +7,7 @@ import torch
 from torch import nn
 
 from ppl_ssl.level_nets import LatentEncoder
+from ppl_ssl.models.selfvae import check_selfvae_pairing
 from ppl_ssl.registry import GUIDES
 
 
@@ -29,6 +30,7 @@ def _normal(loc_scale, views: bool = False) -> dist.TorchDistribution:
 class SelfVAEGuide(nn.Module):
     has_density = True
     needs_model = True  # its encoders mirror the program's levels
+    check_config = staticmethod(check_selfvae_pairing)
 
     def __init__(self, encoder: nn.Module, config=None, model: nn.Module | None = None):
         super().__init__()

@@ -19,6 +19,7 @@ from torch import nn
 
 from ppl_ssl.config import option
 from ppl_ssl.contrastive import MomentumContrast
+from ppl_ssl.errors import ConfigError
 from ppl_ssl.models.ssl import SSLModel
 from ppl_ssl.registry import MODELS
 
@@ -87,7 +88,19 @@ class CRVAEOptions:
     query: str = option("sample", lambda v: v in ("sample", "mean"), "'sample' (the authors' choice) or 'mean'")
 
 
+def check_crvae_config(config) -> None:
+    if config.train.objective != "elbo":
+        raise ConfigError(f"model.program = 'crvae' adds a contrastive factor to Trace_ELBO; train.objective = "
+                          f"'{config.train.objective}' would weigh it as a likelihood; use train.objective=elbo")
+    if config.model.views < 2:
+        raise ConfigError(f"model.program = 'crvae' contrasts view 1 with view 2 and needs model.views ≥ 2, "
+                          f"got {config.model.views}; use --views 2")
+
+
 @MODELS.register("crvae", CRVAEOptions, summary="VAE on J ≥ 2 views + γ·(−InfoNCE) factor with a momentum key encoder (CR-VAE)")
 def build_crvae_model(parts, options: CRVAEOptions) -> CRVAEModel:
     contrast = ViewContrast(parts.encoder, parts.latent_dim, options)
     return CRVAEModel(parts.decoder, parts.prior, parts.likelihood, contrast, options.gamma)
+
+
+build_crvae_model.check_config = check_crvae_config

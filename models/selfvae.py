@@ -20,6 +20,7 @@ from torch import nn
 
 from ppl_ssl.config import option
 from ppl_ssl.distributions import quantise
+from ppl_ssl.errors import ConfigError
 from ppl_ssl.level_nets import ConditionalLatent, ImageDecoder
 from ppl_ssl.likelihoods import LogisticMixtureLikelihood, LogisticMixtureOptions
 from ppl_ssl.registry import MODELS, TRANSFORMS
@@ -130,6 +131,22 @@ def _quantised_mean(distribution) -> torch.Tensor:
     return quantise(distribution.mean)
 
 
+def check_selfvae_pairing(config) -> None:
+    """selfVAE's program and guide are built for each other: one without the other is refused."""
+    if (config.model.program.kind == "selfvae") != (config.guide.kind == "selfvae"):
+        raise ConfigError(f"model.program = '{config.model.program.kind}' with guide.kind = '{config.guide.kind}': selfVAE's "
+                          f"program and guide go together; set both model.program=selfvae and guide.kind=selfvae, or neither")
+
+
+def check_selfvae_config(config) -> None:
+    check_selfvae_pairing(config)
+    if config.model.views != 1:
+        raise ConfigError(f"model.program = 'selfvae' models one image at a time, got model.views = {config.model.views}; use --views 1")
+
+
 @MODELS.register("selfvae", SelfVAEOptions, summary="selfVAE: u -> y_1 -> z_k -> y_{k+1} -> x over transforms y = d(x)")
 def build_selfvae_model(parts, options: SelfVAEOptions) -> SelfVAEModel:
     return SelfVAEModel(SelfVAELevels(parts.image_shape, parts.latent_dim, options), parts.prior)
+
+
+build_selfvae_model.check_config = check_selfvae_config

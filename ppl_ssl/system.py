@@ -132,19 +132,10 @@ def check_compatible(config: Config) -> None:
     """Reject combinations of components that make no sense, with the reason and a fix, before anything is built."""
     objective = OBJECTIVES[config.train.objective].build
     guide = config.guide.kind
-    selfvae_program, selfvae_guide = config.model.program.kind == "selfvae", guide == "selfvae"
-    if selfvae_program != selfvae_guide:
-        raise ConfigError(f"model.program = '{config.model.program.kind}' with guide.kind = '{guide}': selfVAE's program and "
-                          f"guide go together; set both model.program=selfvae and guide.kind=selfvae, or neither")
-    if selfvae_program and config.model.views != 1:
-        raise ConfigError(f"model.program = 'selfvae' models one image at a time, got model.views = {config.model.views}; use --views 1")
-    if config.model.program.kind == "crvae":
-        if config.train.objective != "elbo":
-            raise ConfigError(f"model.program = 'crvae' adds a contrastive factor to Trace_ELBO; train.objective = "
-                              f"'{config.train.objective}' would weigh it as a likelihood; use train.objective=elbo")
-        if config.model.views < 2:
-            raise ConfigError(f"model.program = 'crvae' contrasts view 1 with view 2 and needs model.views ≥ 2, "
-                              f"got {config.model.views}; use --views 2")
+    for build in (MODELS[config.model.program.kind].build, GUIDES[guide].build):
+        program_check = getattr(build, "check_config", None)  # a program's (or its guide's) own requirements
+        if program_check is not None:
+            program_check(config)
     if getattr(objective, "needs_guide_density", False) and not getattr(GUIDES[guide].build, "has_density", True):
         raise ConfigError(f"train.objective = '{config.train.objective}' weighs samples by 1/q(z | x), but guide.kind = "
                           f"'{guide}' is a point mass with no density; use guide.kind=mean_field or train.objective=elbo")

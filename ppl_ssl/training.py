@@ -47,9 +47,9 @@ def fit(config: Config, out: str | Path, resume: bool = False, data: DataSplits 
     device = resolve_device(config.train.device)
     seed_everything(config.train.seed)
     data = (data or load_data_for(config, device)).to(device)
-    if config.method.kind == "svi":
-        check_data_fits(config, binary_data=bool(((data.train_x == 0) | (data.train_x == 255)).all()))
     system = build_system(config, data.spec.image_shape).to(device)
+    if system.can_decode:  # the system scores pixels with model.likelihood: it must suit the data
+        check_data_fits(config, binary_data=bool(((data.train_x == 0) | (data.train_x == 255)).all()))
     optimiser = make_optimiser(system, config)
     augmenter = Augmenter(config.augment, seed=config.train.seed + 1, device=device)
     order = torch.Generator().manual_seed(config.train.seed + 2)
