@@ -82,8 +82,8 @@ class ImageDecoder(nn.Module):
         super().__init__()
         _, h, w = shape
         if coarse_shape is None:                  # p(y_1 | u): start small and upsample to the image's size
-            self.start = (h >> _halvings(h), w >> _halvings(h))
             upsamplings, extra = _halvings(h), 0
+            self.start = (h >> upsamplings, w >> upsamplings)
         else:                                      # p(y_{k+1} | y_k, z_k): start at the coarse image's size
             self.start = coarse_shape[1:]
             upsamplings, extra = int(round(math.log2(h / coarse_shape[1]))), coarse_shape[0]

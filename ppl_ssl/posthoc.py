@@ -43,7 +43,7 @@ def _mse(decoder: PosthocDecoder, codes: torch.Tensor, images: torch.Tensor, bat
     decoder.eval()
     total = sum(float(F.mse_loss(decoder(codes[i : i + batch_size]), as_float(images[i : i + batch_size]), reduction="sum"))
                 for i in range(0, len(codes), batch_size))
-    return total / images[: len(codes)].numel()
+    return total / images.numel()
 
 
 def posthoc_path(run: Run) -> Path:

@@ -27,8 +27,7 @@ def evaluate_generative(system, data: DataSplits, config: EvalConfig, history: l
     if history:
         last = history[-1]
         metrics.update({"elbo": last["elbo"], "elbo_reconstruction": last["reconstruction"],
-                        "elbo_log_prior": last["log_prior"], "elbo_entropy": last["entropy"],
-                        "epochs": last["epoch"], "train_seconds": float(sum(h["seconds"] for h in history))})
+                        "elbo_log_prior": last["log_prior"], "elbo_entropy": last["entropy"], **training_summary(history)})
     if config.diagnostics_points > 0:
         images = as_float(data.test_x[: config.diagnostics_points])
         metrics.update(posterior_diagnostics(system, images))
@@ -51,6 +50,10 @@ def evaluate(system, data: DataSplits, config: EvalConfig, history: list[dict], 
     if system.can_decode:
         metrics.update(evaluate_generative(system, data, config, history))
     elif history:
-        last = history[-1]
-        metrics.update({"loss": last["loss"], "epochs": last["epoch"], "train_seconds": float(sum(h["seconds"] for h in history))})
+        metrics.update({"loss": history[-1]["loss"], **training_summary(history)})
     return metrics, features
+
+
+def training_summary(history: list[dict]) -> dict:
+    """Epochs trained and the training seconds they took, from the per-epoch history."""
+    return {"epochs": history[-1]["epoch"], "train_seconds": float(sum(h["seconds"] for h in history))}
