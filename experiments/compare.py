@@ -21,7 +21,7 @@ from ppl_ssl import figures
 from ppl_ssl.cli import user_errors
 from ppl_ssl.data import as_float
 from ppl_ssl.errors import ConfigError
-from ppl_ssl.posthoc import decode_run, fit_posthoc_decoder
+from ppl_ssl.posthoc import decode_run, load_posthoc_decoder
 from ppl_ssl.reporting import ensure_run, format_mean_se, markdown_table, mean_and_standard_error
 from ppl_ssl.runs import atomic_write_json, atomic_write_text
 from ppl_ssl.training import load_data_for
@@ -54,9 +54,7 @@ def reconstruction_figure(runs: dict[str, Path], path: Path, n: int = 12) -> Non
         if run.system.can_decode:
             rows.append(run.system.reconstruct(images).cpu())
             labels.append(model)
-        elif (folder / "posthoc_decoder.pt").exists():
-            decoder, _ = fit_posthoc_decoder(run, data)  # loads the kept decoder
-            decoder.eval()
+        elif (decoder := load_posthoc_decoder(run, data.spec.image_shape)) is not None:
             rows.append(decoder(run.system.encode(images)).cpu())
             labels.append(f"{model} (post hoc)")
     figures.comparison_grid(rows, labels, path, "reconstructions from each model's representation of the same test images")

@@ -50,6 +50,19 @@ def posthoc_path(run: Run) -> Path:
     return run.paths.root / "posthoc_decoder.pt"
 
 
+def load_posthoc_decoder(run: Run, image_shape) -> PosthocDecoder | None:
+    """The run's finished post-hoc decoder, or None if none has been fitted to the end."""
+    path = posthoc_path(run)
+    if not path.exists():
+        return None
+    state = load_checkpoint(path, run.device)
+    if state["summary"] is None:
+        return None
+    decoder = PosthocDecoder(run, image_shape).to(run.device)
+    decoder.load_state_dict(state["best_decoder"])
+    return decoder.eval()
+
+
 def fit_posthoc_decoder(run: Run, data: DataSplits, max_epochs: int = 100, patience: int = 5, lr: float = 1e-4,
                         batch_size: int = 128, seed: int = 0, refit: bool = False, progress: bool = True) -> tuple[PosthocDecoder, dict]:
     """Train (or load the kept) post-hoc decoder of a run; returns it and its summary (MSE per pixel, epochs).
