@@ -39,8 +39,8 @@ def main(argv=None) -> dict:
         if args.n < 1:
             raise ConfigError(f"--n {args.n}: the number of images must be at least 1")
         if args.mode:
-            modes = list(MODES) if args.mode == ["all"] else args.mode
-            unknown = [m for m in modes if m not in MODES]
+            modes = None if args.mode == ["all"] else args.mode  # None: every mode the run's model has
+            unknown = [m for m in modes or () if m not in MODES]
             if unknown:
                 raise ConfigError(f"--mode {unknown[0]}: choose 'all' or among {', '.join(MODES)}")
             n = args.n if args.n != 64 else 8

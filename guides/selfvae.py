@@ -39,6 +39,7 @@ class SelfVAEGuide(nn.Module):
         channels = levels.options.channels
         self.chain = levels.chain
         self.encoders = nn.ModuleList([LatentEncoder(shape, latent, channels) for shape in levels.shapes])
+        self.code_parts = ("u", *(f"z{k}" for k in range(1, len(levels.shapes))))  # the parts of posterior_mean
 
     def forward(self, views: torch.Tensor) -> None:
         selfvae_guide(views, self.chain, self.encoders)

@@ -7,7 +7,8 @@
     y_{k+1} | y_k, z_k ~ p(y_{k+1} | y_k, z_k)  discretised logistic mixture (the last one is x)
 
 The y's are observed: q(y | x) = δ(d(x)) adds nothing to the ELBO (paper eq. 2), so the program scores them
-like x. Relation to the SSL model (models/ssl.py): there, the content y is *latent* and shared by J augmented
+like x. With levels = 1 the program is the VAE u -> x with the same nets, prior and likelihood (the paper's
+baseline; preset `vae-logistic`). Relation to the SSL model (models/ssl.py): there, the content y is *latent* and shared by J augmented
 views; here y is an *observed*, coarse view of the same image, and u carries what y needs, z what x adds to y.
 """
 from __future__ import annotations
@@ -32,7 +33,7 @@ def selfvae_model(views: torch.Tensor, levels: "SelfVAELevels", prior: nn.Module
     ys = levels.chain(views[:, 0])                                             # [y_1, ..., y_K, x]
     with pyro.plate("images", len(views)):
         z = pyro.sample("u", prior(1))[..., 0, :]                              # u = z_0 ~ p(u)
-        pyro.sample("y1", levels.likelihood(levels.first(z)), obs=ys[0])       # p(y_1 | u)
+        pyro.sample(levels.image_site(0), levels.likelihood(levels.first(z)), obs=ys[0])  # p(y_1 | u)
         for k in range(1, len(ys)):
             z = pyro.sample(f"z{k}", levels.latent_prior(k, ys[k - 1], z))     # p(z_k | y_k, z_{k-1})
             pyro.sample(levels.image_site(k), levels.likelihood(levels.image[k - 1](z, ys[k - 1])), obs=ys[k])
@@ -40,7 +41,7 @@ def selfvae_model(views: torch.Tensor, levels: "SelfVAELevels", prior: nn.Module
 
 @dataclass
 class SelfVAEOptions:
-    levels: int = option(2, lambda v: v >= 2, "at least 2 (x and one transform of it)")
+    levels: int = option(2, lambda v: v >= 1, "at least 1 (1: the VAE u -> x with selfVAE's nets; 2: x and one transform of it)")
     transform: str = option("downscale", lambda v: v in TRANSFORMS, "a registered transform: downscale, sketch")
     sketch_blur: float = option(1.5, lambda v: v > 0, "positive (pixels)")
     components: int = option(5, lambda v: v >= 1, "at least 1 (logistic mixture components per pixel)")
@@ -71,6 +72,7 @@ class SelfVAELevels(nn.Module):
         return pyro.distributions.Normal(loc, scale).to_event(1)
 
     def image_site(self, k: int) -> str:
+        """The site name of image level k of [y_1, ..., y_K, x] (k = 0 is x itself when levels = 1, the VAE)."""
         return "x" if k == len(self.shapes) - 1 else f"y{k + 1}"
 
 

@@ -26,6 +26,12 @@ import torch
 
 MODES = ("generation", "reconstruction-1", "reconstruction-2", "conditional-generation", "conditional-reconstruction",
          "super-resolution")
+CONDITIONAL_MODES = ("conditional-generation", "conditional-reconstruction", "super-resolution")  # need a transform y_K
+
+
+def available_modes(levels: int) -> tuple[str, ...]:
+    """The modes a model with `levels` image levels has: a VAE (levels = 1) has no y to condition on."""
+    return MODES if levels > 1 else tuple(m for m in MODES if m not in CONDITIONAL_MODES)
 
 
 @dataclass
@@ -45,9 +51,10 @@ def _q(guide, k: int, y: torch.Tensor) -> dist.Normal:
 @torch.no_grad()
 def run_mode(model, guide, x: torch.Tensor, mode: str) -> ModeResult:
     """One mode on float images x (N, C, H, W) with values k/255."""
-    if mode not in MODES:
-        raise ValueError(f"unknown mode '{mode}'; choose one of: {', '.join(MODES)}")
     levels = model.levels
+    if mode not in available_modes(len(levels.shapes)):
+        raise ValueError(f"mode '{mode}' is not available with model.program.levels = {len(levels.shapes)}; "
+                         f"choose one of: {', '.join(available_modes(len(levels.shapes)))}")
     true = levels.chain(x)                                                     # [y_1, ..., y_K, x]
     n, count = len(x), len(true)
     zero = torch.zeros(n, device=x.device)

@@ -63,6 +63,11 @@ class GenerativeSystem(nn.Module):
         loss = self.objective(views)
         return loss, self.elbo.last_terms
 
+    @property
+    def code_parts(self) -> tuple[str, ...] | None:
+        """Names of the equal-width parts of the representation (selfVAE: u, z_1, ..., z_K), or None for one code."""
+        return getattr(self.guide, "code_parts", None)
+
     @torch.no_grad()
     def encode(self, images: torch.Tensor) -> torch.Tensor:
         """Posterior means E_q[z | x] of images (N, C, H, W) in [0, 1]: the representation, (N, L)."""

@@ -10,12 +10,12 @@ from ppl_ssl.evaluation.likelihood import (bits_per_dim, importance_log_weights,
                                            reconstruction_mse, held_out_log_likelihood)
 from ppl_ssl.evaluation.style import augmented_views, evaluate_style, style_probe_scores
 from ppl_ssl.evaluation.representation import (Features, cluster_accuracy, embed, evaluate_representation, extract_features,
-                                               gmm_scores, knn_accuracy, probe_accuracy)
+                                               gmm_scores, knn_accuracy, part_scores, probe_accuracy)
 
 __all__ = [
     "Features", "active_units", "aggregate_log_density", "bits_per_dim", "cluster_accuracy", "embed", "evaluate",
     "evaluate_generative", "evaluate_representation", "extract_features", "gmm_scores", "importance_log_weights",
-    "importance_weighted_nll", "knn_accuracy", "posterior_diagnostics", "probe_accuracy", "psis_khat",
+    "importance_weighted_nll", "knn_accuracy", "part_scores", "posterior_diagnostics", "probe_accuracy", "psis_khat",
     "reconstruction_mse", "held_out_log_likelihood", "site_terms", "augmented_views", "evaluate_style", "style_probe_scores",
 ]
 
@@ -45,6 +45,9 @@ def evaluate(system, data: DataSplits, config: EvalConfig, history: list[dict], 
     style probe predicts (the run's own; default: the built-in crop + flip settings)."""
     system.eval()
     metrics, features = evaluate_representation(system.encode, data, config, seed)
+    parts = getattr(system, "code_parts", None)
+    if parts and len(parts) > 1:  # a hierarchical representation is also scored level by level
+        metrics.update(part_scores(features, parts, config, seed, data.train_x.device))
     if config.style_probe:
         metrics.update(evaluate_style(system.encode, data, augment or AugmentConfig(), seed))
     if system.can_decode:

@@ -89,9 +89,11 @@ def held_out_log_likelihood(system, images: torch.Tensor, num_samples: int) -> d
     log_px = iwae_bound(log_w.double().T)
     khat = psis_khat(log_w)
     nll = float(-log_px.mean())
+    negative_elbo = float(-log_w.double().mean())  # the ELBO on the same images: the K log-weights' mean
     dims = math.prod(images.shape[1:])
     discrete = system.model.likelihood.discrete
-    return {"test_nll": nll, "test_bpd": bits_per_dim(nll, dims, discrete), "psis_khat_gt_0_7": float((khat > PSIS_UNRELIABLE).mean()),
+    return {"test_nll": nll, "test_bpd": bits_per_dim(nll, dims, discrete),
+            "test_elbo_bpd": bits_per_dim(negative_elbo, dims, discrete), "psis_khat_gt_0_7": float((khat > PSIS_UNRELIABLE).mean()),
             "psis_khat_median": float(np.median(khat)), "nll_samples": num_samples, "nll_images": len(images)}
 
 

@@ -142,3 +142,17 @@ def evaluate_representation(encode, data: DataSplits, config: EvalConfig, seed: 
         metrics[f"{name}_accuracy"], metrics[f"{name}_best_epoch"] = acc, epoch
     metrics.update(gmm_scores(f, data.spec.num_classes, config.gmm_n_init, seed))
     return metrics, f
+
+
+def part_scores(f: Features, parts: tuple[str, ...], config: EvalConfig, seed: int = 0, device=None) -> dict[str, float]:
+    """kNN and linear-probe accuracy of each of equal-width parts of the representation (a hierarchical model's
+    codes per level, e.g. selfVAE's u and z_k): keys knn_accuracy_NAME, linear_probe_accuracy_NAME."""
+    width = f.train.shape[1] // len(parts)
+    scores: dict[str, float] = {}
+    for i, name in enumerate(parts):
+        columns = slice(i * width, (i + 1) * width)
+        part = Features(f.train[:, columns], f.train_y, f.val[:, columns], f.val_y, f.test[:, columns], f.test_y)
+        scores[f"knn_accuracy_{name}"] = knn_accuracy(part, config.knn_max_k)[0]
+        scores[f"linear_probe_accuracy_{name}"] = probe_accuracy(part, None, config.probe_epochs, config.probe_lr,
+                                                                 config.probe_batch_size, seed, device)[0]
+    return scores
