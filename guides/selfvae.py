@@ -38,7 +38,7 @@ class SelfVAEGuide(nn.Module):
         latent = config.model.latent_dim
         channels = levels.options.channels
         self.chain = levels.chain
-        self.encoders = nn.ModuleList([LatentEncoder(shape, latent, channels) for shape in levels.shapes])
+        self.encoders = nn.ModuleList([LatentEncoder(shape, latent, channels, levels.blocks) for shape in levels.shapes])
         self.code_parts = ("u", *(f"z{k}" for k in range(1, len(levels.shapes))))  # the parts of posterior_mean
 
     def forward(self, views: torch.Tensor) -> None:

@@ -22,7 +22,7 @@ from torch import nn
 from ppl_ssl.config import option
 from ppl_ssl.distributions import quantise
 from ppl_ssl.errors import ConfigError
-from ppl_ssl.level_nets import ConditionalLatent, ImageDecoder
+from ppl_ssl.level_nets import ARCHITECTURES, ConditionalLatent, ImageDecoder
 from ppl_ssl.likelihoods import LogisticMixtureLikelihood, LogisticMixtureOptions
 from ppl_ssl.registry import MODELS, TRANSFORMS
 from ppl_ssl.transforms import transform_chain
@@ -46,6 +46,9 @@ class SelfVAEOptions:
     sketch_blur: float = option(1.5, lambda v: v > 0, "positive (pixels)")
     components: int = option(5, lambda v: v >= 1, "at least 1 (logistic mixture components per pixel)")
     channels: int = option(32, lambda v: v >= 1, "at least 1 (conv channels)")
+    architecture: str = option("compact", lambda v: v in ARCHITECTURES, "compact (28-px grey, CPU) or dense (the paper's A.3)")
+    growth: int = option(16, lambda v: v >= 1, "at least 1 (maps each dense layer adds; architecture = dense)")
+    dense_layers: int = option(3, lambda v: v >= 1, "at least 1 (convolutions per dense block; architecture = dense)")
 
 
 class SelfVAELevels(nn.Module):
@@ -54,14 +57,16 @@ class SelfVAELevels(nn.Module):
     def __init__(self, image_shape, latent_dim: int, options: SelfVAEOptions):
         super().__init__()
         self.options = options
+        self.blocks = ARCHITECTURES.build(options.architecture, options.growth, options.dense_layers)
         self.likelihood = LogisticMixtureLikelihood(LogisticMixtureOptions(components=options.components))
         shapes = [tuple(y.shape[1:]) for y in self.chain(torch.zeros(1, *image_shape))]
         self.shapes = shapes
         raw = lambda shape: self.likelihood.raw_channels(shape[0])  # noqa: E731
-        self.first = ImageDecoder(shapes[0], latent_dim, raw(shapes[0]), options.channels)
-        self.latent = nn.ModuleList([ConditionalLatent(shapes[k - 1], latent_dim, latent_dim, options.channels)
+        channels, blocks = options.channels, self.blocks
+        self.first = ImageDecoder(shapes[0], latent_dim, raw(shapes[0]), channels, blocks=blocks)
+        self.latent = nn.ModuleList([ConditionalLatent(shapes[k - 1], latent_dim, latent_dim, channels, blocks)
                                      for k in range(1, len(shapes))])
-        self.image = nn.ModuleList([ImageDecoder(shapes[k], latent_dim, raw(shapes[k]), options.channels, shapes[k - 1])
+        self.image = nn.ModuleList([ImageDecoder(shapes[k], latent_dim, raw(shapes[k]), channels, shapes[k - 1], blocks)
                                     for k in range(1, len(shapes))])
 
     def chain(self, x: torch.Tensor) -> list[torch.Tensor]:

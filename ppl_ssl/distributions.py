@@ -126,9 +126,16 @@ def quantise(x: torch.Tensor) -> torch.Tensor:
     return torch.round(x.clamp(0, 1) * 255) / 255
 
 
-def _log_one_minus_exp(t: torch.Tensor) -> torch.Tensor:
-    """log(1 − e^{−t}) for t > 0, accurate for small and large t (Mächler's log1mexp)."""
-    return torch.where(t < math.log(2), torch.log(-torch.expm1(-t)), torch.log1p(-torch.exp(-t)))
+def _log_one_minus_exp(log_t: torch.Tensor) -> torch.Tensor:
+    """log(1 − e^{−t}) from log t, for every t > 0 (Mächler's log1mexp, extended): below t = 1e-4 it is
+    log t − t/2 (error < t²/24), finite even where t itself underflows (a bin far narrower than the scale). Each
+    branch only sees the inputs it is chosen for: an unchosen branch's infinite gradient would become 0 · ∞ = NaN."""
+    t = log_t.exp()
+    tiny, small = log_t < math.log(1e-4), t < math.log(2)
+    t_mid = torch.where(small & ~tiny, t, math.log(2))
+    t_large = torch.where(small, math.log(2), t)
+    return torch.where(tiny, log_t - t / 2,
+                       torch.where(small, torch.log(-torch.expm1(-t_mid)), torch.log1p(-torch.exp(-t_large))))
 
 
 class DiscretizedLogisticMixture(TorchDistribution):
@@ -178,7 +185,7 @@ class DiscretizedLogisticMixture(TorchDistribution):
         lower = (x - half_bin - loc) * inverse_scale                             # b: its lower edge
         log_cdf_upper = torch.nn.functional.logsigmoid(upper)                   # bin [0, ...): mass σ(a)
         log_survival_lower = torch.nn.functional.logsigmoid(-lower)             # bin [..., 1]: mass 1 − σ(b)
-        middle = log_cdf_upper + log_survival_lower + _log_one_minus_exp(inverse_scale / self.BINS)
+        middle = log_cdf_upper + log_survival_lower + _log_one_minus_exp(-self.log_scale - math.log(self.BINS))
         log_bin = torch.where(x < half_bin, log_cdf_upper, torch.where(x > 1 - half_bin, log_survival_lower, middle))
         log_component = log_bin.sum(-3) + torch.log_softmax(self.logits, dim=-3)  # channels of one component, (..., K, H, W)
         return torch.logsumexp(log_component, dim=-3).sum((-2, -1))

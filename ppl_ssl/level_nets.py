@@ -1,4 +1,9 @@
-"""Compact convolutional nets for selfVAE's levels (28-px grey images train in minutes on a CPU).
+"""Convolutional nets for selfVAE's levels, in one of two architectures (`model.program.architecture`):
+
+- `compact` (default): plain convolutions and ELUs; 28-px grey images train in minutes on a CPU.
+- `dense`: the paper's Appendix A.3 for 32/64-px colour: densely connected blocks (DenseNet) each ending in
+  channel-wise attention (RCAN), weight-normalised convolutions, ELUs, stride-2 convolutions down and transposed
+  convolutions up. (The paper's data-dependent initialisation is not done: weight norm starts from PyTorch's.)
 
 - `ConvFeatures(shape)`: an image (C, H, W) -> a feature vector (stride-2 convolutions down to at most 7-8 px).
 - `LatentEncoder`: q(z | image) = N(μ, σ²) from an image's features.
@@ -15,7 +20,88 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from torch.nn.utils.parametrizations import weight_norm
+
 from ppl_ssl.nets import GaussianHead
+from ppl_ssl.registry import Registry
+
+ARCHITECTURES: Registry = Registry("selfVAE architecture")
+
+
+@ARCHITECTURES.register("compact", summary="plain convolutions + ELU (28-px grey images on a CPU)")
+class CompactBlocks:
+    def __init__(self, growth: int = 0, layers: int = 0):
+        pass
+
+    def conv(self, inputs: int, outputs: int, kernel: int = 3) -> nn.Module:
+        return nn.Conv2d(inputs, outputs, kernel, 1, kernel // 2)
+
+    def linear(self, inputs: int, outputs: int) -> nn.Module:
+        return nn.Linear(inputs, outputs)
+
+    def refine(self, channels: int) -> list[nn.Module]:
+        return []
+
+    def down(self, channels: int) -> list[nn.Module]:
+        return [nn.Conv2d(channels, channels, 4, 2, 1), nn.ELU()]
+
+    def up(self, channels: int) -> list[nn.Module]:
+        return [nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(channels, channels, 3, 1, 1), nn.ELU()]
+
+
+COMPACT = CompactBlocks()
+
+
+class DenseBlock(nn.Module):
+    """`layers` 3×3 convolutions, each seeing the block's input and every earlier layer's `growth` maps (feature
+    reuse), then a 1×1 transition back to `channels`."""
+
+    def __init__(self, channels: int, growth: int, layers: int):
+        super().__init__()
+        self.layers = nn.ModuleList([nn.Sequential(weight_norm(nn.Conv2d(channels + i * growth, growth, 3, 1, 1)), nn.ELU())
+                                     for i in range(layers)])
+        self.transition = weight_norm(nn.Conv2d(channels + layers * growth, channels, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        features = [x]
+        for layer in self.layers:
+            features.append(layer(torch.cat(features, dim=1)))
+        return self.transition(torch.cat(features, dim=1))
+
+
+class ChannelAttention(nn.Module):
+    """Squeeze (global average pool) and excite (two 1×1 convolutions, sigmoid gate): each channel is rescaled by a
+    weight in (0, 1) computed from all channels' summaries."""
+
+    def __init__(self, channels: int, reduction: int = 4):
+        super().__init__()
+        hidden = max(channels // reduction, 1)
+        self.gate = nn.Sequential(nn.AdaptiveAvgPool2d(1), weight_norm(nn.Conv2d(channels, hidden, 1)), nn.ELU(),
+                                  weight_norm(nn.Conv2d(hidden, channels, 1)), nn.Sigmoid())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * self.gate(x)
+
+
+@ARCHITECTURES.register("dense", summary="the paper's A.3: DenseNet blocks + channel attention, weight norm, ELU (32/64-px colour)")
+class DenseAttentionBlocks:
+    def __init__(self, growth: int = 16, layers: int = 3):
+        self.growth, self.layers = growth, layers
+
+    def conv(self, inputs: int, outputs: int, kernel: int = 3) -> nn.Module:
+        return weight_norm(nn.Conv2d(inputs, outputs, kernel, 1, kernel // 2))
+
+    def linear(self, inputs: int, outputs: int) -> nn.Module:
+        return weight_norm(nn.Linear(inputs, outputs))
+
+    def refine(self, channels: int) -> list[nn.Module]:
+        return [DenseBlock(channels, self.growth, self.layers), ChannelAttention(channels), nn.ELU()]
+
+    def down(self, channels: int) -> list[nn.Module]:
+        return [*self.refine(channels), weight_norm(nn.Conv2d(channels, channels, 4, 2, 1)), nn.ELU()]
+
+    def up(self, channels: int) -> list[nn.Module]:
+        return [*self.refine(channels), weight_norm(nn.ConvTranspose2d(channels, channels, 4, 2, 1)), nn.ELU()]
 
 
 def _halvings(size: int, smallest: int = 4) -> int:
@@ -28,12 +114,12 @@ def _halvings(size: int, smallest: int = 4) -> int:
 
 
 class ConvFeatures(nn.Module):
-    def __init__(self, shape: tuple[int, int, int], channels: int):
+    def __init__(self, shape: tuple[int, int, int], channels: int, blocks=COMPACT):
         super().__init__()
         c, h, w = shape
-        layers, size = [nn.Conv2d(c, channels, 3, 1, 1), nn.ELU()], h
+        layers, size = [blocks.conv(c, channels), nn.ELU()], h
         for _ in range(_halvings(h)):
-            layers += [nn.Conv2d(channels, channels, 4, 2, 1), nn.ELU()]
+            layers += blocks.down(channels)
             size //= 2
         self.net = nn.Sequential(*layers, nn.Flatten())
         self.out_features = channels * size * (w * size // h)
@@ -51,9 +137,9 @@ def _broadcast(images: torch.Tensor, latent: torch.Tensor) -> torch.Tensor:
 class LatentEncoder(nn.Module):
     """q(z | image): the amortised Gaussian of one level."""
 
-    def __init__(self, shape: tuple[int, int, int], latent_dim: int, channels: int):
+    def __init__(self, shape: tuple[int, int, int], latent_dim: int, channels: int, blocks=COMPACT):
         super().__init__()
-        self.features = ConvFeatures(shape, channels)
+        self.features = ConvFeatures(shape, channels, blocks)
         self.head = GaussianHead(self.features.out_features, latent_dim)
 
     def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -63,10 +149,11 @@ class LatentEncoder(nn.Module):
 class ConditionalLatent(nn.Module):
     """p(z_k | y_k, z_{k-1}): a Gaussian whose mean and scale depend on the coarser image and the previous latent."""
 
-    def __init__(self, coarse_shape: tuple[int, int, int], previous_dim: int, latent_dim: int, channels: int, hidden: int = 256):
+    def __init__(self, coarse_shape: tuple[int, int, int], previous_dim: int, latent_dim: int, channels: int,
+                 blocks=COMPACT, hidden: int = 256):
         super().__init__()
-        self.features = ConvFeatures(coarse_shape, channels)
-        self.mlp = nn.Sequential(nn.Linear(self.features.out_features + previous_dim, hidden), nn.ELU())
+        self.features = ConvFeatures(coarse_shape, channels, blocks)
+        self.mlp = nn.Sequential(blocks.linear(self.features.out_features + previous_dim, hidden), nn.ELU())
         self.head = GaussianHead(hidden, latent_dim)
 
     def forward(self, coarse: torch.Tensor, previous: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -78,7 +165,7 @@ class ImageDecoder(nn.Module):
     """Raw likelihood maps (..., P, H, W) of an image of `shape` from a latent, and the coarser image if given."""
 
     def __init__(self, shape: tuple[int, int, int], latent_dim: int, raw_channels: int, channels: int,
-                 coarse_shape: tuple[int, int, int] | None = None):
+                 coarse_shape: tuple[int, int, int] | None = None, blocks=COMPACT):
         super().__init__()
         _, h, w = shape
         if coarse_shape is None:                  # p(y_1 | u): start small and upsample to the image's size
@@ -88,11 +175,11 @@ class ImageDecoder(nn.Module):
             self.start = coarse_shape[1:]
             upsamplings, extra = int(round(math.log2(h / coarse_shape[1]))), coarse_shape[0]
         self.conditional = coarse_shape is not None
-        self.project = nn.Sequential(nn.Linear(latent_dim, channels * self.start[0] * self.start[1]), nn.ELU())
-        layers: list[nn.Module] = [nn.Conv2d(channels + extra, channels, 3, 1, 1), nn.ELU()]
+        self.project = nn.Sequential(blocks.linear(latent_dim, channels * self.start[0] * self.start[1]), nn.ELU())
+        layers: list[nn.Module] = [blocks.conv(channels + extra, channels), nn.ELU()]
         for _ in range(upsamplings):
-            layers += [nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(channels, channels, 3, 1, 1), nn.ELU()]
-        layers.append(nn.Conv2d(channels, raw_channels, 1))
+            layers += blocks.up(channels)
+        layers += [*blocks.refine(channels), blocks.conv(channels, raw_channels, 1)]
         self.net = nn.Sequential(*layers)
         self.channels = channels
 

@@ -37,6 +37,27 @@ def test_one_component_equals_logistic_cdf_differences_computed_independently(lo
     assert np.isfinite(d.log_prob(VALUES.view(256, 1, 1, 1)).numpy()).all()  # far tails stay finite in log space
 
 
+@pytest.mark.parametrize("log_scale", [-7.0, 0.0, 30.0, 95.0, 200.0])
+def test_gradients_stay_finite_at_the_edges_and_for_any_scale(log_scale):
+    """Saturated images (all 0 or 255) and very wide components once made the gradient NaN (0 · ∞ in torch.where)."""
+    loc = torch.tensor([[[[-3.0, 0.5], [1.2, 4.0]]]], requires_grad=True)          # (K=1, C=1, 2, 2)
+    log_s = torch.full((1, 1, 2, 2), log_scale, requires_grad=True)
+    logits = torch.zeros(1, 2, 2, requires_grad=True)
+    x = torch.tensor([[[0.0, 1.0], [128 / 255, 1.0]]])
+    log_p = DiscretizedLogisticMixture(logits, loc, log_s).log_prob(x)
+    log_p.backward()
+    assert torch.isfinite(log_p) and all(torch.isfinite(t.grad).all() for t in (loc, log_s, logits))
+
+
+def test_a_bin_much_narrower_than_the_scale_keeps_its_small_mass_in_log_space():
+    """A float32 scale of e^95: the bin's width/scale underflows to 0, yet log mass ≈ log(σ'(·) · width / s)."""
+    loc, log_scale, x = 0.2, 95.0, 100 / 255
+    d = DiscretizedLogisticMixture(torch.zeros(1, 1, 1), torch.full((1, 1, 1, 1), loc), torch.full((1, 1, 1, 1), log_scale))
+    z = (x - loc) / math.exp(log_scale)
+    expected = -log_scale - math.log(255) + math.log(math.exp(-z) / (1 + math.exp(-z)) ** 2)  # density × width
+    assert float(d.log_prob(torch.full((1, 1, 1), x))) == pytest.approx(expected, rel=1e-6)
+
+
 def _colour(k=2, seed=1, dtype=torch.float64):
     g = torch.Generator().manual_seed(seed)
     return DiscretizedLogisticMixture(torch.randn(k, 1, 1, generator=g, dtype=dtype),

@@ -2,7 +2,8 @@
 import numpy as np
 import pytest
 
-from ppl_ssl.evaluation import Features, cluster_accuracy, gmm_scores, knn_accuracy, probe_accuracy
+from ppl_ssl.config import EvalConfig
+from ppl_ssl.evaluation import Features, cluster_accuracy, gmm_scores, knn_accuracy, part_scores, probe_accuracy
 
 
 def planted(n_train=600, n_val=200, n_test=300, dim=6, classes=4, signal=3.0, seed=0, onehot=True) -> Features:
@@ -53,3 +54,15 @@ def test_gmm_clusters_separated_blobs():
     assert scores["gmm_accuracy"] > 0.95 and scores["gmm_nmi"] > 0.85 and scores["gmm_ari"] > 0.85
     noise = gmm_scores(planted(signal=0.0, dim=2, onehot=False), n_classes=4, n_init=1)
     assert noise["gmm_nmi"] < 0.1 and abs(noise["gmm_ari"]) < 0.1
+
+
+def test_part_scores_find_the_level_that_carries_the_class():
+    """A hierarchical code [u, z]: the class planted in u only; z is noise of the same width."""
+    u = planted(signal=6.0, dim=4, seed=1)
+    rng = np.random.default_rng(2)
+    join = lambda a: np.concatenate([a, rng.normal(size=a.shape).astype(np.float32)], axis=1)  # noqa: E731
+    f = Features(join(u.train), u.train_y, join(u.val), u.val_y, join(u.test), u.test_y)
+    scores = part_scores(f, ("u", "z1"), EvalConfig(probe_epochs=20, probe_lr=3e-3, probe_batch_size=64))
+    assert set(scores) == {"knn_accuracy_u", "linear_probe_accuracy_u", "knn_accuracy_z1", "linear_probe_accuracy_z1"}
+    assert scores["knn_accuracy_u"] > 0.9 and scores["linear_probe_accuracy_u"] > 0.9
+    assert scores["knn_accuracy_z1"] < 0.4 and scores["linear_probe_accuracy_z1"] < 0.4  # chance: 0.25

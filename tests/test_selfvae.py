@@ -21,6 +21,9 @@ def test_selfvae_fits_reloads_and_reports_bits_per_dim(tmp_path, preset, levels)
     metrics = ppl_ssl.fit_and_evaluate(config, tmp_path / "run", progress=False)
     assert 0 < metrics["test_bpd"] < 8
     assert metrics["test_bpd"] == pytest.approx(metrics["test_nll"] / (64 * math.log(2)))  # discrete: no D·ln 255
+    assert metrics["test_bpd"] <= metrics["test_elbo_bpd"]  # the IW bound ≥ the ELBO on the same draws (Jensen)
+    parts = ["u", *(f"z{k}" for k in range(1, levels))]
+    assert all(0 <= metrics[f"knn_accuracy_{p}"] <= 1 and 0 <= metrics[f"linear_probe_accuracy_{p}"] <= 1 for p in parts)
     run = ppl_ssl.load_run(tmp_path / "run")
     images = torch.rand(3, 1, 8, 8)
     assert run.encode(images).shape == (3, levels * config.model.latent_dim)  # u and every z_k, concatenated
@@ -101,3 +104,25 @@ def test_selfvae_takes_every_prior_for_u_and_both_objectives(prior, objective):
     assert torch.isfinite(loss) and all(torch.isfinite(torch.as_tensor(v)) for v in terms.values())
     log_px = importance_weighted_nll(system.model, system.guide, views, num_samples=5)
     assert log_px.shape == (4,) and torch.all(torch.isfinite(log_px)) and torch.all(log_px < 0)  # a discrete model: p ≤ 1
+
+
+def test_one_level_is_the_vae_with_selfvaes_nets_and_has_no_conditional_modes(tmp_path):
+    from ppl_ssl.pipeline import selfvae_modes_run
+    from ppl_ssl.selfvae_modes import available_modes, run_mode
+
+    config = tiny_config("vae-logistic", *SMALL, epochs=2)
+    assert config.model.program.options.levels == 1
+    system = build_system(config, (1, 8, 8))
+    x = (torch.randint(0, 256, (5, 1, 1, 8, 8)) / 255).float()
+    guide_trace = poutine.trace(system.guide).get_trace(x)
+    model_trace = poutine.trace(poutine.replay(system.model, trace=guide_trace)).get_trace(x)
+    sites = [n for n, s in model_trace.nodes.items() if s["type"] == "sample" and n != "images"]
+    assert sites == ["u", "x"] and torch.equal(model_trace.nodes["x"]["value"], x[:, 0])  # u -> x, nothing else
+    assert available_modes(1) == ("generation", "reconstruction-1", "reconstruction-2")
+    with pytest.raises(ValueError, match="not available with model.program.levels = 1"):
+        run_mode(system.model, system.guide, x[:, 0], "super-resolution")
+    ppl_ssl.fit_and_evaluate(config, tmp_path / "run", progress=False)
+    with pytest.raises(ConfigError, match="no transform y to condition on"):
+        selfvae_modes_run(tmp_path / "run", ["conditional-generation"], device="cpu")
+    result = selfvae_modes_run(tmp_path / "run", None, n=4, device="cpu", quality_images=20)
+    assert [m["mode"] for m in result["modes"]] == list(available_modes(1))
