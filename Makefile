@@ -3,7 +3,7 @@ PYTHON ?= python3
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 FASHION_MNIST := /usr/share/datasets/fashion-mnist
 
-.PHONY: install data demo test test-all bench compare
+.PHONY: install data demo test test-all bench compare bench-selfvae
 
 install:  ## Python packages (torch pinned to the local CPU wheel on these machines) and the package, editable
 	$(PYTHON) -m pip install --quiet -c constraints/cpu.txt -e '.[test]'
@@ -33,3 +33,6 @@ bench: install data  ## the benchmarks of the README
 compare: install data  ## generative vs discriminative SSL, 3 seeds (the README's comparison; about an hour on 2 CPU cores)
 	$(PYTHON) experiments/compare.py --models vae beta-vae simvae crvae simclr vicreg mocov2 --epochs 3 --seeds 3 \
 	  --set eval.probe_epochs=30 --set eval.gmm_n_init=2 --set eval.tsne_points=0 --decode-epochs 15 --decode-lr 1e-3 --decode-patience 3 --out runs/compare
+
+bench-selfvae: install data  ## selfVAE vs the VAE with the same nets and likelihood (the README's selfVAE table; about 1.5 h on 2 CPU cores)
+	$(PYTHON) experiments/bench_selfvae.py --epochs 8 --nll-samples 512 --nll-images 1000 --quality-images 1000 --out runs/selfvae

@@ -359,11 +359,39 @@ def build_config(preset: str, cli: dict | None = None, assignments: list[str] | 
         layers.add(_nest(dotted, value), f"the command line ({flag})")
     merged_sets: dict = {}
     for text in assignments or []:
-        _merge(merged_sets, parse_assignment(text), "", {}, "")
+        chosen = copy.deepcopy(layers.merged)  # the components as chosen so far, earlier --set included
+        _merge(chosen, merged_sets, "", {}, "")
+        _merge(merged_sets, _route_to_component(parse_assignment(text), chosen, text), "", {}, "")
     if merged_sets:
         layers.add(merged_sets, "--set " + " ".join(assignments or []))
     name = Path(preset).stem if preset.endswith(".toml") else preset
     return resolve(layers, name)
+
+
+def _route_to_component(assignment: dict, chosen: dict, text: str) -> dict:
+    """`--set model.levels=3` means model.program.levels when `levels` is no key of `model` but an option of exactly
+    one of its components (as chosen so far); an option two components share must be named in full."""
+    (section, inner), = assignment.items()
+    if not isinstance(inner, dict) or len(inner) != 1:
+        return assignment
+    (name, value), = inner.items()
+    section_cls = typing.get_type_hints(Config).get(section)
+    if not dataclasses.is_dataclass(section_cls) or name in {f.name for f in dataclasses.fields(section_cls)}:
+        return assignment
+    owners = []
+    hints = typing.get_type_hints(section_cls)
+    for f in dataclasses.fields(section_cls):
+        if hints[f.name] is not Component:
+            continue
+        given = chosen.get(section, {}).get(f.name, f.default_factory().kind)
+        kind = given if isinstance(given, str) else given.get("kind", f.default_factory().kind)
+        options = f.metadata["registry"][kind].options if kind in f.metadata["registry"] else None
+        if options is not None and name in {o.name for o in dataclasses.fields(options)}:
+            owners.append(f.name)
+    if len(owners) > 1:
+        raise ConfigError(f"--set {text}: '{name}' is an option of {' and '.join(f'{section}.{o}' for o in owners)}; "
+                          f"write {' or '.join(f'{section}.{o}.{name}' for o in owners)}")
+    return {section: {owners[0]: {name: value}}} if owners else assignment
 
 
 def _nest(dotted: str, value: Any) -> dict:

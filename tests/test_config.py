@@ -94,3 +94,13 @@ def test_errors_in_a_preset_file_name_the_file(tmp_path):
 
 def test_public_api_is_reachable_from_the_package():
     assert callable(ppl_ssl.load_run) and callable(ppl_ssl.models.ssl_model) and callable(ppl_ssl.guides.mean_field_guide)
+
+
+def test_a_component_option_set_through_its_section_reaches_the_one_component_that_has_it():
+    assert ppl_ssl.build_config("selfvae-hier", {}, ["model.levels=4"]).model.program.options.levels == 4  # the spelling
+    assert ppl_ssl.build_config("crvae", {}, ["model.gamma=0.5"]).model.program.options.gamma == 0.5
+    assert ppl_ssl.build_config("vae", {}, ["model.latent_dim=3"]).model.latent_dim == 3  # a section's own key wins
+    with pytest.raises(ConfigError, match="model.likelihood.components or model.program.components|model.program.components or model.likelihood.components"):
+        ppl_ssl.build_config("selfvae-hier", {}, ["model.likelihood=logistic_mixture", "model.components=3"])
+    with pytest.raises(ConfigError, match="unknown key 'model.foo'"):
+        ppl_ssl.build_config("selfvae-hier", {}, ["model.foo=1"])
