@@ -169,10 +169,15 @@ def selfvae_modes(truth: torch.Tensor, results: list, path: Path, title: str) ->
 def quality_vs_sent_information(points: list[dict], path: Path, original_bits: float) -> None:
     """The selfVAE paper's Figure 6: reconstruction quality (PSNR) against the information each mode sends."""
     fig, ax = plt.subplots(figsize=(5.5, 4))
+    labels: dict[tuple[float, float], tuple[float, float, list[str]]] = {}  # modes at one point share a label
     for p in points:
         share = 100 * p["sent_bits"] / original_bits
         ax.scatter(share, p["psnr"], s=30)
-        ax.annotate(p["mode"], (share, p["psnr"]), fontsize=7, xytext=(4, 2), textcoords="offset points")
+        labels.setdefault((round(share, 1), round(p["psnr"], 1)), (share, p["psnr"], []))[2].append(p["mode"])
+    for i, (share, psnr, modes) in enumerate(labels.values()):
+        ax.annotate(" = ".join(modes), (share, psnr), fontsize=7, xytext=(4, 2 if i % 2 == 0 else -9), textcoords="offset points")
+    largest = max(100 * p["sent_bits"] / original_bits for p in points)
+    ax.set_xlim(-0.05 * largest - 1, 1.7 * largest + 1)  # room for the labels right of the points
     ax.set_xlabel(f"sent information, % of the 8-bit image ({original_bits:.0f} bits)", fontsize=8)
     ax.set_ylabel("PSNR of x against x* (dB)", fontsize=8)
     ax.set_title("selfVAE: quality vs amount of sent information", fontsize=9)
