@@ -14,7 +14,7 @@ import torch
 
 import ppl_ssl
 from ppl_ssl.augment import Augmenter
-from ppl_ssl.reporting import markdown_table, timed
+from ppl_ssl.reporting import markdown_table, round_robin_medians
 from ppl_ssl.system import build_system
 
 METHODS = ["vae", "simvae", "crvae", "simclr", "vicreg", "mocov2"]
@@ -49,14 +49,7 @@ def main(argv=None) -> str:
     rows = []
     for views in args.views:
         steps = {m: make_step(m, views, args.batch, device) for m in args.methods}
-        times: dict[str, list[float]] = {m: [] for m in steps}
-        for m in steps:  # warm-up
-            steps[m]()
-        for _ in range(args.steps):
-            for m, step in steps.items():
-                times[m].append(timed(step, device))
-        for m, t in times.items():
-            median = sorted(t)[len(t) // 2]
+        for m, median in round_robin_medians(steps, args.steps, device).items():
             rows.append([m, views, f"{1e3 * median:.1f}", f"{args.batch * views / median:,.0f}"])
     table = markdown_table(["method", "J", "ms/step", "views/s"], rows)
     print(f"device {device} ({torch.get_num_threads()} threads), B = {args.batch} images, MLP nets, median of {args.steps} steps")

@@ -19,9 +19,10 @@ import sys
 from pathlib import Path
 
 import torch
+from bench_quality import ensure_quality_run
 
 import ppl_ssl
-from ppl_ssl.reporting import ensure_run, markdown_table, timed
+from ppl_ssl.reporting import markdown_table, round_robin_medians
 from ppl_ssl.runs import atomic_write_json
 from ppl_ssl.selfvae_modes import MODES
 from ppl_ssl.system import build_system
@@ -61,14 +62,7 @@ def step_seconds(models: list[str], steps: int, batch: int, device: torch.device
             optimiser.step()
         return step
 
-    made = {m: make_step(m) for m in models}
-    for step in made.values():  # warm-up
-        step()
-    times: dict[str, list[float]] = {m: [] for m in made}
-    for _ in range(steps):
-        for m, step in made.items():
-            times[m].append(timed(step, device))
-    return {m: sorted(t)[len(t) // 2] for m, t in times.items()}
+    return round_robin_medians({m: make_step(m) for m in models}, steps, device)
 
 
 def level_terms(metrics: dict) -> str:
@@ -91,7 +85,7 @@ def main(argv=None) -> dict:
     args = parser.parse_args(argv)
     results = {}
     for model in args.models:
-        run = ensure_run(model, Path(args.out) / f"{model}-e{args.epochs}", {"train.epochs": args.epochs}, args.set)
+        run = ensure_quality_run(model, args.epochs, 0, "fashion-mnist", args.set, Path(args.out))
         metrics = json.loads((run / "metrics.json").read_text())
         if metrics.get("nll_samples") != args.nll_samples or metrics.get("nll_images") != (args.nll_images or 10_000):
             run_script("evaluate.py", str(run), "--nll", "--nll-samples", str(args.nll_samples), "--nll-images",
@@ -101,9 +95,7 @@ def main(argv=None) -> dict:
                        "--device", args.device)
         metrics = json.loads((run / "metrics.json").read_text())
         modes = {m["mode"]: m for m in json.loads((run / "modes.json").read_text())["modes"]}
-        history = json.loads((run / "history.json").read_text())
-        results[model] = {"metrics": metrics, "modes": modes,
-                          "epoch_seconds": sum(h["seconds"] for h in history) / len(history)}
+        results[model] = {"metrics": metrics, "modes": modes, "epoch_seconds": metrics["train_seconds"] / metrics["epochs"]}
         print(f"{model}: test bpd {metrics['test_bpd']:.3f} ({metrics['nll_samples']} samples, {metrics['nll_images']} images)",
               flush=True)
 

@@ -14,7 +14,7 @@ import pyro
 import torch
 
 import ppl_ssl
-from ppl_ssl.reporting import timed
+from ppl_ssl.reporting import round_robin_medians
 from ppl_ssl.system import build_system
 
 
@@ -67,13 +67,7 @@ def main(argv=None) -> float:
         loss.backward()
         optimiser.step()
 
-    for _ in range(3):
-        pyro_step(), torch_step()
-    times = {"pyro": [], "torch": []}
-    for _ in range(args.steps):  # interleaved: both see the same machine state
-        times["pyro"].append(timed(pyro_step, device))
-        times["torch"].append(timed(torch_step, device))
-    median = {k: sorted(v)[len(v) // 2] for k, v in times.items()}
+    median = round_robin_medians({"pyro": pyro_step, "torch": torch_step}, args.steps, device, warmup_rounds=3)
     ratio = median["pyro"] / median["torch"]
     print(f"device {device}, B={args.batch} images x J={args.views} views, MLP nets, {args.steps} steps each (median)")
     print(f"  pyro SVI step (Trace_ELBO module): {1e3 * median['pyro']:.1f} ms")

@@ -21,7 +21,7 @@ from ppl_ssl.cli import user_errors
 from ppl_ssl.errors import ConfigError
 from ppl_ssl.pipeline import sample_run, selfvae_modes_run
 from ppl_ssl.registry import SAMPLERS
-from ppl_ssl.selfvae_modes import MODES
+from ppl_ssl.selfvae_modes import MODES, check_modes
 
 
 def main(argv=None) -> dict:
@@ -40,9 +40,7 @@ def main(argv=None) -> dict:
             raise ConfigError(f"--n {args.n}: the number of images must be at least 1")
         if args.mode:
             modes = None if args.mode == ["all"] else args.mode  # None: every mode the run's model has
-            unknown = [m for m in modes or () if m not in MODES]
-            if unknown:
-                raise ConfigError(f"--mode {unknown[0]}: choose 'all' or among {', '.join(MODES)}")
+            check_modes(modes or [])  # the names, before anything is loaded
             n = args.n if args.n != 64 else 8
             result = selfvae_modes_run(args.run, modes, n, args.device, args.seed, args.quality_images)
         else:

@@ -39,7 +39,11 @@ class SelfVAEGuide(nn.Module):
         channels = levels.options.channels
         self.chain = levels.chain
         self.encoders = nn.ModuleList([LatentEncoder(shape, latent, channels, levels.blocks) for shape in levels.shapes])
-        self.code_parts = ("u", *(f"z{k}" for k in range(1, len(levels.shapes))))  # the parts of posterior_mean
+
+    @property
+    def code_parts(self) -> tuple[str, ...]:
+        """The names of posterior_mean's parts, one per level."""
+        return ("u", *(f"z{k}" for k in range(1, len(self.encoders))))
 
     def forward(self, views: torch.Tensor) -> None:
         selfvae_guide(views, self.chain, self.encoders)

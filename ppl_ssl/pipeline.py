@@ -91,7 +91,7 @@ def selfvae_modes_run(run_dir: str | Path, modes: list[str] | None, n: int = 8, 
     """Run selfVAE's generation/reconstruction modes on test images: a grid of the first n images in every mode
     (RUN/figures/modes.png), quality against sent information over `quality_images` test images
     (RUN/figures/quality_vs_sent_information.png, RUN/modes.json). `modes` None: every mode the model has."""
-    from ppl_ssl.selfvae_modes import available_modes, quality, run_mode
+    from ppl_ssl.selfvae_modes import available_modes, check_modes, quality, run_mode
 
     run = load_run(run_dir, device=device)
     if run.config.model.program.kind != "selfvae":
@@ -100,12 +100,8 @@ def selfvae_modes_run(run_dir: str | Path, modes: list[str] | None, n: int = 8, 
     data = load_data_for(run.config, run.device)
     model, guide = run.system.model, run.system.guide
     levels = len(model.levels.shapes)
-    available = available_modes(levels)
-    modes = list(modes or available)
-    for mode in modes:
-        if mode not in available:
-            raise ConfigError(f"--mode {mode}: {run_dir} has model.program.levels = {levels}, "
-                              f"which has no transform y to condition on; choose among {', '.join(available)}")
+    modes = list(modes or available_modes(levels))
+    check_modes(modes, levels)  # before any work: one line naming the mode the run's model lacks
     torch.manual_seed(seed)
     shown = as_float(data.test_x[:n]).to(run.device)
     figures.selfvae_modes(shown, [run_mode(model, guide, shown, m) for m in modes], run.paths.figures / "modes.png",

@@ -4,6 +4,7 @@ from __future__ import annotations
 import math
 import time
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
@@ -40,6 +41,20 @@ def timed(call, device: torch.device) -> float:
     if device.type == "cuda":
         torch.cuda.synchronize()
     return time.perf_counter() - started
+
+
+def round_robin_medians(calls: dict[str, Callable[[], None]], rounds: int, device: torch.device,
+                        warmup_rounds: int = 1) -> dict[str, float]:
+    """Median wall seconds of each call, timed interleaved (one call of each per round, after warm-up rounds), so
+    every call sees the same machine state and their ratios do not depend on the machine's drift."""
+    for _ in range(warmup_rounds):
+        for call in calls.values():
+            call()
+    times: dict[str, list[float]] = {name: [] for name in calls}
+    for _ in range(rounds):
+        for name, call in calls.items():
+            times[name].append(timed(call, device))
+    return {name: sorted(t)[len(t) // 2] for name, t in times.items()}
 
 
 def mean_and_standard_error(values: list[float]) -> tuple[float, float]:

@@ -24,6 +24,8 @@ from dataclasses import dataclass
 import pyro.distributions as dist
 import torch
 
+from ppl_ssl.errors import ConfigError
+
 MODES = ("generation", "reconstruction-1", "reconstruction-2", "conditional-generation", "conditional-reconstruction",
          "super-resolution")
 CONDITIONAL_MODES = ("conditional-generation", "conditional-reconstruction", "super-resolution")  # need a transform y_K
@@ -32,6 +34,18 @@ CONDITIONAL_MODES = ("conditional-generation", "conditional-reconstruction", "su
 def available_modes(levels: int) -> tuple[str, ...]:
     """The modes a model with `levels` image levels has: a VAE (levels = 1) has no y to condition on."""
     return MODES if levels > 1 else tuple(m for m in MODES if m not in CONDITIONAL_MODES)
+
+
+def check_modes(modes: list[str], levels: int | None = None) -> None:
+    """A one-line error for the first unknown mode, or one a model with `levels` image levels does not have
+    (levels None: the names only, before a run is loaded)."""
+    available = MODES if levels is None else available_modes(levels)
+    for mode in modes:
+        if mode not in MODES:
+            raise ConfigError(f"unknown mode '{mode}'; choose 'all' or among {', '.join(MODES)}")
+        if mode not in available:
+            raise ConfigError(f"mode '{mode}' is not available with model.program.levels = {levels}, which has no "
+                              f"transform y to condition on; choose among {', '.join(available)}")
 
 
 @dataclass
@@ -52,9 +66,7 @@ def _q(guide, k: int, y: torch.Tensor) -> dist.Normal:
 def run_mode(model, guide, x: torch.Tensor, mode: str) -> ModeResult:
     """One mode on float images x (N, C, H, W) with values k/255."""
     levels = model.levels
-    if mode not in available_modes(len(levels.shapes)):
-        raise ValueError(f"mode '{mode}' is not available with model.program.levels = {len(levels.shapes)}; "
-                         f"choose one of: {', '.join(available_modes(len(levels.shapes)))}")
+    check_modes([mode], len(levels.shapes))
     true = levels.chain(x)                                                     # [y_1, ..., y_K, x]
     n, count = len(x), len(true)
     zero = torch.zeros(n, device=x.device)

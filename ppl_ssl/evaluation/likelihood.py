@@ -85,11 +85,11 @@ def held_out_log_likelihood(system, images: torch.Tensor, num_samples: int) -> d
     system.eval()
     device = next(system.parameters()).device
     views = as_float(images.to(device)).unsqueeze(1)  # each test image as a set of J = 1 views
-    log_w = importance_log_weights(system.model, system.guide, views, num_samples)
-    log_px = iwae_bound(log_w.double().T)
+    log_w = importance_log_weights(system.model, system.guide, views, num_samples).double()
+    log_px = iwae_bound(log_w.T)
     khat = psis_khat(log_w)
     nll = float(-log_px.mean())
-    negative_elbo = float(-log_w.double().mean())  # the ELBO on the same images: the K log-weights' mean
+    negative_elbo = float(-log_w.mean())  # the ELBO on the same images: the K log-weights' mean
     dims = math.prod(images.shape[1:])
     discrete = system.model.likelihood.discrete
     return {"test_nll": nll, "test_bpd": bits_per_dim(nll, dims, discrete),
