@@ -3,7 +3,7 @@ PYTHON ?= python3
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 FASHION_MNIST := /usr/share/datasets/fashion-mnist
 
-.PHONY: install data demo test test-all bench compare bench-selfvae
+.PHONY: install data demo test test-all bench bench-speed compare bench-selfvae
 
 install:  ## Python packages (torch pinned to the local CPU wheel on these machines) and the package, editable
 	$(PYTHON) -m pip install --quiet -c constraints/cpu.txt -e '.[test]'
@@ -29,6 +29,12 @@ bench: install data  ## the benchmarks of the README
 	$(PYTHON) experiments/bench_epoch.py
 	$(PYTHON) experiments/bench_likelihood.py --models vae iwae vae-iaf vamp simvae --epochs 5 --samples 1000
 	$(PYTHON) experiments/bench_methods_step.py --steps 20
+
+bench-speed: install data  ## precision (fp32/bf16/compiled, 3-seed quality check) and ppl-ssl vs Pythae (installs Pythae); about 2 h on 2 CPU cores
+	$(PYTHON) -m pip install --quiet -c constraints/cpu.txt pythae==0.1.2
+	$(PYTHON) experiments/bench_svi_step.py --steps 20
+	$(PYTHON) experiments/bench_vs_pythae.py --rounds 3
+	$(PYTHON) experiments/bench_precision.py --repeats 2 --compile --epochs 10 --seeds 3 --out runs/precision
 
 compare: install data  ## generative vs discriminative SSL, 3 seeds (the README's comparison; about an hour on 2 CPU cores)
 	$(PYTHON) experiments/compare.py --models vae beta-vae simvae crvae simclr vicreg mocov2 --epochs 3 --seeds 3 \

@@ -3,27 +3,31 @@
     python experiments/bench_methods_step.py [--batch 128 --views 2 10 --steps 20 --device cpu]
 
 One step = augment the batch into J views, loss, backward, Adam, the method's after-step hook (momentum update,
-queue) — what `fit` does per step. Methods are timed round-robin in one process (median over steps), so their
+queue) — what `fit` does per step, with its optimiser (fused Adam), precision (--precision) and host-memory
+setting, and Pyro's argument checks off as in training. Methods are timed round-robin in one process (median over steps), so their
 ratios are robust to the machine's drift.
 """
 from __future__ import annotations
 
 import argparse
 
+import pyro
 import torch
 
 import ppl_ssl
 from ppl_ssl.augment import Augmenter
 from ppl_ssl.reporting import markdown_table, round_robin_medians
+from ppl_ssl.runtime import keep_freed_memory
 from ppl_ssl.system import build_system
+from ppl_ssl.training import make_optimiser, prepare_system
 
 METHODS = ["vae", "simvae", "crvae", "simclr", "vicreg", "mocov2"]
 
 
-def make_step(preset: str, views: int, batch: int, device: torch.device):
-    config = ppl_ssl.build_config(preset, {"model.views": views, "train.device": str(device)})
-    system = build_system(config, (1, 28, 28)).to(device).train()
-    optimiser = torch.optim.Adam(system.parameters(), lr=1e-4, eps=1e-4)
+def make_step(preset: str, views: int, batch: int, device: torch.device, precision: str = "fp32"):
+    config = ppl_ssl.build_config(preset, {"model.views": views, "train.device": str(device), "train.precision": precision})
+    system = prepare_system(build_system(config, (1, 28, 28)).to(device), config, device).train()
+    optimiser = make_optimiser(system, config)
     augmenter = Augmenter(config.augment, seed=0, device=device)
     images = torch.rand(batch, 1, 28, 28, device=device)
 
@@ -44,15 +48,20 @@ def main(argv=None) -> str:
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--methods", nargs="+", default=METHODS)
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--precision", default="fp32", choices=["fp32", "bf16", "auto"])
     args = parser.parse_args(argv)
     device = torch.device(args.device)
+    keep_freed_memory()  # as fit does
     rows = []
     for views in args.views:
-        steps = {m: make_step(m, views, args.batch, device) for m in args.methods}
-        for m, median in round_robin_medians(steps, args.steps, device).items():
+        steps = {m: make_step(m, views, args.batch, device, args.precision) for m in args.methods}
+        with pyro.validation_enabled(False):
+            medians = round_robin_medians(steps, args.steps, device)
+        for m, median in medians.items():
             rows.append([m, views, f"{1e3 * median:.1f}", f"{args.batch * views / median:,.0f}"])
     table = markdown_table(["method", "J", "ms/step", "views/s"], rows)
-    print(f"device {device} ({torch.get_num_threads()} threads), B = {args.batch} images, MLP nets, median of {args.steps} steps")
+    print(f"device {device} ({torch.get_num_threads()} threads), precision {args.precision}, B = {args.batch} images, MLP nets, "
+          f"median of {args.steps} steps")
     print(table)
     return table
 

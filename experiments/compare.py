@@ -43,10 +43,10 @@ def reconstruction_mse(metrics: dict) -> tuple[float | None, bool]:
 
 
 @torch.no_grad()
-def reconstruction_figure(runs: dict[str, Path], path: Path, n: int = 12) -> None:
+def reconstruction_figure(runs: dict[str, Path], path: Path, n: int = 12, device: str = "cpu") -> None:
     rows, labels = [], []
     for model, folder in runs.items():
-        run = ppl_ssl.load_run(folder)
+        run = ppl_ssl.load_run(folder, device=device)
         if not rows:
             data = load_data_for(run.config, run.device)
             images = as_float(data.test_x[:n]).to(run.device)
@@ -73,25 +73,28 @@ def main(argv=None) -> str:
     parser.add_argument("--decode-epochs", type=int, default=100, help="most epochs of each post-hoc decoder")
     parser.add_argument("--decode-patience", type=int, default=5)
     parser.add_argument("--decode-lr", type=float, default=1e-4, help="post-hoc decoders' Adam learning rate (paper: 1e-4)")
+    parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (training, decoders, figure)")
+    parser.add_argument("--precision", choices=["fp32", "bf16", "auto"], help="train.precision of every run (default: the presets')")
     parser.add_argument("--out", default="runs/compare")
     args = parser.parse_args(argv)
+    overrides = {"train.device": args.device, **({"train.precision": args.precision} if args.precision else {})}
     out = Path(args.out)
     with user_errors():
         if args.epochs < 1 or args.seeds < 1:
             raise ConfigError(f"--epochs {args.epochs} / --seeds {args.seeds}: both must be at least 1")
         for model in args.models:  # every preset and override checked before hours of training start
-            ppl_ssl.build_config(model, {"data.dataset": args.dataset}, args.set)
+            ppl_ssl.build_config(model, {"data.dataset": args.dataset, **overrides}, args.set)
     results: dict[str, list[dict]] = {}
     folders: dict[str, list[Path]] = {}
     for model in args.models:
         for seed in range(args.first_seed, args.first_seed + args.seeds):
             folder = ensure_run(model, out / f"{model}-e{args.epochs}-s{seed}",
                                 {"train.epochs": args.epochs, "train.seed": seed, "data.train_subset": args.train_subset,
-                                 "data.dataset": args.dataset}, args.set)
+                                 "data.dataset": args.dataset, **overrides}, args.set)
             metrics = json.loads((folder / "metrics.json").read_text())
             if "reconstruction_mse" not in metrics and not args.no_decode and "posthoc_reconstruction_mse" not in metrics:
                 with user_errors():
-                    run = ppl_ssl.load_run(folder)
+                    run = ppl_ssl.load_run(folder, device=args.device)
                     summary = decode_run(run, load_data_for(run.config, run.device), max_epochs=args.decode_epochs,
                                          patience=args.decode_patience, lr=args.decode_lr, progress=False)
                 print(f"{model} seed {seed}: post-hoc decoder test MSE {summary['posthoc_reconstruction_mse']:.4f} after "
@@ -126,7 +129,7 @@ def main(argv=None) -> str:
     atomic_write_text(out / "compare.md", table + note)
     atomic_write_json(out / "compare.json", {"summary": summary, "runs": {m: r for m, r in results.items()},
                                              "epochs": args.epochs, "seeds": args.seeds, "dataset": args.dataset})
-    reconstruction_figure({model: paths[0] for model, paths in folders.items()}, out / "reconstructions.png")
+    reconstruction_figure({model: paths[0] for model, paths in folders.items()}, out / "reconstructions.png", device=args.device)
     print(table + note)
     print(f"table: {out / 'compare.md'}   figure: {out / 'reconstructions.png'}")
     return table

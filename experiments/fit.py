@@ -13,7 +13,7 @@ from ppl_ssl.runs import RunPaths
 # flag -> config key; a flag left out keeps the preset's value
 FLAGS = {"dataset": "data.dataset", "data_dir": "data.data_dir", "epochs": "train.epochs", "views": "model.views",
          "batch_size": "train.batch_size", "lr": "train.lr", "seed": "train.seed", "device": "train.device",
-         "train_subset": "data.train_subset"}
+         "train_subset": "data.train_subset", "precision": "train.precision"}
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -27,6 +27,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--lr", type=float)
     parser.add_argument("--seed", type=int)
     parser.add_argument("--device", help="auto, cpu, cuda or cuda:N")
+    parser.add_argument("--precision", choices=["fp32", "bf16", "auto"],
+                        help="the nets' arithmetic: fp32, bf16 (log-densities stay fp32) or auto (bf16 where native)")
     parser.add_argument("--train-subset", type=int, metavar="N", help="train on the first N training images only")
     parser.add_argument("--out", help="run folder (default: runs/MODEL)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override any config field, e.g. model.beta=0.5")

@@ -95,6 +95,16 @@ class TrainConfig:
     seed: int = 1234
     device: str = field(default="auto", metadata=_check(lambda v: v in ("auto", "cpu", "cuda") or v.startswith("cuda:"), "auto, cpu, cuda or cuda:N"))
     checkpoint_every: int = field(default=1, metadata=_check(lambda v: v >= 1, "at least 1 (epochs)"))
+    # the nets' arithmetic: fp32, bf16 (autocast; every log-density stays fp32) or auto (bf16 where the hardware
+    # has it natively); see ppl_ssl.precision
+    precision: str = field(default="fp32", metadata=_check(lambda v: v in ("fp32", "bf16", "auto"), "fp32, bf16 or auto"))
+    compile: bool = False  # torch.compile the nets (ppl_ssl.training; measured in experiments/bench_precision.py)
+    # the step's terms stay on the device and are read (one host sync) every this many steps and at epoch end
+    log_every: int = field(default=25, metadata=_check(lambda v: v >= 1, "at least 1 (steps)"))
+    # Pyro's and torch's argument checks inside the training step; each check waits for the device, so off by default
+    validate: bool = False
+    # glibc's malloc keeps freed host memory for reuse instead of page-faulting it back in every step (runtime.py)
+    keep_freed_memory: bool = True
     # the KL weight ramps linearly from 0 to model.beta over this many epochs (0: no warm-up)
     kl_warmup_epochs: float = field(default=0.0, metadata=_check(lambda v: v >= 0, "0 (none) or a positive number of epochs"))
 

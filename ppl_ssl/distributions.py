@@ -67,6 +67,53 @@ class ExchangeableGaussian(TorchDistribution):
         return -0.5 * (quadratic + log_norm).sum(-1)
 
 
+class IsotropicNormal(TorchDistribution):
+    """N(loc, σ² I) over the last `event_dims` dims of `loc` (an image: C, H, W), with one fixed variance σ².
+
+    The same density as `Normal(loc, σ).to_event(event_dims)`, computed as a scaled squared distance,
+    log p = −Σ(x − loc)² / 2σ² − (D/2) log 2πσ², with one fused pass over the pixels (`mse_loss`). Written by hand
+    because torch's Normal broadcasts σ to every pixel and materialises log σ and σ² there: on a SimVAE batch
+    (128 images × 10 views × 784 pixels) its log-density with backward takes about twice as long.
+    """
+
+    arg_constraints = {"loc": constraints.real}
+    has_rsample = True
+
+    def __init__(self, loc: torch.Tensor, variance: float, event_dims: int = 3, validate_args: bool | None = None):
+        self.loc, self.scalar_variance, self.event_dims = loc, float(variance), event_dims
+        batch_shape, event_shape = loc.shape[: loc.dim() - event_dims], loc.shape[loc.dim() - event_dims :]
+        super().__init__(batch_shape, event_shape, validate_args=validate_args)
+
+    @constraints.dependent_property(is_discrete=False, event_dim=0)
+    def support(self):
+        return constraints.independent(constraints.real, self.event_dims)
+
+    def expand(self, batch_shape, _instance=None):
+        loc = self.loc.expand(torch.Size(batch_shape) + self.event_shape)
+        return IsotropicNormal(loc, self.scalar_variance, self.event_dims)
+
+    @property
+    def mean(self) -> torch.Tensor:
+        return self.loc
+
+    @property
+    def variance(self) -> torch.Tensor:
+        return torch.full_like(self.loc, self.scalar_variance)
+
+    def rsample(self, sample_shape: torch.Size = torch.Size()) -> torch.Tensor:
+        shape = self._extended_shape(sample_shape)
+        return self.loc.expand(shape) + math.sqrt(self.scalar_variance) * torch.randn(shape, dtype=self.loc.dtype, device=self.loc.device)
+
+    def log_prob(self, value: torch.Tensor) -> torch.Tensor:
+        if self._validate_args:
+            self._validate_sample(value)
+        loc, value = torch.broadcast_tensors(self.loc, value)
+        squares = torch.nn.functional.mse_loss(loc, value, reduction="none")
+        dims = tuple(range(-self.event_dims, 0))
+        pixels = math.prod(self.event_shape)
+        return squares.sum(dims) * (-0.5 / self.scalar_variance) - 0.5 * pixels * math.log(2 * math.pi * self.scalar_variance)
+
+
 def pinch_term(z: torch.Tensor, sigma2: float) -> torch.Tensor:
     """The paper's SimVAE prior term Σ_j ‖z^j - z̄‖² / (2σ²) for views z of shape (..., J, L)."""
     return (z - z.mean(-2, keepdim=True)).pow(2).sum((-2, -1)) / (2 * sigma2)

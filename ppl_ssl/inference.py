@@ -21,6 +21,8 @@ import pyro
 import pyro.poutine as poutine
 import torch
 from pyro.infer import ELBO, Trace_ELBO
+from pyro.infer.trace_elbo import _compute_log_r
+from pyro.infer.util import is_identically_zero
 from pyro.poutine.messenger import Messenger
 from pyro.poutine.util import site_is_subsample
 
@@ -55,7 +57,11 @@ def _unscaled(site: dict) -> torch.Tensor:
 
 
 class TermTrace_ELBO(Trace_ELBO):
-    """Trace_ELBO with a KL weight, recording the ELBO's terms (summed over the batch, averaged over particles)."""
+    """Trace_ELBO with a KL weight, recording the ELBO's terms (summed over the batch, averaged over particles).
+
+    The loss is Pyro's Trace_ELBO surrogate, computed without leaving the device: Pyro's own version reads every
+    site's log-density into a Python float (`torch_item`) and checks the loss for NaN (`warn_if_nan`), each a
+    device→host synchronisation per step. Value and gradient are the same as Pyro's."""
 
     kl_weight: float = 1.0
 
@@ -63,14 +69,20 @@ class TermTrace_ELBO(Trace_ELBO):
         self._terms = {"reconstruction": 0.0, "log_prior": 0.0, "entropy": 0.0}
         if self.kl_weight != 1.0:
             model, guide = ScaleLatents(self.kl_weight)(model), ScaleLatents(self.kl_weight)(guide)
-        loss = super().differentiable_loss(model, guide, *args, **kwargs)
+        loss, surrogate = 0.0, 0.0
+        for model_trace, guide_trace in self._get_traces(model, guide, args, kwargs):
+            loss_particle, surrogate_particle = self._differentiable_loss_particle(model_trace, guide_trace)
+            loss = loss + loss_particle / self.num_particles
+            surrogate = surrogate + surrogate_particle / self.num_particles
         terms = {k: v / self.num_particles for k, v in self._terms.items()}
         terms["elbo"] = terms["reconstruction"] + terms["log_prior"] + terms["entropy"]  # factors are not in the ELBO
         terms["loss"] = loss.detach()
         self.last_terms = terms
-        return loss
+        return loss.detach() + (surrogate - surrogate.detach())  # the ELBO's value, the surrogate's gradient
 
     def _differentiable_loss_particle(self, model_trace, guide_trace):
+        """(−ELBO, −surrogate ELBO) of one particle, as Pyro's Trace_ELBO computes them, kept as tensors."""
+        elbo, surrogate, log_r = 0.0, 0.0, None
         for site in model_trace.nodes.values():
             if site["type"] == "sample":
                 if site["infer"].get("is_auxiliary"):  # a pyro.factor (e.g. CR-VAE's contrast): its own term
@@ -78,10 +90,20 @@ class TermTrace_ELBO(Trace_ELBO):
                 else:
                     key = "reconstruction" if site["is_observed"] else "log_prior"
                 self._terms[key] = self._terms.get(key, 0.0) + _unscaled(site)
+                elbo = elbo + site["log_prob_sum"].detach()
+                surrogate = surrogate + site["log_prob_sum"]
         for site in guide_trace.nodes.values():
             if site["type"] == "sample":
                 self._terms["entropy"] = self._terms["entropy"] - _unscaled(site)
-        return super()._differentiable_loss_particle(model_trace, guide_trace)
+                _, score_function_term, entropy_term = site["score_parts"]
+                elbo = elbo - site["log_prob_sum"].detach()
+                if not is_identically_zero(entropy_term):
+                    surrogate = surrogate - entropy_term.sum()
+                if not is_identically_zero(score_function_term):  # a site without rsample: the score-function term
+                    if log_r is None:
+                        log_r = _compute_log_r(model_trace, guide_trace)
+                    surrogate = surrogate + (log_r.sum_to(site["cond_indep_stack"]) * score_function_term).sum()
+        return -elbo, -surrogate
 
 
 # ----------------------------------------------------------------------------------------------- importance weights

@@ -23,6 +23,7 @@ from torch import nn
 from torch.nn.utils.parametrizations import weight_norm
 
 from ppl_ssl.nets import GaussianHead
+from ppl_ssl.precision import AutocastModule
 from ppl_ssl.registry import Registry
 
 ARCHITECTURES: Registry = Registry("selfVAE architecture")
@@ -134,7 +135,7 @@ def _broadcast(images: torch.Tensor, latent: torch.Tensor) -> torch.Tensor:
     return images.expand(*latent.shape[:-1], *images.shape[-3:])
 
 
-class LatentEncoder(nn.Module):
+class LatentEncoder(AutocastModule):
     """q(z | image): the amortised Gaussian of one level."""
 
     def __init__(self, shape: tuple[int, int, int], latent_dim: int, channels: int, blocks=COMPACT):
@@ -146,7 +147,7 @@ class LatentEncoder(nn.Module):
         return self.head(self.features(images))
 
 
-class ConditionalLatent(nn.Module):
+class ConditionalLatent(AutocastModule):
     """p(z_k | y_k, z_{k-1}): a Gaussian whose mean and scale depend on the coarser image and the previous latent."""
 
     def __init__(self, coarse_shape: tuple[int, int, int], previous_dim: int, latent_dim: int, channels: int,
@@ -161,7 +162,7 @@ class ConditionalLatent(nn.Module):
         return self.head(self.mlp(h))
 
 
-class ImageDecoder(nn.Module):
+class ImageDecoder(AutocastModule):
     """Raw likelihood maps (..., P, H, W) of an image of `shape` from a latent, and the coarser image if given."""
 
     def __init__(self, shape: tuple[int, int, int], latent_dim: int, raw_channels: int, channels: int,

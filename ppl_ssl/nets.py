@@ -17,6 +17,7 @@ from torch import nn
 
 from ppl_ssl.config import option
 from ppl_ssl.errors import ConfigError
+from ppl_ssl.precision import AutocastModule
 from ppl_ssl.registry import NETS
 
 MIN_SCALE = 1e-4  # keeps log q(z | x) finite however confident the encoder becomes
@@ -30,11 +31,13 @@ class GaussianHead(nn.Module):
         self.linear = nn.Linear(features, 2 * latent_dim)
 
     def forward(self, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        loc, raw_scale = self.linear(h).chunk(2, dim=-1)
+        # fp32 from here on even when the net computes in bf16: a scale of 1 ± 1e-4 (MIN_SCALE) and log σ need
+        # more than bf16's 8 bits of mantissa
+        loc, raw_scale = self.linear(h).float().chunk(2, dim=-1)
         return loc, F.softplus(raw_scale) + MIN_SCALE
 
 
-class Encoder(nn.Module):
+class Encoder(AutocastModule):
     """A feature trunk followed by a Gaussian head."""
 
     def __init__(self, trunk: nn.Module, features: int, latent_dim: int):
@@ -47,8 +50,10 @@ class Encoder(nn.Module):
         return self.head(self.trunk(x))
 
 
-class Decoder(nn.Module):
-    """Maps codes with any leading batch dims through `body`, which takes (N, L) to (N, C, H, W)."""
+class Decoder(AutocastModule):
+    """Maps codes with any leading batch dims through `body`, which takes (N, L) to (N, C, H, W).
+
+    Its raw output leaves in fp32 whatever the precision (AutocastModule): the likelihood's arithmetic is fp32."""
 
     def __init__(self, body: nn.Module, image_shape: tuple[int, int, int]):
         super().__init__()

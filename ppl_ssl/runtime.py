@@ -1,7 +1,10 @@
-"""Device choice and random-number state (seeding, saving and restoring it for exact resumes)."""
+"""Device choice, the host allocator, and random-number state (seeding, saving and restoring it for exact resumes)."""
 from __future__ import annotations
 
+import ctypes
+import functools
 import random
+import sys
 
 import numpy as np
 import pyro
@@ -38,3 +41,24 @@ def set_rng_state(state: dict) -> None:
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
     np.random.seed(int(state["torch"][:4].sum()))  # numpy is not used while training; keep it deterministic anyway
+
+
+@functools.cache
+def keep_freed_memory() -> bool:
+    """Let glibc's malloc keep freed host memory for reuse (returns whether it took the settings).
+
+    By default glibc hands every block above a moving threshold back to the OS and trims the heap's top, so a
+    training step that frees and re-allocates its activations (about 10 MB per layer for a SimVAE batch)
+    touches fresh pages each time and pays a page fault per 4 KiB: on the 2-core CPU that is about 15% of a SimVAE
+    step (experiments/bench_svi_step.py). Blocks up to 32 MiB (glibc's maximum) now come from the heap and the
+    heap is not trimmed, so the process keeps its peak host memory, which training reaches every step anyway.
+    Linux with glibc only; elsewhere nothing changes. `train.keep_freed_memory = false` leaves malloc alone."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):  # not glibc (musl, ...)
+        return False
+    m_trim_threshold, m_mmap_threshold = -1, -3
+    return bool(mallopt(m_mmap_threshold, 32 * 2**20)) and bool(mallopt(m_trim_threshold, 2**31 - 1))

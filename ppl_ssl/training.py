@@ -2,18 +2,24 @@
 objective of a generative system, or a discriminative method's loss), run the system's after-step hook
 (momentum updates, queues), log, checkpoint.
 
+Inside a step nothing waits for the host: the terms stay on the device (`ppl_ssl.term_log`) and are read every
+`train.log_every` steps; the data, the epoch's permutation and the augmentation live on the training device.
+The nets compute in the precision of `train.precision` (`ppl_ssl.precision`); log-densities stay fp32.
+
 Checkpoints are written atomically at the end of every `train.checkpoint_every` epochs and hold everything the
 loop's future depends on (weights and buffers such as key queues, optimiser moments, the augmentation and
 data-order generators, the global RNG), so `resume=True` after a kill continues exactly as if the run had not stopped.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import time
 from pathlib import Path
 from typing import Callable
 
+import pyro
 import torch
 from tqdm.auto import tqdm
 
@@ -22,9 +28,11 @@ from ppl_ssl.config import Config
 from ppl_ssl.data import DataSplits, as_float, load_dataset
 from ppl_ssl.errors import ConfigError
 from ppl_ssl.inference import kl_weight
+from ppl_ssl.precision import apply_precision, outermost_nets, precision_name, resolve_precision
 from ppl_ssl.runs import RunPaths, atomic_torch_save, atomic_write_json, atomic_write_text, load_checkpoint
-from ppl_ssl.runtime import resolve_device, rng_state, seed_everything, set_rng_state
+from ppl_ssl.runtime import keep_freed_memory, resolve_device, rng_state, seed_everything, set_rng_state
 from ppl_ssl.system import build_system, check_data_fits
+from ppl_ssl.term_log import PendingTerms
 
 EpochCallback = Callable[[int, dict], None]
 
@@ -35,7 +43,13 @@ def load_data_for(config: Config, device: torch.device) -> DataSplits:
 
 
 def make_optimiser(system: torch.nn.Module, config: Config) -> torch.optim.Optimizer:
-    return torch.optim.Adam(system.parameters(), lr=config.train.lr, eps=config.train.adam_eps)
+    """Adam, fused (one kernel over all parameters) where torch has it for the device: on the 2-core CPU the
+    for-loop Adam takes about 5 ms of a VAE step's 25 ms over the paper's MLPs (3.4M parameters), the fused one 1.4 ms."""
+    parameters = list(system.parameters())  # frozen ones (momentum copies) too: they keep no state, as before
+    try:
+        return torch.optim.Adam(parameters, lr=config.train.lr, eps=config.train.adam_eps, fused=True)
+    except (RuntimeError, TypeError):  # torch < 2.4 on a CPU, or a device without the fused kernel
+        return torch.optim.Adam(parameters, lr=config.train.lr, eps=config.train.adam_eps)
 
 
 def fit(config: Config, out: str | Path, resume: bool = False, data: DataSplits | None = None,
@@ -45,9 +59,11 @@ def fit(config: Config, out: str | Path, resume: bool = False, data: DataSplits 
     if paths.checkpoint.exists() and not resume:
         raise ConfigError(f"run folder {paths.root} already holds a checkpoint; pass --resume to continue it or --out for a new run")
     device = resolve_device(config.train.device)
+    if config.train.keep_freed_memory:
+        keep_freed_memory()
     seed_everything(config.train.seed)
     data = (data or load_data_for(config, device)).to(device)
-    system = build_system(config, data.spec.image_shape).to(device)
+    system = prepare_system(build_system(config, data.spec.image_shape).to(device), config, device)
     if system.can_decode:  # the system scores pixels with model.likelihood: it must suit the data
         check_data_fits(config, binary_data=bool(((data.train_x == 0) | (data.train_x == 255)).all()))
     optimiser = make_optimiser(system, config)
@@ -64,12 +80,16 @@ def fit(config: Config, out: str | Path, resume: bool = False, data: DataSplits 
         set_rng_state(state["rng"])
         history, start_epoch = state["history"], state["epoch"]
         _truncate_log(paths.log, start_epoch)
+    if config.train.precision == "auto":  # the run records what `auto` became here, so it resumes and reloads alike
+        config = dataclasses.replace(config, train=dataclasses.replace(
+            config.train, precision=precision_name(resolve_precision("auto", device))))
     config.save(paths.config)
 
     n, batch, views = len(data.train_x), config.train.batch_size, config.model.views
     steps_per_epoch = math.ceil(n / batch)
+    pending = PendingTerms()
     system.train()
-    with open(paths.log, "a") as log:
+    with open(paths.log, "a") as log, pyro.validation_enabled(config.train.validate):
         for epoch in range(start_epoch, config.train.epochs):
             started = time.perf_counter()
             totals: dict[str, float] = {}
@@ -85,12 +105,16 @@ def fit(config: Config, out: str | Path, resume: bool = False, data: DataSplits 
                 loss.backward()
                 optimiser.step()
                 system.after_step()
-                per_view = {k: float(v) / (len(index) * views) for k, v in terms.items()}
-                for k, v in per_view.items():
-                    totals[k] = totals.get(k, 0.0) + v * len(index)
-                log.write(json.dumps({"epoch": epoch, "step": epoch * steps_per_epoch + step, **per_view}) + "\n")
-                if step % 10 == 0:
-                    bar.set_postfix(loss=f"{per_view['loss']:.3g}", refresh=False)
+                pending.add(epoch * steps_per_epoch + step, terms, len(index) * views)
+                if (step + 1) % config.train.log_every == 0 or step + 1 == steps_per_epoch:
+                    records = pending.drain()  # the only host synchronisation of the loop
+                    for record in records:
+                        images = record.pop("views") // views
+                        for k, v in record.items():
+                            if k != "step":
+                                totals[k] = totals.get(k, 0.0) + v * images
+                        log.write(json.dumps({"epoch": epoch, **record}) + "\n")
+                    bar.set_postfix(loss=f"{records[-1]['loss']:.3g}", refresh=False)
             log.flush()
             summary = {"epoch": epoch + 1, "seconds": time.perf_counter() - started, **{k: v / n for k, v in totals.items()}}
             history.append(summary)
@@ -110,6 +134,17 @@ def fit(config: Config, out: str | Path, resume: bool = False, data: DataSplits 
                 on_epoch_end(epoch + 1, summary)
     system.eval()
     return system, data
+
+
+def prepare_system(system: torch.nn.Module, config: Config, device: torch.device) -> torch.nn.Module:
+    """The system as it trains and evaluates on `device`: its nets in the config's precision, compiled if asked."""
+    dtype = resolve_precision(config.train.precision, device)
+    apply_precision(system, dtype)
+    system.precision = precision_name(dtype)  # what `auto` became here (recorded in metrics.json)
+    if config.train.compile:
+        for net in outermost_nets(system):
+            net.compile(dynamic=False)  # in place: parameter names (and so checkpoints) stay as they are
+    return system
 
 
 def _truncate_log(path: Path, epochs_done: int) -> None:

@@ -2,11 +2,14 @@
 import math
 
 import numpy as np
+import pyro.distributions as dist
 import pytest
 import torch
 from scipy import integrate
 
-from ppl_ssl.distributions import ExchangeableGaussian, pinch_term
+import ppl_ssl
+from ppl_ssl.distributions import ExchangeableGaussian, IsotropicNormal, pinch_term
+from ppl_ssl.likelihoods import build_likelihood
 
 
 def normal_logpdf(x, loc, var):
@@ -66,3 +69,32 @@ def test_log_prob_is_normalised_in_two_dimensions():
     density = d.log_prob(torch.stack([a, b], -1)[..., None]).exp()
     step = float(grid[1] - grid[0])
     assert float(density.sum()) * step**2 == pytest.approx(1.0, abs=1e-3)
+
+
+# --------------------------------------------------------------------------- IsotropicNormal (the Gaussian likelihood)
+
+
+def test_isotropic_normal_is_the_normal_with_one_fixed_variance():
+    torch.manual_seed(0)
+    loc = torch.rand(1, 5, 3, 1, 6, 6, requires_grad=True)  # a particle dim, 5 images, 3 views
+    value = torch.rand(5, 3, 1, 6, 6)
+    ours = IsotropicNormal(loc, 0.02, event_dims=3)
+    reference = dist.Normal(loc, math.sqrt(0.02)).to_event(3)
+    assert ours.batch_shape == reference.batch_shape and ours.event_shape == reference.event_shape
+    lp, ref = ours.log_prob(value), reference.log_prob(value)
+    assert lp.shape == ref.shape == (1, 5, 3)
+    assert torch.allclose(lp, ref, rtol=1e-6, atol=1e-4)
+    (grad,) = torch.autograd.grad(lp.sum(), loc)
+    (ref_grad,) = torch.autograd.grad(ref.sum(), loc)
+    assert torch.allclose(grad, ref_grad, rtol=1e-5, atol=1e-5)
+    expanded = ours.expand((4, 5, 3))
+    assert expanded.batch_shape == (4, 5, 3) and torch.allclose(expanded.log_prob(value)[2], lp[0], atol=1e-4)
+    samples = IsotropicNormal(torch.zeros(20000, 1, 2, 2), 0.02).rsample()
+    assert abs(float(samples.var()) - 0.02) < 1e-3 and abs(float(samples.mean())) < 3e-3
+
+
+def test_the_gaussian_likelihood_scores_pixels_as_before():
+    likelihood = build_likelihood(ppl_ssl.build_config("vae").model.likelihood)
+    raw, images = torch.randn(4, 1, 28, 28), torch.rand(4, 1, 28, 28)
+    expected = dist.Normal(torch.sigmoid(raw), math.sqrt(0.02)).to_event(3).log_prob(images)
+    assert torch.allclose(likelihood(raw).log_prob(images), expected, rtol=1e-6, atol=1e-3)

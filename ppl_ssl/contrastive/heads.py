@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from torch import nn
 
+from ppl_ssl.precision import AutocastModule
 
-class ProjectionHead(nn.Sequential):
+
+class ProjectionHead(AutocastModule, nn.Sequential):
     """Linear layers in_dim → sizes[0] → … → sizes[-1], with (BatchNorm and) ReLU between them, none after the last."""
 
     def __init__(self, in_dim: int, sizes: list[int], batch_norm: bool = False):

@@ -33,6 +33,7 @@ def evaluate_generative(system, data: DataSplits, config: EvalConfig, history: l
         metrics.update(posterior_diagnostics(system, images))
         if system.has_density:
             metrics["elbo_terms"] = site_terms(system, images)  # per level for hierarchical programs (selfVAE)
+            metrics["test_elbo"] = sum(v if k.startswith("re_") else -v for k, v in metrics["elbo_terms"].items())
     if config.nll_samples > 0:
         images = data.test_x[: config.nll_test_images] if config.nll_test_images else data.test_x
         metrics.update(held_out_log_likelihood(system, images, config.nll_samples))
