@@ -141,6 +141,8 @@ def main(argv=None) -> dict:
     saved = Path(args.out) / "bench_precision.json"  # merged with an earlier part (--skip-speed / --skip-quality)
     previous = json.loads(saved.read_text()) if saved.exists() else {}
     saved.parent.mkdir(parents=True, exist_ok=True)
+    if "quality" in previous and "quality" in report:  # one model per call (--models) adds to the others
+        report["quality"] = {**previous["quality"], **report["quality"]}
     atomic_write_json(saved, {**previous, **report})
     return report
 

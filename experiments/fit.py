@@ -7,6 +7,7 @@ from pathlib import Path
 import ppl_ssl
 from ppl_ssl.cli import catalogue, user_errors
 from ppl_ssl.config import load_config
+from ppl_ssl.distributed import process_group
 from ppl_ssl.errors import ConfigError
 from ppl_ssl.runs import RunPaths
 
@@ -52,8 +53,14 @@ def main(argv=None) -> dict:
                 config.train.epochs = cli["train.epochs"]
         else:
             config = ppl_ssl.build_config(args.model, cli, args.set)
-        print(f"fitting {config.name} on {config.data.dataset} (J={config.model.views}, {config.train.epochs} epochs) -> {out}")
-        metrics = ppl_ssl.fit_and_evaluate(config, out, resume=args.resume, progress=not args.quiet, make_figures=not args.no_figures)
+        with process_group(config.train.device) as ranks:  # torchrun: one process per rank; else one process
+            if ranks.is_main:
+                print(f"fitting {config.name} on {config.data.dataset} (J={config.model.views}, {config.train.epochs} epochs"
+                      f"{f', {ranks.world_size} ranks' if ranks.active else ''}) -> {out}")
+            metrics = ppl_ssl.fit_and_evaluate(config, out, resume=args.resume, progress=not args.quiet,
+                                               make_figures=not args.no_figures)
+        if not ranks.is_main:
+            return metrics
     shown = ["knn_accuracy", "linear_probe_accuracy", "mlp_probe_accuracy", "gmm_accuracy", "gmm_nmi", "gmm_ari", "reconstruction_mse",
              "elbo", "kl", "mutual_information", "active_units", "test_nll", "test_bpd"]
     print("  ".join(f"{k}={metrics[k]:.4g}" for k in shown if metrics.get(k) is not None))

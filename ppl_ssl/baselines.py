@@ -53,6 +53,10 @@ class DiscriminativeSystem(nn.Module):
         terms = {k: v * count for k, v in self.loss_terms(views).items()}  # per-view means → sums over views
         return terms["loss"], {k: v.detach() for k, v in terms.items()}
 
+    def forward(self, views: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """The training loss: what DistributedDataParallel calls (and the trainer, wrapped or not)."""
+        return self.training_loss(views)
+
     def project_views(self, views: torch.Tensor) -> torch.Tensor:
         """Projection-head outputs of views (N, J, C, H, W): (N, J, D)."""
         n, j = views.shape[:2]

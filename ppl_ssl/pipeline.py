@@ -7,7 +7,7 @@ from pathlib import Path
 
 import torch
 
-from ppl_ssl import figures
+from ppl_ssl import distributed, figures
 from ppl_ssl.config import Config
 from ppl_ssl.data import as_float
 from ppl_ssl.errors import ConfigError
@@ -33,8 +33,13 @@ def fit_and_evaluate(config: Config, out: str | Path, resume: bool = False, prog
     """Train the run, then write metrics.json and figures/; returns the metrics."""
     paths = RunPaths(Path(out))
     system, data = fit(config, out, resume=resume, progress=progress, on_epoch_end=on_epoch_end)
+    if not distributed.current().is_main:  # under torchrun rank 0 alone evaluates and writes; the others wait
+        distributed.barrier()
+        return {}
     history = load_checkpoint(paths.checkpoint)["history"]
-    return _report(system, data, config, paths, history, make_figures)
+    metrics = _report(system, data, config, paths, history, make_figures)
+    distributed.barrier()
+    return metrics
 
 
 def evaluate_run(run_dir: str | Path, device: str = "auto", make_figures: bool = True, nll_samples: int | None = None,

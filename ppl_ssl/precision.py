@@ -114,6 +114,13 @@ def _device_type(args, kwargs) -> str:
     return "cpu"
 
 
+def _autocast_enabled(device_type: str) -> bool:
+    try:
+        return torch.is_autocast_enabled(device_type)
+    except TypeError:  # torch < 2.4 has one query per device type
+        return torch.is_autocast_cpu_enabled() if device_type == "cpu" else torch.is_autocast_enabled()
+
+
 class AutocastModule(nn.Module):
     """A net that computes in `compute_dtype` (None: fp32, no autocast) and returns fp32 outputs.
 
@@ -126,7 +133,7 @@ class AutocastModule(nn.Module):
         if self.compute_dtype is None:
             return super().__call__(*args, **kwargs)
         device_type = _device_type(args, kwargs)
-        if torch.is_autocast_enabled(device_type):  # inside an outer net: it casts back at its own boundary
+        if _autocast_enabled(device_type):  # inside an outer net: it casts back at its own boundary
             return super().__call__(*args, **kwargs)
         with torch.autocast(device_type, dtype=self.compute_dtype):
             out = super().__call__(*args, **kwargs)

@@ -63,6 +63,10 @@ class GenerativeSystem(nn.Module):
         loss = self.objective(views)
         return loss, self.elbo.last_terms
 
+    def forward(self, views: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """The training loss: what DistributedDataParallel calls (and the trainer, wrapped or not)."""
+        return self.training_loss(views)
+
     @property
     def code_parts(self) -> tuple[str, ...] | None:
         """Names of the equal-width parts of the representation (selfVAE: u, z_1, ..., z_K), or None for one code."""

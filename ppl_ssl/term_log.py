@@ -7,6 +7,8 @@ the end of an epoch. Every step still gets its own log line, with the same numbe
 """
 from __future__ import annotations
 
+from typing import Callable
+
 import torch
 
 
@@ -32,11 +34,13 @@ class PendingTerms:
                                        for k in self.names]))
         self._meta.append((step, views))
 
-    def drain(self) -> list[dict]:
-        """All pending steps as {"step", "views", name: value per view}; one device→host transfer."""
+    def drain(self, reduce: Callable[[torch.Tensor], torch.Tensor] | None = None) -> list[dict]:
+        """All pending steps as {"step", "views", name: value per view}; one device→host transfer. `reduce` combines
+        the stacked sums first (under torchrun: summed over ranks, where `views` counts every rank's views)."""
         if not self._rows:
             return []
-        values = torch.stack(self._rows).tolist()
+        stacked = torch.stack(self._rows)
+        values = (reduce(stacked) if reduce is not None else stacked).tolist()
         records = [{"step": step, "views": views, **{k: v / views for k, v in zip(self.names, row)}}
                    for (step, views), row in zip(self._meta, values)]
         self._rows, self._meta = [], []

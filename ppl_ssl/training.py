@@ -12,6 +12,7 @@ data-order generators, the global RNG), so `resume=True` after a kill continues 
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import math
@@ -23,6 +24,7 @@ import pyro
 import torch
 from tqdm.auto import tqdm
 
+from ppl_ssl import distributed
 from ppl_ssl.augment import Augmenter
 from ppl_ssl.config import Config
 from ppl_ssl.data import DataSplits, as_float, load_dataset
@@ -54,86 +56,130 @@ def make_optimiser(system: torch.nn.Module, config: Config) -> torch.optim.Optim
 
 def fit(config: Config, out: str | Path, resume: bool = False, data: DataSplits | None = None,
         on_epoch_end: EpochCallback | None = None, progress: bool = True) -> tuple[torch.nn.Module, DataSplits]:
-    """Train the system a config describes into run folder `out`; returns the trained system and its data."""
+    """Train the system a config describes into run folder `out`; returns the trained system and its data.
+
+    Under torchrun every rank calls this; ppl_ssl.distributed says what each rank does."""
     paths = RunPaths(Path(out))
+    ranks = distributed.current()
     if paths.checkpoint.exists() and not resume:
         raise ConfigError(f"run folder {paths.root} already holds a checkpoint; pass --resume to continue it or --out for a new run")
-    device = resolve_device(config.train.device)
+    device = distributed.rank_device(resolve_device(config.train.device), ranks)
     if config.train.keep_freed_memory:
         keep_freed_memory()
-    seed_everything(config.train.seed)
+    seed_everything(distributed.rank_seed(config.train.seed, ranks))
     data = (data or load_data_for(config, device)).to(device)
     system = prepare_system(build_system(config, data.spec.image_shape).to(device), config, device)
+    if ranks.active:
+        check_data_parallel(config)
     if system.can_decode:  # the system scores pixels with model.likelihood: it must suit the data
         check_data_fits(config, binary_data=bool(((data.train_x == 0) | (data.train_x == 255)).all()))
     optimiser = make_optimiser(system, config)
-    augmenter = Augmenter(config.augment, seed=config.train.seed + 1, device=device)
-    order = torch.Generator().manual_seed(config.train.seed + 2)
+    augmenter = Augmenter(config.augment, seed=distributed.rank_seed(config.train.seed + 1, ranks), device=device)
+    order = torch.Generator().manual_seed(config.train.seed + 2)  # the same epoch permutation on every rank
     history: list[dict] = []
     start_epoch = 0
     if resume and paths.checkpoint.exists():
         state = load_checkpoint(paths.checkpoint, device)
+        saved_ranks = state.get("world_size", 1)
+        if saved_ranks != ranks.world_size:
+            raise ConfigError(f"run {paths.root} was trained with {saved_ranks} rank(s) and is resumed with {ranks.world_size}: "
+                              f"every rank's data shard and generators depend on the number; resume with "
+                              f"--nproc-per-node {saved_ranks} (or without torchrun for 1)")
         system.load_state_dict(state["system"])
         optimiser.load_state_dict(state["optimiser"])
-        augmenter.load_state_dict(state["augmenter"])
         order.set_state(state["order"])
-        set_rng_state(state["rng"])
+        own = state["rank_states"][ranks.rank] if ranks.active else state
+        augmenter.load_state_dict(own["augmenter"])
+        set_rng_state(own["rng"])
         history, start_epoch = state["history"], state["epoch"]
-        _truncate_log(paths.log, start_epoch)
+        if ranks.is_main:
+            _truncate_log(paths.log, start_epoch)
     if config.train.precision == "auto":  # the run records what `auto` became here, so it resumes and reloads alike
         config = dataclasses.replace(config, train=dataclasses.replace(
             config.train, precision=precision_name(resolve_precision("auto", device))))
-    config.save(paths.config)
+    if ranks.is_main:
+        config.save(paths.config)
+    trainable = distributed.wrap(system, device, ranks)  # DistributedDataParallel under torchrun, else the system
+    parameters_at_start = len(list(system.parameters()))
 
     n, batch, views = len(data.train_x), config.train.batch_size, config.model.views
     steps_per_epoch = math.ceil(n / batch)
     pending = PendingTerms()
     system.train()
-    with open(paths.log, "a") as log, pyro.validation_enabled(config.train.validate):
+    with (open(paths.log, "a") if ranks.is_main else contextlib.nullcontext()) as log, \
+            pyro.validation_enabled(config.train.validate):
         for epoch in range(start_epoch, config.train.epochs):
             started = time.perf_counter()
             totals: dict[str, float] = {}
+            seen = 0  # images trained on this epoch (all ranks)
             permutation = torch.randperm(n, generator=order).to(device)
-            bar = tqdm(range(steps_per_epoch), desc=f"epoch {epoch + 1}/{config.train.epochs}", disable=not progress,
-                       leave=False, dynamic_ncols=True)
+            bar = tqdm(range(steps_per_epoch), desc=f"epoch {epoch + 1}/{config.train.epochs}",
+                       disable=not (progress and ranks.is_main), leave=False, dynamic_ncols=True)
             for step in bar:
-                index = permutation[step * batch : (step + 1) * batch]
-                x = augmenter(as_float(data.train_x[index]), views).images
-                system.set_kl_weight(kl_weight(config.model.beta, config.train.kl_warmup_epochs, epoch + step / steps_per_epoch))
-                loss, terms = system.training_loss(x)
-                optimiser.zero_grad(set_to_none=True)
-                loss.backward()
-                optimiser.step()
-                system.after_step()
-                pending.add(epoch * steps_per_epoch + step, terms, len(index) * views)
+                index = permutation[step * batch : (step + 1) * batch]  # the global batch
+                if len(index) >= ranks.world_size:  # else too few images to give every rank one: left out
+                    x = augmenter(as_float(data.train_x[distributed.shard(index, ranks)]), views).images
+                    system.set_kl_weight(kl_weight(config.model.beta, config.train.kl_warmup_epochs, epoch + step / steps_per_epoch))
+                    loss, terms = trainable(x)
+                    optimiser.zero_grad(set_to_none=True)
+                    # the loss sums over this rank's shard and DDP averages gradients over ranks: × world_size
+                    # gives the gradient of the global batch's sum, as in one process
+                    (loss * ranks.world_size if ranks.active else loss).backward()
+                    optimiser.step()
+                    system.after_step()
+                    pending.add(epoch * steps_per_epoch + step, terms, len(index) * views)
                 if (step + 1) % config.train.log_every == 0 or step + 1 == steps_per_epoch:
-                    records = pending.drain()  # the only host synchronisation of the loop
+                    records = pending.drain(distributed.sum_over_ranks)  # the only host synchronisation of the loop
                     for record in records:
                         images = record.pop("views") // views
+                        seen += images
                         for k, v in record.items():
                             if k != "step":
                                 totals[k] = totals.get(k, 0.0) + v * images
-                        log.write(json.dumps({"epoch": epoch, **record}) + "\n")
-                    bar.set_postfix(loss=f"{records[-1]['loss']:.3g}", refresh=False)
-            log.flush()
-            summary = {"epoch": epoch + 1, "seconds": time.perf_counter() - started, **{k: v / n for k, v in totals.items()}}
+                        if log is not None:
+                            log.write(json.dumps({"epoch": epoch, **record}) + "\n")
+                    if records:
+                        bar.set_postfix(loss=f"{records[-1]['loss']:.3g}", refresh=False)
+                if step == 0 and len(list(system.parameters())) != parameters_at_start:
+                    raise RuntimeError("a parameter was created after the optimiser (and DDP) took the system's parameters; "
+                                       "create every parameter in the module's __init__")
+            if log is not None:
+                log.flush()
+            summary = {"epoch": epoch + 1, "seconds": time.perf_counter() - started, **{k: v / seen for k, v in totals.items()}}
             history.append(summary)
-            if progress:
+            if progress and ranks.is_main:
                 terms = ", ".join(f"{k} {v:.4g}" for k, v in summary.items() if k not in ("epoch", "seconds", "loss"))
                 tqdm.write(f"epoch {epoch + 1}/{config.train.epochs}: loss/view {summary['loss']:.4g} ({terms}) "
                            f"in {summary['seconds']:.1f}s")
             last = epoch + 1 == config.train.epochs
             if last or (epoch + 1) % config.train.checkpoint_every == 0:
-                atomic_torch_save(paths.checkpoint, {
-                    "system": system.state_dict(), "optimiser": optimiser.state_dict(),
-                    "augmenter": augmenter.state_dict(), "order": order.get_state(), "rng": rng_state(),
-                    "history": history, "epoch": epoch + 1,
-                })
-                atomic_write_json(paths.history, history)
+                rank_states = distributed.gather_objects({"augmenter": augmenter.state_dict(), "rng": rng_state()})
+                if ranks.is_main:
+                    atomic_torch_save(paths.checkpoint, {
+                        "system": system.state_dict(), "optimiser": optimiser.state_dict(), "order": order.get_state(),
+                        **rank_states[0], "world_size": ranks.world_size,
+                        **({"rank_states": rank_states} if ranks.active else {}),
+                        "history": history, "epoch": epoch + 1,
+                    })
+                    atomic_write_json(paths.history, history)
+                distributed.barrier()  # no rank runs ahead of a checkpoint it might resume from
             if on_epoch_end is not None:
                 on_epoch_end(epoch + 1, summary)
     system.eval()
     return system, data
+
+
+def check_data_parallel(config: Config) -> None:
+    """Methods whose loss or state looks across the batch (queues, in-batch negatives, batch statistics of the
+    views) need their cross-rank exchange, which is not written yet: refused rather than trained differently."""
+    crosses_batch = {"simclr": "NT-Xent's in-batch negatives", "vicreg": "VICReg's batch variance and covariance",
+                     "mocov2": "MoCo v2's key queue"}
+    reason = crosses_batch.get(config.method.kind)
+    if reason is None and config.model.program.kind == "crvae":
+        reason = "CR-VAE's key queue"
+    if reason is not None:
+        raise ConfigError(f"{reason} must see the keys of every rank, which ppl-ssl does not yet exchange under torchrun; "
+                          f"train '{config.name}' in one process (without torchrun) for now")
 
 
 def prepare_system(system: torch.nn.Module, config: Config, device: torch.device) -> torch.nn.Module:

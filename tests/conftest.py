@@ -10,6 +10,7 @@ TINY = [
     "data.dataset=digits", "data.val_size=200", "data.train_subset=256", "nets.encoder_hidden=[32]",
     "nets.decoder_hidden=[32]", "model.latent_dim=4", "train.batch_size=32", "train.device='cpu'",
     "eval.probe_epochs=3", "eval.gmm_n_init=1", "eval.tsne_points=0", "eval.figures=false",
+    "train.precision='fp32'",  # the default `auto` depends on the machine's CPU; tests ask for bf16 where they mean it
 ]
 
 

@@ -68,9 +68,10 @@ def _parameters(system):
     return {k: v.clone() for k, v in system.state_dict().items()}
 
 
-@pytest.mark.parametrize("preset", ["simvae", "crvae", "mocov2"])  # the last two: momentum encoders and key queues
-def test_resume_after_interruption_matches_an_uninterrupted_run(tmp_path, preset):
-    config = tiny_config(preset, "model.views=2", epochs=3)
+@pytest.mark.parametrize("preset, extra", [("simvae", ()), ("crvae", ()), ("mocov2", ()),  # momentum encoders, queues
+                                           ("simvae", ("train.precision='bf16'",))])          # nets in bf16
+def test_resume_after_interruption_matches_an_uninterrupted_run(tmp_path, preset, extra):
+    config = tiny_config(preset, "model.views=2", *extra, epochs=3)
     reference, _ = fit(config, tmp_path / "straight", progress=False)
 
     def interrupt(epoch, _):
