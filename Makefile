@@ -33,8 +33,11 @@ bench: install data  ## the benchmarks of the README
 bench-speed: install data  ## precision (fp32/bf16/compiled, 3-seed quality check) and ppl-ssl vs Pythae (installs Pythae); about 2 h on 2 CPU cores
 	$(PYTHON) -m pip install --quiet -c constraints/cpu.txt pythae==0.1.2
 	$(PYTHON) experiments/bench_svi_step.py --steps 20
-	$(PYTHON) experiments/bench_vs_pythae.py --rounds 3
-	$(PYTHON) experiments/bench_precision.py --repeats 2 --compile --epochs 10 --seeds 3 --out runs/precision
+	$(PYTHON) experiments/bench_vs_pythae.py --rounds 5
+	$(PYTHON) experiments/bench_precision.py --repeats 2 --compile --skip-quality --out runs/precision
+	$(PYTHON) experiments/bench_precision.py --skip-speed --models vae --epochs 10 --seeds 3 --out runs/precision
+	$(PYTHON) experiments/bench_precision.py --skip-speed --models simvae --quality-subset 20000 --epochs 10 --seeds 3 --out runs/precision
+	$(PYTHON) experiments/bench_ddp.py --single-process
 
 compare: install data  ## generative vs discriminative SSL, 3 seeds (the README's comparison; about an hour on 2 CPU cores)
 	$(PYTHON) experiments/compare.py --models vae beta-vae simvae crvae simclr vicreg mocov2 --epochs 3 --seeds 3 \
