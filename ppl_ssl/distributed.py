@@ -120,6 +120,45 @@ def gather_objects(obj) -> list:
     return out
 
 
+def gather_rows(tensor: torch.Tensor) -> torch.Tensor:
+    """The rows of every rank's `tensor`, concatenated in rank order: the global batch's rows in the order one
+    process would hold them (shards are contiguous). No gradient. Shards may differ by one row, so the sizes are
+    exchanged first: one small host read per call, which only the key queues (MoCo v2, CR-VAE) make, once a step."""
+    ranks = current()
+    if not ranks.active:
+        return tensor
+    size = torch.tensor([len(tensor)], device=tensor.device)
+    sizes = [torch.empty_like(size) for _ in range(ranks.world_size)]
+    dist.all_gather(sizes, size)
+    counts = [int(s) for s in sizes]
+    padded = torch.zeros((max(counts), *tensor.shape[1:]), dtype=tensor.dtype, device=tensor.device)
+    padded[: len(tensor)] = tensor
+    parts = [torch.empty_like(padded) for _ in range(ranks.world_size)]
+    dist.all_gather(parts, padded.contiguous())
+    return torch.cat([part[:count] for part, count in zip(parts, counts)])
+
+
+def check_replicas_agree(module: nn.Module) -> None:
+    """Every rank must hold the same parameters and buffers (DDP's promise; the queues' and momentum networks'
+    too): a checksum per tensor, compared across ranks; a divergence stops the run with the first differing name."""
+    ranks = current()
+    if not ranks.active:
+        return
+    # batch norms' running statistics are left out: each rank updates them from its shard, and DDP replaces them
+    # by rank 0's at every forward (on GPUs SyncBatchNorm keeps them equal anyway)
+    running = ("running_mean", "running_var", "num_batches_tracked")
+    names, tensors = zip(*[(k, v) for k, v in module.state_dict().items()
+                           if (v.is_floating_point() or v.dtype == torch.long) and not k.endswith(running)])
+    local = torch.stack([t.detach().double().sum() for t in tensors])
+    gathered = [torch.empty_like(local) for _ in range(ranks.world_size)]
+    dist.all_gather(gathered, local)
+    for other, values in enumerate(gathered):
+        differing = (values != local).nonzero()
+        if len(differing):
+            raise RuntimeError(f"rank {ranks.rank} and rank {other} disagree on '{names[int(differing[0])]}': the replicas "
+                               f"diverged; please report this with the command that ran")
+
+
 def barrier() -> None:
     if current().active:
         dist.barrier()

@@ -153,6 +153,7 @@ def fit(config: Config, out: str | Path, resume: bool = False, data: DataSplits 
                            f"in {summary['seconds']:.1f}s")
             last = epoch + 1 == config.train.epochs
             if last or (epoch + 1) % config.train.checkpoint_every == 0:
+                distributed.check_replicas_agree(system)
                 rank_states = distributed.gather_objects({"augmenter": augmenter.state_dict(), "rng": rng_state()})
                 if ranks.is_main:
                     atomic_torch_save(paths.checkpoint, {
@@ -170,16 +171,14 @@ def fit(config: Config, out: str | Path, resume: bool = False, data: DataSplits 
 
 
 def check_data_parallel(config: Config) -> None:
-    """Methods whose loss or state looks across the batch (queues, in-batch negatives, batch statistics of the
-    views) need their cross-rank exchange, which is not written yet: refused rather than trained differently."""
-    crosses_batch = {"simclr": "NT-Xent's in-batch negatives", "vicreg": "VICReg's batch variance and covariance",
-                     "mocov2": "MoCo v2's key queue"}
+    """Losses that look across the batch (in-batch negatives, batch statistics of the views) need a
+    gradient-carrying all-gather, not written yet: refused rather than trained differently. (Key queues are
+    exchanged: MoCo v2 and CR-VAE train under torchrun.)"""
+    crosses_batch = {"simclr": "NT-Xent's in-batch negatives", "vicreg": "VICReg's batch variance and covariance"}
     reason = crosses_batch.get(config.method.kind)
-    if reason is None and config.model.program.kind == "crvae":
-        reason = "CR-VAE's key queue"
     if reason is not None:
-        raise ConfigError(f"{reason} must see the keys of every rank, which ppl-ssl does not yet exchange under torchrun; "
-                          f"train '{config.name}' in one process (without torchrun) for now")
+        raise ConfigError(f"{reason} must see the projections of every rank, which ppl-ssl does not yet gather under "
+                          f"torchrun; train '{config.name}' in one process (without torchrun) for now")
 
 
 def prepare_system(system: torch.nn.Module, config: Config, device: torch.device) -> torch.nn.Module:

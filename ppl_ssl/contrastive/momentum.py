@@ -14,6 +14,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ppl_ssl import distributed
+
 from ppl_ssl.contrastive.losses import info_nce
 
 
@@ -82,5 +84,5 @@ class MomentumContrast(nn.Module):
         """After an optimiser step: move the key network towards `online`, then enqueue the held-back keys."""
         momentum_update(self.key_network, online, self.momentum)
         if self._pending is not None:
-            self.queue.enqueue(self._pending)
+            self.queue.enqueue(distributed.gather_rows(self._pending))  # under torchrun: every rank's keys, in order
             self._pending = None
