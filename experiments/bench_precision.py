@@ -16,7 +16,6 @@ import argparse
 import json
 import math
 import platform
-import tempfile
 from pathlib import Path
 
 import torch
@@ -24,10 +23,9 @@ import torch
 import ppl_ssl
 from ppl_ssl.cli import user_errors
 from ppl_ssl.precision import cpu_bf16_speedup, cpu_has_native_bf16
-from ppl_ssl.reporting import ensure_run, format_mean_se, markdown_table, mean_and_standard_error
-from ppl_ssl.runs import atomic_write_json, load_checkpoint
+from ppl_ssl.reporting import ensure_run, epoch_seconds, format_mean_se, markdown_table, mean_and_standard_error
+from ppl_ssl.runs import atomic_write_json
 from ppl_ssl.runtime import resolve_device
-from ppl_ssl.training import fit, load_data_for
 
 QUALITY = [("knn_accuracy", "kNN", 100), ("mlp_probe_accuracy", "MP", 100), ("gmm_accuracy", "GMM", 100),
            ("test_elbo", "test ELBO (nats/image)", 1)]
@@ -47,7 +45,7 @@ VARIANTS = {"fp32": ["train.precision='fp32'"], "bf16": ["train.precision='bf16'
             "fp32 compiled": ["train.precision='fp32'", "train.compile=true"]}
 
 
-def epoch_seconds(models: list[str], variants: list[str], repeats: int, device: str, train_subset: int) -> tuple[dict, dict, int]:
+def interleaved_epoch_seconds(models: list[str], variants: list[str], repeats: int, device: str, train_subset: int) -> tuple[dict, dict, int]:
     """Median seconds of one training epoch per (model, variant), timed interleaved; a compiled variant trains two
     epochs and counts the second (the first also compiles: its extra seconds are returned apart)."""
     data = None
@@ -60,13 +58,10 @@ def epoch_seconds(models: list[str], variants: list[str], repeats: int, device: 
                     epochs = 2 if "compiled" in variant else 1
                     config = ppl_ssl.build_config(model, {"train.epochs": epochs, "train.device": device,
                                                           "data.train_subset": train_subset}, VARIANTS[variant])
-                    data = data or load_data_for(config, resolve_device(device))
-                    with tempfile.TemporaryDirectory() as out:
-                        fit(config, out, data=data, progress=False)
-                        history = load_checkpoint(Path(out) / "checkpoint.pt")["history"]
-                    seconds.setdefault((model, variant), []).append(history[-1]["seconds"])
+                    history, data = epoch_seconds(config, data)
+                    seconds.setdefault((model, variant), []).append(history[-1])
                     if epochs == 2:
-                        compiling.setdefault((model, variant), []).append(history[0]["seconds"] - history[1]["seconds"])
+                        compiling.setdefault((model, variant), []).append(history[0] - history[1])
     median = lambda v: sorted(v)[len(v) // 2]  # noqa: E731
     return ({k: median(v) for k, v in seconds.items()}, {k: median(v) for k, v in compiling.items()}, len(data.train_x))
 
@@ -105,7 +100,7 @@ def main(argv=None) -> dict:
         print(f"1280x500 @ 500x2000 matrix product: fp32 time / bf16 time = {report['cpu_matmul_bf16_speedup']:.2f}")
     if not args.skip_speed:
         variants = ["fp32", "bf16", *(["fp32 compiled"] if args.compile else [])]
-        medians, compiling, images = epoch_seconds(args.models, variants, args.repeats, args.device, args.train_subset)
+        medians, compiling, images = interleaved_epoch_seconds(args.models, variants, args.repeats, args.device, args.train_subset)
         rows = []
         for model in args.models:
             fp32 = medians[(model, "fp32")]

@@ -17,7 +17,6 @@ import argparse
 import sys
 import tempfile
 import time
-from pathlib import Path
 
 import torch
 from torch import nn
@@ -25,9 +24,8 @@ from torch import nn
 import ppl_ssl
 from ppl_ssl.data import as_float
 from ppl_ssl.precision import precision_name, resolve_precision
-from ppl_ssl.reporting import markdown_table
-from ppl_ssl.runs import load_checkpoint
-from ppl_ssl.training import fit, load_data_for
+from ppl_ssl.reporting import epoch_seconds, markdown_table
+from ppl_ssl.training import load_data_for
 
 ENCODER_HIDDEN, DECODER_HIDDEN, LATENT = [500, 500, 2000], [2000, 500, 500], 10
 
@@ -84,11 +82,6 @@ def pythae_epoch_seconds(images: torch.Tensor, out: str) -> float:
     return time.perf_counter() - started
 
 
-def ppl_ssl_epoch_seconds(config, data, out: str) -> float:
-    fit(config, out, data=data, progress=False)
-    return load_checkpoint(Path(out) / "checkpoint.pt")["history"][0]["seconds"]
-
-
 def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, default=2)
@@ -116,9 +109,9 @@ def main(argv=None) -> dict:
     n = len(images)
     rows, ratios = [], []
     for round_ in range(args.rounds):
-        with tempfile.TemporaryDirectory() as out_a, tempfile.TemporaryDirectory() as out_b:
-            ours = ppl_ssl_epoch_seconds(config, data, out_a)
-            theirs = pythae_epoch_seconds(images, out_b)
+        (ours,), _ = epoch_seconds(config, data)
+        with tempfile.TemporaryDirectory() as out:
+            theirs = pythae_epoch_seconds(images, out)
         ratios.append(theirs / ours)
         rows.append([round_ + 1, f"{n / ours:,.0f}", f"{n / theirs:,.0f}", f"{theirs / ours:.2f}"])
         print(f"round {round_ + 1}: ppl-ssl {n / ours:,.0f} images/s, Pythae {n / theirs:,.0f} images/s", flush=True)

@@ -20,6 +20,7 @@ from typing import Any
 import tomli_w
 
 from ppl_ssl.errors import ConfigError
+from ppl_ssl.precision import PRECISIONS
 from ppl_ssl.registry import DATASETS, GUIDES, LIKELIHOODS, METHODS, MODELS, NETS, OBJECTIVES, PRIORS, Registry
 
 
@@ -97,7 +98,7 @@ class TrainConfig:
     checkpoint_every: int = field(default=1, metadata=_check(lambda v: v >= 1, "at least 1 (epochs)"))
     # the nets' arithmetic: fp32, bf16 (autocast; every log-density stays fp32) or auto (bf16 where the hardware
     # has it natively); see ppl_ssl.precision
-    precision: str = field(default="auto", metadata=_check(lambda v: v in ("fp32", "bf16", "auto"), "fp32, bf16 or auto"))
+    precision: str = field(default="auto", metadata=_check(lambda v: v in PRECISIONS, "fp32, bf16 or auto"))
     compile: bool = False  # torch.compile the nets (ppl_ssl.training; measured in experiments/bench_precision.py)
     # the step's terms stay on the device and are read (one host sync) every this many steps and at epoch end
     log_every: int = field(default=25, metadata=_check(lambda v: v >= 1, "at least 1 (steps)"))

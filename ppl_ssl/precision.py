@@ -16,8 +16,8 @@ The policy: **the nets compute in bf16, the probability stays in fp32.**
 `auto` chooses bf16 where the hardware runs it natively and faster: a CUDA device with bf16 support, or a CPU
 whose flags (/proc/cpuinfo) list AVX512-BF16 or AMX-BF16 *and* on which a bf16 matrix product of the size these
 nets use is measurably faster than fp32 (`cpu_bf16_speedup`, about 0.1 s, once per process). The flag alone is not
-enough: on an AMD Zen 4 bf16 products run about twice as fast as fp32, but on an Intel Xeon with AVX512-BF16 and
-no AMX (this project's CI machine) oneDNN's bf16 kernel is 1.8× *slower* than MKL's fp32 one. Elsewhere: fp32.
+enough: on an AMD Zen 4 bf16 products run about twice as fast as fp32, but on the Intel Xeon with AVX512-BF16 and
+no AMX these figures were measured on, oneDNN's bf16 kernel is 1.4–2× *slower* than MKL's fp32 one. Elsewhere: fp32.
 A fresh run writes the precision `auto` became into its config.toml, so a resumed or reloaded run computes as
 it was trained.
 """

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+import tempfile
 import time
 from pathlib import Path
 from typing import Callable
@@ -12,6 +13,8 @@ import torch
 from ppl_ssl.cli import user_errors
 from ppl_ssl.config import build_config
 from ppl_ssl.pipeline import fit_and_evaluate
+from ppl_ssl.runs import load_checkpoint
+from ppl_ssl.training import fit
 
 
 def markdown_table(header: list[str], rows: list[list]) -> str:
@@ -30,6 +33,15 @@ def ensure_run(model: str, out: Path, overrides: dict, assignments: list[str], p
             fit_and_evaluate(config, out, resume=(out / "checkpoint.pt").exists(), progress=progress)
         print(f"{model} -> {out}: {time.perf_counter() - started:.0f}s wall (train + evaluation)", flush=True)
     return out
+
+
+def epoch_seconds(config, data=None) -> tuple[list[float], object]:
+    """Train `config` in a throwaway run folder; the seconds of each epoch's training loop (from the run's
+    history: no data loading, evaluation or saving) and the data it used (pass it back in to reuse it)."""
+    with tempfile.TemporaryDirectory() as out:
+        _, data = fit(config, out, data=data, progress=False)
+        history = load_checkpoint(Path(out) / "checkpoint.pt")["history"]
+    return [epoch["seconds"] for epoch in history], data
 
 
 def timed(call, device: torch.device) -> float:

@@ -121,12 +121,11 @@ def load_run(path: str | Path, device: str = "cpu") -> Run:
     from ppl_ssl.registry import DATASETS
     from ppl_ssl.runtime import resolve_device
     from ppl_ssl.system import build_system
+    from ppl_ssl.training import prepare_system
 
     paths = RunPaths(Path(path))
     config = load_config(paths.config)
     dev = resolve_device(device)
-    from ppl_ssl.training import prepare_system
-
     system = build_system(config, DATASETS[config.data.dataset].build.image_shape).to(dev)
     system.load_state_dict(load_checkpoint(paths.checkpoint, dev)["system"])
     prepare_system(system, config, dev)  # evaluation computes in the run's precision (train.precision) too

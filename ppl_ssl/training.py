@@ -63,14 +63,14 @@ def fit(config: Config, out: str | Path, resume: bool = False, data: DataSplits 
     ranks = distributed.current()
     if paths.checkpoint.exists() and not resume:
         raise ConfigError(f"run folder {paths.root} already holds a checkpoint; pass --resume to continue it or --out for a new run")
+    if ranks.active:
+        check_data_parallel(config)
     device = distributed.rank_device(resolve_device(config.train.device), ranks)
     if config.train.keep_freed_memory:
         keep_freed_memory()
     seed_everything(distributed.rank_seed(config.train.seed, ranks))
     data = (data or load_data_for(config, device)).to(device)
     system = prepare_system(build_system(config, data.spec.image_shape).to(device), config, device)
-    if ranks.active:
-        check_data_parallel(config)
     if system.can_decode:  # the system scores pixels with model.likelihood: it must suit the data
         check_data_fits(config, binary_data=bool(((data.train_x == 0) | (data.train_x == 255)).all()))
     optimiser = make_optimiser(system, config)
@@ -95,8 +95,7 @@ def fit(config: Config, out: str | Path, resume: bool = False, data: DataSplits 
         if ranks.is_main:
             _truncate_log(paths.log, start_epoch)
     if config.train.precision == "auto":  # the run records what `auto` became here, so it resumes and reloads alike
-        config = dataclasses.replace(config, train=dataclasses.replace(
-            config.train, precision=precision_name(resolve_precision("auto", device))))
+        config = dataclasses.replace(config, train=dataclasses.replace(config.train, precision=system.precision))
     if ranks.is_main:
         config.save(paths.config)
     trainable = distributed.wrap(system, device, ranks)  # DistributedDataParallel under torchrun, else the system

@@ -15,7 +15,6 @@ import torch.nn.functional as F
 from torch import nn
 
 from ppl_ssl import distributed
-
 from ppl_ssl.contrastive.losses import info_nce
 
 
