@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from ppl_ssl import distributed
 from ppl_ssl.config import Config, option
 from ppl_ssl.contrastive import MomentumContrast, ProjectionHead, nt_xent, vicreg_terms
 from ppl_ssl.errors import ConfigError
@@ -45,7 +46,11 @@ class DiscriminativeSystem(nn.Module):
         return self.encoder(images)[0]
 
     def loss_terms(self, views: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Scalar terms of the method's loss on views (N, J, C, H, W); must include 'loss' (a per-view mean)."""
+        """Scalar terms of the method's loss on views (N, J, C, H, W); must include 'loss' (a per-view mean).
+
+        Under torchrun the views are one rank's shard and the terms, times the shard's view count, are summed over
+        ranks: a mean over this shard's views, or a statistic of the whole (gathered) batch, adds up to the
+        single-process loss of the whole batch."""
         raise NotImplementedError
 
     def training_loss(self, views: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
@@ -96,6 +101,7 @@ _WIDTHS = (lambda v: len(v) > 0 and min(v) > 0, "a non-empty list of positive wi
 class SimCLROptions:
     temperature: float = option(0.7, lambda v: v > 0, "positive")  # the SimVAE paper's setting for its baselines
     projection: list[int] = option([512, 128], *_WIDTHS)
+    batch_norm: bool = True  # between the head's layers, as in SimCLR; per rank on a CPU under torchrun
 
 
 class SimCLR(DiscriminativeSystem):
@@ -103,11 +109,13 @@ class SimCLR(DiscriminativeSystem):
 
     def __init__(self, encoder: nn.Module, latent_dim: int, options: SimCLROptions):
         super().__init__(encoder)
-        self.head = ProjectionHead(latent_dim, options.projection, batch_norm=True)
+        self.head = ProjectionHead(latent_dim, options.projection, batch_norm=options.batch_norm)
         self.temperature = options.temperature
 
     def loss_terms(self, views):
-        loss = nt_xent(self.project_views(views), self.temperature).mean()
+        projections = self.project_views(views)
+        batch, offset = distributed.gather_batch(projections)  # under torchrun: every rank's views are candidates
+        loss = nt_xent(projections, self.temperature, batch, offset).mean()
         return {"loss": loss, "nt_xent": loss.detach()}
 
 
@@ -122,6 +130,7 @@ class VICRegOptions:
     variance: float = option(25.0, lambda v: v >= 0, "non-negative")    # μ
     covariance: float = option(1.0, lambda v: v >= 0, "non-negative")   # ν
     expander: list[int] = option([512, 512, 512], *_WIDTHS)
+    batch_norm: bool = True  # between the expander's layers, as in VICReg
 
 
 class VICReg(DiscriminativeSystem):
@@ -129,11 +138,12 @@ class VICReg(DiscriminativeSystem):
 
     def __init__(self, encoder: nn.Module, latent_dim: int, options: VICRegOptions):
         super().__init__(encoder)
-        self.head = ProjectionHead(latent_dim, options.expander, batch_norm=True)
+        self.head = ProjectionHead(latent_dim, options.expander, batch_norm=options.batch_norm)
         self.weights = {"invariance": options.invariance, "variance": options.variance, "covariance": options.covariance}
 
     def loss_terms(self, views):
-        terms = vicreg_terms(self.project_views(views))
+        projections = self.project_views(views)
+        terms = vicreg_terms(projections, batch=distributed.gather_batch(projections)[0])  # global batch statistics
         loss = sum(self.weights[k] * v for k, v in terms.items())
         return {"loss": loss, **{k: v.detach() for k, v in terms.items()}}
 

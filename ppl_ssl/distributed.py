@@ -15,6 +15,11 @@ What each rank does (ppl_ssl.training uses these pieces):
   CPU, where SyncBatchNorm does not run, each rank normalises by its shard's statistics); each rank's loss is
   the sum over its shard times `world_size`, so DDP's average of gradients is the gradient of the global batch's
   summed loss, as in one process;
+- losses that look across the batch see the global batch: SimCLR's NT-Xent takes every rank's projections as
+  candidates and VICReg's variance and covariance are statistics of every rank's projections (`gather_batch`, a
+  gradient-carrying all-gather); MoCo v2's and CR-VAE's queues enqueue every rank's keys in global-batch order, so
+  queues and momentum networks stay identical; the step runs inside `global_batch`, which fixes the shard sizes
+  from the global batch size, so nothing is read back to the host;
 - the logged terms are summed over all ranks (one all-reduce per `train.log_every` steps);
 - rank 0 alone writes the config, log, checkpoints, metrics and figures; checkpoints hold every rank's generator
   states, so a run resumes with the same number of ranks (another number is refused).
@@ -23,11 +28,13 @@ from __future__ import annotations
 
 import os
 from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Iterator
 
 import torch
 import torch.distributed as dist
+import torch.distributed.nn.functional as differentiable
 from torch import nn
 
 from ppl_ssl.errors import ConfigError
@@ -120,22 +127,56 @@ def gather_objects(obj) -> list:
     return out
 
 
-def gather_rows(tensor: torch.Tensor) -> torch.Tensor:
-    """The rows of every rank's `tensor`, concatenated in rank order: the global batch's rows in the order one
-    process would hold them (shards are contiguous). No gradient. Shards may differ by one row, so the sizes are
-    exchanged first: one small host read per call, which only the key queues (MoCo v2, CR-VAE) make, once a step."""
+def shard_sizes(size: int, world_size: int) -> tuple[int, ...]:
+    """How many of a global batch's `size` rows each rank holds (`shard`'s split: the remainder to the first ranks)."""
+    base, extra = divmod(size, world_size)
+    return tuple(base + (rank < extra) for rank in range(world_size))
+
+
+_GLOBAL_BATCH: ContextVar[tuple[int, ...] | None] = ContextVar("global_batch", default=None)
+
+
+@contextmanager
+def global_batch(size: int) -> Iterator[None]:
+    """Within this block the batch is a global batch of `size` images split across the ranks (the trainer's step):
+    `gather_batch` and `gather_rows` return every rank's rows. Outside it (evaluation, which rank 0 runs alone;
+    one process) a batch is what this process holds and nothing is exchanged. The shard sizes follow from `size`,
+    so they are never exchanged: no host read inside a step."""
     ranks = current()
-    if not ranks.active:
-        return tensor
-    size = torch.tensor([len(tensor)], device=tensor.device)
-    sizes = [torch.empty_like(size) for _ in range(ranks.world_size)]
-    dist.all_gather(sizes, size)
-    counts = [int(s) for s in sizes]
-    padded = torch.zeros((max(counts), *tensor.shape[1:]), dtype=tensor.dtype, device=tensor.device)
-    padded[: len(tensor)] = tensor
-    parts = [torch.empty_like(padded) for _ in range(ranks.world_size)]
-    dist.all_gather(parts, padded.contiguous())
-    return torch.cat([part[:count] for part, count in zip(parts, counts)])
+    token = _GLOBAL_BATCH.set(shard_sizes(size, ranks.world_size) if ranks.active else None)
+    try:
+        yield
+    finally:
+        _GLOBAL_BATCH.reset(token)
+
+
+def gather_batch(tensor: torch.Tensor) -> tuple[torch.Tensor, int]:
+    """(every rank's rows of `tensor` concatenated in rank order, the offset of this rank's rows among them).
+
+    The rows are the global batch as one process would hold it (shards are contiguous). Gradients flow back
+    through PyTorch's own differentiable all-gather, whose backward sums every rank's gradient for a row into the
+    rank that holds it: a loss on the gathered rows trains every rank's network, as the large-batch runs of SimCLR
+    and VICReg do. Outside `global_batch`, or in one process: (tensor, 0)."""
+    sizes = _GLOBAL_BATCH.get()
+    if sizes is None:
+        return tensor, 0
+    rank = current().rank
+    if len(tensor) != sizes[rank]:
+        raise RuntimeError(f"rank {rank} holds {len(tensor)} rows of a global batch that gives it {sizes[rank]}: "
+                           f"gather only tensors with a row per image of this rank's shard")
+    missing = max(sizes) - len(tensor)  # all_gather needs equal shapes: pad the shorter shards, trim after
+    padded = torch.cat([tensor, tensor.new_zeros((missing, *tensor.shape[1:]))]) if missing else tensor.contiguous()
+    if tensor.requires_grad and torch.is_grad_enabled():
+        parts = differentiable.all_gather(padded)
+    else:
+        parts = [torch.empty_like(padded) for _ in sizes]
+        dist.all_gather(parts, padded)
+    return torch.cat([part[:size] for part, size in zip(parts, sizes)]), sum(sizes[:rank])
+
+
+def gather_rows(tensor: torch.Tensor) -> torch.Tensor:
+    """Every rank's rows of `tensor` in global-batch order (see `gather_batch`); the key queues enqueue these."""
+    return gather_batch(tensor)[0]
 
 
 def check_replicas_agree(module: nn.Module) -> None:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import time
 from pathlib import Path
 
 import torch
@@ -18,9 +19,11 @@ from ppl_ssl.training import fit, load_data_for
 
 
 def _report(system, data, config: Config, paths: RunPaths, history: list[dict], make_figures: bool) -> dict:
+    started = time.perf_counter()
     metrics, features = evaluate(system, data, config.eval, history, seed=config.train.seed, augment=config.augment)
     metrics.update({"model": config.name, "method": config.method.kind, "dataset": config.data.dataset,
-                    "views": config.model.views, "precision": getattr(system, "precision", "fp32")})
+                    "views": config.model.views, "precision": getattr(system, "precision", "fp32"),
+                    "eval_seconds": time.perf_counter() - started})
     atomic_write_json(paths.metrics, metrics)
     if make_figures and config.eval.figures:
         log_lines = [json.loads(line) for line in paths.log.read_text().splitlines() if line] if paths.log.exists() else []

@@ -63,8 +63,6 @@ def fit(config: Config, out: str | Path, resume: bool = False, data: DataSplits 
     ranks = distributed.current()
     if paths.checkpoint.exists() and not resume:
         raise ConfigError(f"run folder {paths.root} already holds a checkpoint; pass --resume to continue it or --out for a new run")
-    if ranks.active:
-        check_data_parallel(config)
     device = distributed.rank_device(resolve_device(config.train.device), ranks)
     if config.train.keep_freed_memory:
         keep_freed_memory()
@@ -119,13 +117,14 @@ def fit(config: Config, out: str | Path, resume: bool = False, data: DataSplits 
                 if len(index) >= ranks.world_size:  # else too few images to give every rank one: left out
                     x = augmenter(as_float(data.train_x[distributed.shard(index, ranks)]), views).images
                     system.set_kl_weight(kl_weight(config.model.beta, config.train.kl_warmup_epochs, epoch + step / steps_per_epoch))
-                    loss, terms = trainable(x)
-                    optimiser.zero_grad(set_to_none=True)
-                    # the loss sums over this rank's shard and DDP averages gradients over ranks: × world_size
-                    # gives the gradient of the global batch's sum, as in one process
-                    (loss * ranks.world_size if ranks.active else loss).backward()
-                    optimiser.step()
-                    system.after_step()
+                    with distributed.global_batch(len(index)):  # losses and queues that look across it see all ranks
+                        loss, terms = trainable(x)
+                        optimiser.zero_grad(set_to_none=True)
+                        # the loss sums over this rank's shard and DDP averages gradients over ranks: × world_size
+                        # gives the gradient of the global batch's sum, as in one process
+                        (loss * ranks.world_size if ranks.active else loss).backward()
+                        optimiser.step()
+                        system.after_step()
                     pending.add(epoch * steps_per_epoch + step, terms, len(index) * views)
                 if (step + 1) % config.train.log_every == 0 or step + 1 == steps_per_epoch:
                     records = pending.drain(distributed.sum_over_ranks)  # the only host synchronisation of the loop
@@ -167,17 +166,6 @@ def fit(config: Config, out: str | Path, resume: bool = False, data: DataSplits 
                 on_epoch_end(epoch + 1, summary)
     system.eval()
     return system, data
-
-
-def check_data_parallel(config: Config) -> None:
-    """Losses that look across the batch (in-batch negatives, batch statistics of the views) need a
-    gradient-carrying all-gather, not written yet: refused rather than trained differently. (Key queues are
-    exchanged: MoCo v2 and CR-VAE train under torchrun.)"""
-    crosses_batch = {"simclr": "NT-Xent's in-batch negatives", "vicreg": "VICReg's batch variance and covariance"}
-    reason = crosses_batch.get(config.method.kind)
-    if reason is not None:
-        raise ConfigError(f"{reason} must see the projections of every rank, which ppl-ssl does not yet gather under "
-                          f"torchrun; train '{config.name}' in one process (without torchrun) for now")
 
 
 def prepare_system(system: torch.nn.Module, config: Config, device: torch.device) -> torch.nn.Module:

@@ -77,10 +77,85 @@ def test_resuming_with_another_number_of_ranks_is_refused(two_rank_ae):
     assert "trained with 2 rank(s) and is resumed with 1" in line and "--nproc-per-node 2" in line
 
 
-def test_losses_over_in_batch_negatives_are_refused_under_torchrun(tmp_path):
-    result = _run(["--model", "simclr", "--epochs", "1", *SETTINGS], 2, tmp_path / "simclr")
-    assert result.returncode != 0
-    assert "NT-Xent's in-batch negatives must see the projections of every rank" in result.stderr
+def _losses_on_shards(rank: int, world_size: int, rendezvous: str, embeddings: torch.Tensor, results: str) -> None:
+    """One rank of a 2-process gloo group: SimCLR's and VICReg's losses on this rank's shard of `embeddings`, as
+    the baselines compute them (per-view means × the shard's view count), and their gradients."""
+    import torch.distributed as dist
+
+    from ppl_ssl.contrastive import nt_xent, vicreg_terms
+    from ppl_ssl.distributed import gather_batch, global_batch
+
+    dist.init_process_group("gloo", init_method=f"file://{rendezvous}", rank=rank, world_size=world_size)
+    try:
+        local = embeddings.tensor_split(world_size)[rank].clone().requires_grad_()
+        views = local.shape[0] * local.shape[1]
+        with global_batch(len(embeddings)):
+            batch, offset = gather_batch(local)
+            simclr = nt_xent(local, 0.5, batch, offset).mean() * views
+            terms = {k: v * views for k, v in vicreg_terms(local, batch=batch).items()}
+            simclr_grad, = torch.autograd.grad(simclr, local, retain_graph=True)
+            vicreg_grad, = torch.autograd.grad(sum(terms.values()), local)
+        totals = torch.stack([simclr.detach(), *[v.detach() for v in terms.values()]])
+        dist.all_reduce(totals)  # what the trainer logs: the ranks' sums added up
+        torch.save({"totals": totals, "simclr_grad": simclr_grad, "vicreg_grad": vicreg_grad, "offset": offset},
+                   f"{results}/{rank}.pt")
+    finally:
+        dist.destroy_process_group()
+
+
+def test_simclr_and_vicreg_over_the_gathered_batch_equal_the_single_process_loss_and_gradient(tmp_path):
+    # 7 images over 2 ranks (shards of 4 and 3: the uneven case), 3 views, float64
+    embeddings = torch.randn(7, 3, 5, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    torch.multiprocessing.spawn(_losses_on_shards, args=(2, str(tmp_path / "rendezvous"), embeddings, str(tmp_path)),
+                                nprocs=2)
+    ranks = [torch.load(tmp_path / f"{r}.pt", weights_only=True) for r in range(2)]
+    assert [r["offset"] for r in ranks] == [0, 4]
+
+    from ppl_ssl.contrastive import nt_xent, vicreg_terms
+    whole = embeddings.clone().requires_grad_()
+    views = 7 * 3
+    simclr = nt_xent(whole, 0.5).mean() * views
+    terms = {k: v * views for k, v in vicreg_terms(whole).items()}
+    simclr_grad, = torch.autograd.grad(simclr, whole, retain_graph=True)
+    vicreg_grad, = torch.autograd.grad(sum(terms.values()), whole)
+    expected = torch.stack([simclr.detach(), *[v.detach() for v in terms.values()]])
+    for r in ranks:
+        torch.testing.assert_close(r["totals"], expected)
+    torch.testing.assert_close(torch.cat([r["simclr_grad"] for r in ranks]), simclr_grad)
+    torch.testing.assert_close(torch.cat([r["vicreg_grad"] for r in ranks]), vicreg_grad)
+    # and the gather is what makes it so: each shard's loss on its own rows differs
+    alone = nt_xent(embeddings[:4], 0.5).mean() * 12 + nt_xent(embeddings[4:], 0.5).mean() * 9
+    assert not torch.isclose(alone, simclr.detach())
+
+
+def test_outside_a_training_step_a_batch_is_this_process_alone():
+    from ppl_ssl.distributed import gather_batch, global_batch, shard_sizes
+    rows = torch.randn(3, 2)
+    assert gather_batch(rows)[0] is rows and gather_batch(rows)[1] == 0
+    with global_batch(3):  # one process: nothing to gather
+        assert gather_batch(rows)[0] is rows
+    assert shard_sizes(7, 3) == (3, 2, 2) and shard_sizes(8, 2) == (4, 4)
+
+
+def test_simclr_under_torchrun_trains_as_one_process_on_the_same_global_batch(tmp_path):
+    # SimCLR without the head's batch norm (on a CPU it normalises each rank's shard alone) and augmentation off is
+    # deterministic: 2 ranks whose NT-Xent sees the gathered batch must end where one process does
+    args = ["--model", "simclr", "--epochs", "2", "--views", "2", "--set=method.batch_norm=false", *SETTINGS]
+    single = _run(args, 1, tmp_path / "single")
+    double = _run(args, 2, tmp_path / "double")
+    assert single.returncode == 0, single.stderr[-2000:]
+    assert double.returncode == 0, double.stderr[-2000:]
+    one, two = _weights(tmp_path / "single"), _weights(tmp_path / "double")
+    for name in one:
+        a, b = one[name].double(), two[name].double()
+        assert (a - b).norm() <= 1e-5 * b.norm() + 1e-7, name
+
+
+def test_vicreg_trains_under_torchrun(tmp_path):
+    result = _run(["--model", "vicreg", "--epochs", "1", "--views", "2", *SETTINGS], 2, tmp_path / "vicreg")
+    assert result.returncode == 0, result.stderr[-2000:]
+    metrics = json.loads((tmp_path / "vicreg" / "metrics.json").read_text())
+    assert metrics["knn_accuracy"] > 0.3  # 10 classes: well above chance after one epoch
 
 
 @pytest.mark.parametrize("preset", ["mocov2", "crvae"])

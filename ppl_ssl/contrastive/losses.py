@@ -23,34 +23,48 @@ def info_nce(query: torch.Tensor, positive: torch.Tensor, negatives: torch.Tenso
     return torch.cat([positive_logit, negative_logits], dim=-1).logsumexp(-1) - positive_logit[..., 0]
 
 
-def nt_xent(embeddings: torch.Tensor, temperature: float) -> torch.Tensor:
-    """NT-Xent of embeddings (N, J, D): each of the N·J views is an anchor whose positives are the other J − 1
-    views of its image and whose candidates are all N·J − 1 other views; −log softmax averaged over positives.
-    Returns (N, J). For J = 2 this is SimCLR's loss (Chen et al. 2020, eq. 1)."""
-    n, j, _ = embeddings.shape
+def nt_xent(embeddings: torch.Tensor, temperature: float, batch: torch.Tensor | None = None, offset: int = 0) -> torch.Tensor:
+    """NT-Xent of embeddings (n, J, D): each of the n·J views is an anchor whose positives are the other J − 1
+    views of its image and whose candidates are all other views of the batch; −log softmax averaged over positives.
+    Returns (n, J). For J = 2 this is SimCLR's loss (Chen et al. 2020, eq. 1).
+
+    `batch` (N, J, D) is the whole batch when `embeddings` are its rows offset … offset + n (one rank's shard,
+    with the batch from `distributed.gather_batch`): each anchor then meets all N·J − 1 candidates, and the rows
+    equal those of the whole batch's loss. Without it the batch is `embeddings`."""
+    n, j, d = embeddings.shape
     if j < 2:
         raise ValueError(f"nt_xent needs at least 2 views per image, got J = {j}")
-    z = F.normalize(embeddings.reshape(n * j, -1), dim=-1)
-    similarity = z @ z.T / temperature
-    self_mask = torch.eye(n * j, dtype=torch.bool, device=z.device)
+    if batch is None:
+        batch, offset = embeddings, 0
+    anchors = F.normalize(embeddings.reshape(n * j, d), dim=-1)
+    candidates = F.normalize(batch.reshape(-1, d), dim=-1)
+    similarity = anchors @ candidates.T / temperature                                    # (n·J, N·J)
+    anchor_view = torch.arange(n * j, device=anchors.device) + offset * j
+    candidate_view = torch.arange(len(candidates), device=anchors.device)
+    self_mask = anchor_view[:, None] == candidate_view[None, :]
     log_softmax = similarity.masked_fill(self_mask, float("-inf")).log_softmax(-1)
-    image = torch.arange(n, device=z.device).repeat_interleave(j)
-    positive = (image[:, None] == image[None, :]) & ~self_mask
+    positive = (anchor_view[:, None] // j == candidate_view[None, :] // j) & ~self_mask
     return -(log_softmax.masked_fill(~positive, 0.0).sum(-1) / (j - 1)).reshape(n, j)
 
 
-def vicreg_terms(embeddings: torch.Tensor, target_std: float = 1.0, eps: float = 1e-4) -> dict[str, torch.Tensor]:
-    """VICReg's three terms (Bardes et al. 2022) of embeddings (N, J, D), each a scalar:
+def vicreg_terms(embeddings: torch.Tensor, target_std: float = 1.0, eps: float = 1e-4,
+                 batch: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+    """VICReg's three terms (Bardes et al. 2022) of embeddings (n, J, D), each a scalar:
 
     - invariance: mean squared distance between the views of an image, averaged over the J(J−1)/2 pairs;
     - variance: mean over dimensions of max(0, target_std − sqrt(Var + eps)), per view, averaged over views;
-    - covariance: sum of squared off-diagonal covariances / D, per view, averaged over views."""
-    n, j, d = embeddings.shape
+    - covariance: sum of squared off-diagonal covariances / D, per view, averaged over views.
+
+    `batch` (N, J, D), the whole batch of which `embeddings` are rows (`distributed.gather_batch`), supplies the
+    variance and covariance (statistics of the batch); the invariance, a mean over images, stays a mean over
+    `embeddings`, as in VICReg's own distributed code. Without it the batch is `embeddings`."""
+    batch = embeddings if batch is None else batch
+    n, j, d = batch.shape
     if j < 2 or n < 2:
         raise ValueError(f"vicreg_terms needs at least 2 images and 2 views, got N = {n}, J = {j}")
     pairs = list(itertools.combinations(range(j), 2))
     invariance = torch.stack([F.mse_loss(embeddings[:, a], embeddings[:, b]) for a, b in pairs]).mean()
-    centred = embeddings - embeddings.mean(0, keepdim=True)
+    centred = batch - batch.mean(0, keepdim=True)
     std = torch.sqrt(centred.pow(2).sum(0) / (n - 1) + eps)                      # (J, D)
     variance = F.relu(target_std - std).mean()
     views = centred.transpose(0, 1)                                              # (J, N, D)
