@@ -12,10 +12,11 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from ppl_ssl.data import DataSplits, as_float  # noqa: E402
+from ppl_ssl.evaluation.generation import class_conditional_codes  # noqa: E402
 from ppl_ssl.runs import atomic_write_bytes  # noqa: E402
 
 
-def _savefig(fig, path: Path) -> None:
+def save_figure(fig, path: Path) -> None:
     """Render to memory, then write atomically: a killed run never leaves half a PNG."""
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=120)
@@ -45,7 +46,7 @@ def _save_grid(grid: np.ndarray, path: Path, title: str, ylabels: list[str] | No
     else:
         ax.set_yticks([])
     fig.tight_layout()
-    _savefig(fig, path)
+    save_figure(fig, path)
 
 
 @torch.no_grad()
@@ -58,18 +59,12 @@ def reconstructions(system, data: DataSplits, path: Path, n: int = 16) -> None:
 @torch.no_grad()
 def class_samples(system, features, data: DataSplits, path: Path, per_class: int = 10, seed: int = 0) -> None:
     """The paper's generation protocol: a full-covariance Gaussian fitted to the training codes of each class."""
-    rng = np.random.default_rng(seed)
-    codes = []
-    for label in range(data.spec.num_classes):
-        z = features.train[features.train_y == label]
-        if len(z) < 2:
-            continue
-        cov = np.cov(z, rowvar=False) + 1e-6 * np.eye(z.shape[1])
-        codes.append(rng.multivariate_normal(z.mean(0), cov, size=per_class))
+    counts = {label: per_class for label in range(data.spec.num_classes) if (features.train_y == label).sum() >= 2}
+    codes = class_conditional_codes(features.train, features.train_y, counts, seed)
     device = next(system.parameters()).device
-    images = system.decode(torch.as_tensor(np.concatenate(codes), dtype=torch.float32, device=device))
-    _save_grid(image_grid(images, rows=len(codes)), path, "samples from a Gaussian fitted to each class's codes",
-               list(data.spec.class_names[: len(codes)]))
+    images = system.decode(torch.as_tensor(codes, dtype=torch.float32, device=device))
+    _save_grid(image_grid(images, rows=len(counts)), path, "samples from a Gaussian fitted to each class's codes",
+               [data.spec.class_names[label] for label in sorted(counts)])
 
 
 @torch.no_grad()
@@ -103,7 +98,7 @@ def training_curves(log_lines: list[dict], history: list[dict], path: Path) -> N
         ax.tick_params(labelsize=7)
     axes[0][0].legend(fontsize=7)
     fig.tight_layout()
-    _savefig(fig, path)
+    save_figure(fig, path)
 
 
 def tsne(features, class_names: tuple[str, ...], path: Path, points: int, seed: int = 0) -> None:
@@ -121,7 +116,7 @@ def tsne(features, class_names: tuple[str, ...], path: Path, points: int, seed: 
     ax.set_xticks([])
     ax.set_yticks([])
     fig.tight_layout()
-    _savefig(fig, path)
+    save_figure(fig, path)
 
 
 def write_all(system, features, data: DataSplits, views: int, log_lines: list[dict], history: list[dict],
@@ -183,4 +178,4 @@ def quality_vs_sent_information(points: list[dict], path: Path, original_bits: f
     ax.set_title("selfVAE: quality vs amount of sent information", fontsize=9)
     ax.tick_params(labelsize=7)
     fig.tight_layout()
-    _savefig(fig, path)
+    save_figure(fig, path)

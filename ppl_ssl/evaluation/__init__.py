@@ -6,6 +6,8 @@ from __future__ import annotations
 from ppl_ssl.config import AugmentConfig, EvalConfig
 from ppl_ssl.data import DataSplits, as_float
 from ppl_ssl.evaluation.diagnostics import active_units, aggregate_log_density, posterior_diagnostics, site_terms
+from ppl_ssl.evaluation.fid import FeatureNetwork, cached_feature_network, frechet_distance
+from ppl_ssl.evaluation.generation import class_conditional_codes, generation_scores
 from ppl_ssl.evaluation.likelihood import (bits_per_dim, importance_log_weights, importance_weighted_nll, psis_khat,
                                            reconstruction_mse, held_out_log_likelihood)
 from ppl_ssl.evaluation.style import augmented_views, evaluate_style, style_probe_scores
@@ -13,7 +15,8 @@ from ppl_ssl.evaluation.representation import (Features, cluster_accuracy, embed
                                                gmm_scores, knn_accuracy, part_scores, probe_accuracy)
 
 __all__ = [
-    "Features", "active_units", "aggregate_log_density", "bits_per_dim", "cluster_accuracy", "embed", "evaluate",
+    "FeatureNetwork", "Features", "active_units", "cached_feature_network", "class_conditional_codes", "frechet_distance",
+    "generation_scores", "aggregate_log_density", "bits_per_dim", "cluster_accuracy", "embed", "evaluate",
     "evaluate_generative", "evaluate_representation", "extract_features", "gmm_scores", "importance_log_weights",
     "importance_weighted_nll", "knn_accuracy", "part_scores", "posterior_diagnostics", "probe_accuracy", "psis_khat",
     "reconstruction_mse", "held_out_log_likelihood", "site_terms", "augmented_views", "evaluate_style", "style_probe_scores",

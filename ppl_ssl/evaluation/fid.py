@@ -1,0 +1,159 @@
+"""Fréchet distances between image sets on the features of a classifier trained here: an offline FID.
+
+The standard FID embeds images with an Inception-v3 network trained on ImageNet, whose weights must be
+downloaded. Without them, ppl-ssl trains its own feature network: a small CNN classifier on the dataset's
+training split (seeded, trained once and cached), and computes the Fréchet distance between Gaussians fitted to
+its penultimate-layer features (128 dimensions). The metric is named after the dataset (`fid_fashion_mnist`):
+its values are not comparable with Inception-FID in absolute terms (other features, other dimension), only
+orderings of models scored with the same feature network are. If torchvision and its Inception-v3 weights are
+present locally, `inception_features` gives the standard embedding as well.
+"""
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import scipy.linalg
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from ppl_ssl.data import DataSplits, as_float
+from ppl_ssl.runs import atomic_torch_save
+
+
+def frechet_distance(mean_a: np.ndarray, cov_a: np.ndarray, mean_b: np.ndarray, cov_b: np.ndarray) -> float:
+    """‖μa − μb‖² + tr(Σa + Σb − 2 (Σa Σb)^½): the squared 2-Wasserstein distance between two Gaussians."""
+    with warnings.catch_warnings():  # a near-singular product is handled below, not warned about
+        warnings.simplefilter("ignore", scipy.linalg.LinAlgWarning)
+        root = scipy.linalg.sqrtm(cov_a @ cov_b)
+    if not np.isfinite(root).all():  # a singular product: shift both covariances slightly (as pytorch-fid does)
+        shift = 1e-6 * np.eye(len(cov_a))
+        root = scipy.linalg.sqrtm((cov_a + shift) @ (cov_b + shift))
+    root = root.real  # sqrtm of a product of PSD matrices has real eigenvalues; imaginary parts are round-off
+    return float(((mean_a - mean_b) ** 2).sum() + np.trace(cov_a) + np.trace(cov_b) - 2 * np.trace(root))
+
+
+def feature_statistics(features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and covariance of features (N, D), in float64."""
+    features = np.asarray(features, dtype=np.float64)
+    return features.mean(0), np.cov(features, rowvar=False)
+
+
+class FeatureNet(nn.Module):
+    """A small CNN classifier; `features` is its 128-dimensional penultimate layer."""
+
+    feature_dim = 128
+
+    def __init__(self, channels: int, classes: int):
+        super().__init__()
+        self.body = nn.Sequential(
+            nn.Conv2d(channels, 32, 3, padding=1), nn.ReLU(), nn.Conv2d(32, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(4), nn.Flatten(),
+            nn.Linear(64 * 16, self.feature_dim), nn.ReLU())
+        self.classify = nn.Linear(self.feature_dim, classes)
+
+    def features(self, images: torch.Tensor) -> torch.Tensor:
+        return self.body(images)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.classify(self.body(images))
+
+
+@dataclass
+class FeatureNetwork:
+    """A trained feature network and what it was trained on (its test accuracy says how good its features are)."""
+    net: FeatureNet
+    dataset: str
+    test_accuracy: float
+
+    @property
+    def metric_name(self) -> str:
+        return "fid_" + self.dataset.replace("-", "_")
+
+    @torch.no_grad()
+    def embed(self, images: torch.Tensor, batch_size: int = 1000) -> np.ndarray:
+        """Features of images (N, C, H, W): uint8 or floats in [0, 1]."""
+        self.net.eval()
+        device = next(self.net.parameters()).device
+        parts = [self.net.features((as_float(chunk) if chunk.dtype == torch.uint8 else chunk).to(device)).cpu()
+                 for chunk in images.split(batch_size)]
+        return torch.cat(parts).double().numpy()
+
+    def fid(self, images_a: torch.Tensor, images_b: torch.Tensor) -> float:
+        return frechet_distance(*feature_statistics(self.embed(images_a)), *feature_statistics(self.embed(images_b)))
+
+
+def train_feature_network(data: DataSplits, seed: int = 0, epochs: int = 3, batch_size: int = 256,
+                          lr: float = 1e-3) -> FeatureNetwork:
+    """Train the classifier on the training split (labels) with Adam; report its test accuracy."""
+    if int((data.train_y >= 0).sum()) == 0:
+        raise ValueError(f"dataset '{data.spec.name}' has no training labels: the FID feature network is a classifier")
+    generator = torch.Generator().manual_seed(seed)
+    torch.manual_seed(seed)
+    device = data.train_x.device
+    net = FeatureNet(data.spec.image_shape[0], data.spec.num_classes).to(device)
+    optimiser = torch.optim.Adam(net.parameters(), lr=lr)
+    labelled = (data.train_y >= 0).nonzero().squeeze(1).cpu()
+    net.train()
+    for _ in range(epochs):
+        for index in labelled[torch.randperm(len(labelled), generator=generator)].split(batch_size):
+            index = index.to(device)
+            loss = F.cross_entropy(net(as_float(data.train_x[index])), data.train_y[index])
+            optimiser.zero_grad(set_to_none=True)
+            loss.backward()
+            optimiser.step()
+    net.eval()
+    with torch.no_grad():
+        predictions = torch.cat([net(as_float(chunk)).argmax(1) for chunk in data.test_x.split(1000)])
+    accuracy = float((predictions == data.test_y).float().mean())
+    return FeatureNetwork(net, data.spec.name, accuracy)
+
+
+def cached_feature_network(data: DataSplits, folder: str | Path, seed: int = 0, epochs: int = 3) -> FeatureNetwork:
+    """The feature network for `data`, trained once and cached in `folder` (e.g. the runs folder), so every model of a
+    comparison is scored by the same features."""
+    path = Path(folder) / f"fid-{data.spec.name}-s{seed}-e{epochs}.pt"
+    device = data.train_x.device
+    if path.exists():
+        state = torch.load(path, map_location=device, weights_only=True)
+        net = FeatureNet(data.spec.image_shape[0], data.spec.num_classes).to(device)
+        net.load_state_dict(state["net"])
+        return FeatureNetwork(net.eval(), state["dataset"], state["test_accuracy"])
+    network = train_feature_network(data, seed=seed, epochs=epochs)
+    atomic_torch_save(path, {"net": network.net.state_dict(), "dataset": network.dataset,
+                             "test_accuracy": network.test_accuracy})
+    return network
+
+
+def inception_features_available() -> bool:
+    """Whether the standard Inception-FID can be computed here: torchvision importable and its Inception-v3 weights
+    already in torch's hub cache (nothing is downloaded)."""
+    try:
+        from torchvision.models import Inception_V3_Weights
+    except Exception:  # noqa: BLE001  (torchvision missing, or built for another torch)
+        return False
+    filename = Path(Inception_V3_Weights.IMAGENET1K_V1.url).name
+    return (Path(torch.hub.get_dir()) / "checkpoints" / filename).exists()
+
+
+@torch.no_grad()
+def inception_features(images: torch.Tensor, batch_size: int = 100) -> np.ndarray:
+    """2048-dimensional pool features of torchvision's Inception-v3 (ImageNet weights from the local hub cache),
+    images resized to 299×299, grey images repeated to 3 channels. Close to, not identical with, the TensorFlow
+    Inception of the original FID."""
+    from torchvision.models import Inception_V3_Weights, inception_v3
+
+    model = inception_v3(weights=Inception_V3_Weights.IMAGENET1K_V1, aux_logits=True).eval()
+    model.fc = nn.Identity()
+    mean = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
+    std = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
+    parts = []
+    for chunk in images.split(batch_size):
+        x = (as_float(chunk) if chunk.dtype == torch.uint8 else chunk).cpu()
+        x = x.expand(-1, 3, -1, -1) if x.shape[1] == 1 else x
+        x = F.interpolate(x, size=(299, 299), mode="bilinear", align_corners=False)
+        parts.append(model((x - mean) / std))
+    return torch.cat(parts).double().numpy()

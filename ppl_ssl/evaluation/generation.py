@@ -1,0 +1,56 @@
+"""Generation quality (the SimVAE paper's Table 7 protocol): reconstruction error and FID of samples.
+
+Samples are drawn as the paper draws them: a full-covariance Gaussian fitted to each class's training codes
+E_q[z | x], as many samples per class as the class's share of the training set, decoded to mean images; and from
+the model's own prior. Both are compared with the test images by the FID of `ppl_ssl.evaluation.fid`, beside
+the FID of as many training images (the floor a perfect generator would reach with this sample size).
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from ppl_ssl.data import DataSplits, as_float
+from ppl_ssl.evaluation.fid import FeatureNetwork
+from ppl_ssl.evaluation.representation import embed
+
+
+def class_conditional_codes(codes: np.ndarray, labels: np.ndarray, per_class: dict[int, int], seed: int = 0) -> np.ndarray:
+    """Codes drawn from a full-covariance Gaussian fitted to each class's codes (classes with < 2 codes skipped),
+    per_class[c] of class c, concatenated in class order."""
+    rng = np.random.default_rng(seed)
+    drawn = []
+    for label, count in sorted(per_class.items()):
+        z = codes[labels == label]
+        if len(z) < 2 or count == 0:
+            continue
+        cov = np.cov(z, rowvar=False) + 1e-6 * np.eye(z.shape[1])  # jitter: a rank-deficient class still samples
+        drawn.append(rng.multivariate_normal(z.mean(0), cov, size=count))
+    return np.concatenate(drawn)
+
+
+@torch.no_grad()
+def _decode(system, codes: np.ndarray | torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
+    device = next(system.parameters()).device
+    codes = torch.as_tensor(codes, dtype=torch.float32)
+    return torch.cat([system.decode(chunk.to(device)).float().clamp(0, 1).cpu() for chunk in codes.split(batch_size)])
+
+
+@torch.no_grad()
+def generation_scores(system, data: DataSplits, network: FeatureNetwork, samples: int, seed: int = 0) -> dict:
+    """FID of class-conditional and prior samples against the test images, and of training images (the floor)."""
+    system.eval()
+    name = network.metric_name
+    labelled = (data.train_y >= 0)
+    codes = embed(system.encode, data.train_x[labelled]).numpy()
+    labels = data.train_y[labelled].cpu().numpy()
+    shares = np.bincount(labels, minlength=data.spec.num_classes) / len(labels)
+    per_class = dict(enumerate(np.random.default_rng(seed).multinomial(samples, shares).tolist()))
+    test = data.test_x[:samples].cpu()
+    torch.manual_seed(seed)
+    class_samples = _decode(system, class_conditional_codes(codes, labels, per_class, seed))
+    prior_samples = _decode(system, system.sample_prior(samples, 1)[:, 0])
+    training = data.train_x[torch.randperm(len(data.train_x), generator=torch.Generator().manual_seed(seed))[:samples]].cpu()
+    return {f"{name}_class_conditional": network.fid(test, class_samples), f"{name}_prior": network.fid(test, prior_samples),
+            f"{name}_train_vs_test": network.fid(test, training), "fid_samples": samples,
+            "fid_feature_accuracy": network.test_accuracy}

@@ -1,0 +1,74 @@
+"""Budgets of a reproduction: how long each run trains and how thoroughly it is evaluated, stated in every report.
+
+- `paper`: the SimVAE paper's protocol (its §6 and Appendix A.7): 400 epochs for the VAE family at lr 8e-5, 600
+  for the discriminative methods (the paper trains them 600–800), VICReg at lr 1e-4, probes 200 epochs at lr
+  3e-4, GMM with full covariance and 200 initialisations, kNN with k ∈ 1…15 chosen on validation; 10,000 samples
+  per FID. Days on a CPU; meant for a GPU.
+- `cpu`: what the 2-core CPU affords: the `table1` suite (7 methods × 3 seeds) in under 2 hours. Fewer epochs,
+  a larger learning rate (measured: see the README's Results), probes 50 epochs, GMM 10 initialisations.
+- `smoke`: seconds per run on 512 training images, to check the whole path (the slow test, CI's end-to-end run).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ppl_ssl.errors import ConfigError
+
+DISCRIMINATIVE = ("simclr", "vicreg", "mocov2")  # method kinds trained by their own losses, not SVI
+
+
+@dataclass(frozen=True)
+class Budget:
+    name: str
+    summary: str
+    generative_epochs: int
+    discriminative_epochs: int
+    generative_lr: float | None = None                            # None: the preset's
+    discriminative_lr: dict[str, float] = field(default_factory=dict)  # by method kind; absent: the preset's
+    train_subset: int = 0                                         # 0: the whole training split
+    seeds: int = 3
+    eval: dict = field(default_factory=dict)                      # eval.* overrides
+    fid_samples: int = 10_000
+    feature_net_epochs: int = 5
+    nll_samples: int = 512                                        # importance samples for bits/dim (selfVAE suite)
+    nll_images: int = 1000
+    figures: bool = True
+
+    def overrides(self, method_kind: str) -> dict:
+        """The dotted config overrides this budget sets for a run of a method of this kind."""
+        discriminative = method_kind in DISCRIMINATIVE
+        lr = self.discriminative_lr.get(method_kind) if discriminative else self.generative_lr
+        return {"train.epochs": self.discriminative_epochs if discriminative else self.generative_epochs,
+                **({"train.lr": lr} if lr is not None else {}), "data.train_subset": self.train_subset,
+                **{f"eval.{k}": v for k, v in self.eval.items()}, "eval.figures": self.figures}
+
+    def describe(self) -> str:
+        lr = f"lr {self.generative_lr:g}" if self.generative_lr else "the presets' lr"
+        discriminative_lr = ", ".join(f"{k} {v:g}" for k, v in self.discriminative_lr.items()) or "the presets'"
+        data = f"{self.train_subset} training images" if self.train_subset else "the whole training split"
+        evaluation = ", ".join(f"{k} = {v}" for k, v in self.eval.items()) or "the default evaluation"
+        return (f"budget '{self.name}': {self.generative_epochs} epochs for the VAE family ({lr}), "
+                f"{self.discriminative_epochs} for SimCLR/VICReg/MoCo v2 (lr: {discriminative_lr}); {data}; "
+                f"evaluation: {evaluation}; FID on {self.fid_samples} samples. {self.summary}")
+
+
+BUDGETS = {
+    "paper": Budget(
+        "paper", "The SimVAE paper's protocol (Appendix A.7).", 400, 600, generative_lr=8e-5,
+        discriminative_lr={"vicreg": 1e-4},
+        eval={"probe_epochs": 200, "probe_lr": 3e-4, "gmm_n_init": 200, "knn_max_k": 15}),
+    "cpu": Budget(
+        "cpu", "Chosen so that table1 (7 methods × 3 seeds) finishes in under 2 hours on a 2-core CPU.", 10, 10,
+        eval={"probe_epochs": 50, "gmm_n_init": 10, "tsne_points": 0}, fid_samples=5000, feature_net_epochs=3,
+        nll_samples=128, nll_images=500),
+    "smoke": Budget(
+        "smoke", "Checks the whole path in seconds per run; its numbers mean nothing.", 1, 1, train_subset=512, seeds=1,
+        eval={"probe_epochs": 2, "gmm_n_init": 1, "tsne_points": 0, "diagnostics_points": 200},
+        fid_samples=300, feature_net_epochs=1, nll_samples=4, nll_images=50, figures=False),
+}
+
+
+def budget(name: str) -> Budget:
+    if name not in BUDGETS:
+        raise ConfigError(f"unknown budget '{name}'; choose one of {', '.join(BUDGETS)}")
+    return BUDGETS[name]

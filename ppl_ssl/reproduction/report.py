@@ -1,0 +1,145 @@
+"""A suite's report: ppl-ssl's mean ± s.e. over seeds beside the papers' numbers, with a mark that says at a glance
+whether it matches (≈), beats (▲) or trails (▼) the paper, the budget actually used, and the ablations' figures."""
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from pathlib import Path
+
+from ppl_ssl.figures import plt, save_figure
+from ppl_ssl.reporting import markdown_table, mean_and_standard_error
+from ppl_ssl.reproduction.budgets import Budget
+from ppl_ssl.reproduction.paper import PaperValue, paper_tables, paper_value
+from ppl_ssl.reproduction.runner import RunResult
+from ppl_ssl.reproduction.suites import Suite
+
+FID_KEYS = ("fid_class_conditional", "fid_prior")  # stored under the feature network's name: fid_<dataset>_...
+
+
+def metric_value(metrics: dict, key: str, dataset: str) -> float | None:
+    if key in FID_KEYS:
+        key = f"fid_{dataset.replace('-', '_')}{key[3:]}"
+    value = metrics.get(key)
+    return None if value is None else float(value)
+
+
+def paper_key(key: str) -> str:
+    """The paper's name for a metric (the papers' FID is of class-conditional samples)."""
+    return {"fid_class_conditional": "fid", "test_bpd": "bits_per_dim"}.get(key, key)
+
+
+def verdict(mean: float, se: float, paper: PaperValue, lower_is_better: bool, percent: bool) -> str:
+    """≈ within noise (2 combined s.e.) or a tolerance (1 point for %, 5% of the paper's value otherwise); else ▲/▼."""
+    spread = 2 * math.sqrt((0 if math.isnan(se) else se) ** 2 + (paper.se or 0) ** 2)
+    tolerance = max(spread, 1.0 if percent else 0.05 * abs(paper.mean))
+    better = (paper.mean - mean) if lower_is_better else (mean - paper.mean)
+    return "≈" if abs(better) <= tolerance else ("▲" if better > 0 else "▼")
+
+
+def _cell(values: list[float], digits: int) -> str:
+    if not values:
+        return "–"
+    mean, se = mean_and_standard_error(values)
+    return f"{mean:.{digits}f}" if math.isnan(se) else f"{mean:.{digits}f} ± {se:.{digits}f}"
+
+
+def _digits(key: str, scale: float) -> int:
+    return 4 if key == "reconstruction_mse" else 3 if key in ("test_bpd", "style_r2_mean") else 1
+
+
+def summarise(suite: Suite, results: list[RunResult], dataset: str) -> dict:
+    """{row: {metric: {"values": [...], "mean", "se", "paper", "paper_table", "verdict"}}} (rows: model, or model + setting)."""
+    rows: dict[str, dict] = defaultdict(dict)
+    grouped: dict[tuple, list[RunResult]] = defaultdict(list)
+    for result in results:
+        grouped[(result.spec.model, result.spec.setting)].append(result)
+    for (model, setting), runs in grouped.items():
+        row = rows[f"{model} {setting}".strip()]
+        for key, _, scale in suite.metrics:
+            values = [scale * v for r in runs if (v := metric_value(r.metrics, key, dataset)) is not None]
+            if not values:
+                continue
+            mean, se = mean_and_standard_error(values)
+            entry = {"values": values, "mean": mean, "se": se, "seeds": [r.spec.seed for r in runs]}
+            found = paper_value(paper_key(key), model, dataset, suite.paper_tables or None) if suite.paper_tables and not setting else None
+            if found is not None:
+                paper, table = found
+                entry.update(paper=paper.mean, paper_se=paper.se, paper_table=table)
+                if key not in FID_KEYS:  # an Inception-FID is not comparable with ours in absolute terms
+                    entry["verdict"] = verdict(mean, se, paper, key in suite.lower_is_better, scale == 100)
+            row[key] = entry
+    return dict(rows)
+
+
+def markdown(suite: Suite, budget: Budget, dataset: str, results: list[RunResult], summary: dict,
+             figures: list[tuple[str, str]]) -> str:
+    """The suite's section of report.md; figures: (caption, path relative to the report)."""
+    metrics = [(k, label, scale) for k, label, scale in suite.metrics if any(k in row for row in summary.values())]
+    with_paper = {k for k, _, _ in metrics if any("paper" in row.get(k, {}) for row in summary.values())}
+    header = ["run"] + [col for k, label, _ in metrics for col in ([label, "paper"] if k in with_paper else [label])]
+    table_rows = []
+    for name, row in summary.items():
+        cells = [name]
+        for key, _, scale in metrics:
+            entry = row.get(key)
+            cells.append(_cell(entry["values"], _digits(key, scale)) if entry else "–")
+            if key in with_paper:
+                cells.append(str(PaperValue(entry["paper"], entry["paper_se"])) + f" {entry.get('verdict', '')}".rstrip()
+                             if entry and "paper" in entry else "–")
+        table_rows.append(cells)
+    seconds = sum(r.metrics.get("train_seconds", 0) + r.metrics.get("eval_seconds", 0) for r in results)
+    precisions = sorted({r.metrics.get("precision", "fp32") for r in results})
+    seeds = sorted({r.spec.seed for r in results})
+    tables = sorted({e["paper_table"] for row in summary.values() for e in row.values() if "paper_table" in e})
+    lines = [f"## {suite.name}: {suite.summary}", "", markdown_table(header, table_rows), "",
+             f"{dataset}; {budget.describe()} Seeds {', '.join(map(str, seeds))}; precision {', '.join(precisions)}; "
+             f"{len(results)} runs, {seconds / 60:.1f} min of training and evaluation (sum over runs).",
+             "Cells: mean ± standard error over seeds; accuracies, NMI and ARI in %. Paper columns: "
+             + (", ".join(tables) if tables else "none for this suite") + " (see ppl_ssl/reproduction/paper_results.toml); "
+             "≈ within 2 combined standard errors or 1 point (5% for other units), ▲ better, ▼ worse than the paper."]
+    for key in suite.paper_tables:  # a paper table without this dataset: its rows, for the shape of the result
+        table = paper_tables()[key]
+        if dataset not in table.datasets:
+            rows = "; ".join(f"{model}: " + ", ".join(f"{metric} {table.get(model, metric, d)}" for metric in table.metrics
+                                                      for d in table.datasets if table.get(model, metric, d))
+                             for model in table.models)
+            lines.append(f"The paper's {key} reports {', '.join(table.datasets)}, not {dataset} ({table.source}): {rows}.")
+    if any(k in FID_KEYS for k, _, _ in metrics):
+        accuracy = next((r.metrics["fid_feature_accuracy"] for r in results if "fid_feature_accuracy" in r.metrics), float("nan"))
+        floor = [v for r in results if (v := r.metrics.get(f"fid_{dataset.replace('-', '_')}_train_vs_test")) is not None]
+        lines.append(f"FID here is fid_{dataset.replace('-', '_')}: the Fréchet distance on the 128 penultimate features of a "
+                     f"classifier trained on the dataset's training split (test accuracy {100 * accuracy:.1f}%; "
+                     "ppl_ssl/evaluation/fid.py), between the samples and as many test images; training images score "
+                     f"{_cell(floor, 2)} (the floor at this sample size). Not Inception's: compare orderings with the paper's "
+                     "FID, not values.")
+    for caption, path in figures:
+        lines += ["", f"{caption}:", "", f"![{caption}]({path})"]
+    return "\n".join(lines) + "\n"
+
+
+def ablation_figures(suite: Suite, summary: dict, folder: Path) -> list[Path]:
+    """One figure per swept setting (crop, jitter, J, …): a panel per metric, a line per model, mean ± s.e."""
+    sweeps: dict[str, dict[str, list]] = defaultdict(lambda: defaultdict(list))
+    for name, row in summary.items():
+        model, setting = name.split(" ", 1)
+        label, value = setting.split("=")
+        sweeps[label][model].append((float(value), row))
+    paths = []
+    for label, models in sweeps.items():
+        metrics = [(k, m) for k, m, _ in suite.metrics]
+        fig, axes = plt.subplots(1, len(metrics), figsize=(3.2 * len(metrics), 3), squeeze=False)
+        for ax, (key, metric_label) in zip(axes[0], metrics):
+            for model, points in models.items():
+                points = sorted((x, row[key]) for x, row in points if key in row)
+                if points:
+                    ax.errorbar([x for x, _ in points], [e["mean"] for _, e in points],
+                                yerr=[0 if math.isnan(e["se"]) else e["se"] for _, e in points], marker="o", capsize=3, label=model)
+            ax.set_title(metric_label)
+            ax.set_xlabel(suite.x_label if len(sweeps) == 1 else label)
+        axes[0][0].set_ylabel("%")
+        axes[0][-1].legend(fontsize=7)
+        fig.tight_layout()
+        path = folder / f"{suite.name}-{label.lower()}.png"
+        save_figure(fig, path)
+        paths.append(path)
+    return paths

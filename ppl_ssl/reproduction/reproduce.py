@@ -1,0 +1,66 @@
+"""One call for a reproduction: run the suites' grids, then write OUT/report.md and OUT/report.json."""
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+from ppl_ssl.config import build_config
+from ppl_ssl.reproduction.budgets import budget as find_budget
+from ppl_ssl.reproduction.report import ablation_figures, markdown, summarise
+from ppl_ssl.reproduction.runner import run_suite, runs_folder
+from ppl_ssl.reproduction.suites import suite as find_suites
+from ppl_ssl.runs import atomic_write_json, atomic_write_text
+
+
+def reproduce(suite_name: str, budget_name: str = "cpu", dataset: str = "fashion-mnist", seeds: int | None = None,
+              first_seed: int = 1, out: str | Path = "runs/reproduce", device: str = "auto", precision: str | None = None,
+              assignments: list[str] | None = None, progress: bool = False) -> dict:
+    """Train and evaluate every run of the suite(s) (finished runs are reused, interrupted ones resumed) and write the
+    report; returns report.json's content."""
+    out = Path(out)
+    budget = find_budget(budget_name)
+    suites = find_suites(suite_name)
+    seed_list = list(range(first_seed, first_seed + (seeds or budget.seeds)))
+    for suite in suites:  # every preset and override checked before hours of training start
+        for model, _, _, suite_assignments in suite.runs:
+            build_config(model, {"data.dataset": dataset, "train.device": device}, [*suite_assignments, *(assignments or [])])
+    report = _load_report(out)
+    started = time.perf_counter()
+    for suite in suites:
+        results = run_suite(suite, budget, dataset, seed_list, out, device, precision, assignments, progress)
+        summary = summarise(suite, results, dataset)
+        figures = []
+        if suite.kind == "ablation":
+            figures = [(f"{suite.name}: mean ± s.e. over seeds", path.name) for path in ablation_figures(suite, summary, out)]
+        elif suite.kind == "generation" and budget.figures:
+            first = {r.spec.model: r.folder for r in reversed(results)}
+            figures = [(f"{model}: samples from a Gaussian fitted to each class's codes",
+                        (first[model] / "figures" / "class_samples.png").relative_to(out).as_posix()) for model in first]
+            if "simvae" in first:
+                figures.append(("simvae: each row one content y from the prior and views z^j | y decoded (only SimVAE's "
+                                "model can draw this)", (first["simvae"] / "figures" / "prior_samples.png").relative_to(out).as_posix()))
+        # a report holds every suite run into this folder; rerunning one replaces its section
+        where = runs_folder(out, budget, dataset, list(assignments or [])).relative_to(out).as_posix()
+        report["sections"][f"{where}/{suite.name}"] = {
+            "suite": suite.name, "budget": budget.describe(), "dataset": dataset, "seeds": seed_list,
+            "markdown": markdown(suite, budget, dataset, results, summary, figures), "summary": summary,
+            "runs": {str(r.folder.relative_to(out)): r.metrics for r in results},
+            "wall_seconds": time.perf_counter() - started}
+        _write_report(out, report)
+    return report
+
+
+def _load_report(out: Path) -> dict:
+    path = out / "report.json"
+    if path.exists():
+        report = json.loads(path.read_text())
+        if "sections" in report:
+            return report
+    return {"sections": {}}
+
+
+def _write_report(out: Path, report: dict) -> None:
+    atomic_write_json(out / "report.json", report)
+    sections = [section["markdown"] for section in report["sections"].values()]
+    atomic_write_text(out / "report.md", "# Reproduction report\n\n" + "\n".join(sections))

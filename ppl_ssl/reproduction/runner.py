@@ -1,0 +1,81 @@
+"""Train and evaluate a suite's runs: ordinary run folders, skipped when finished and resumed when interrupted, so a
+killed reproduction loses at most the epoch in progress. Runs are shared between suites with the same budget and
+dataset (table1's VAE is generation's VAE)."""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from ppl_ssl.config import build_config
+from ppl_ssl.evaluation.fid import cached_feature_network
+from ppl_ssl.evaluation.generation import generation_scores
+from ppl_ssl.pipeline import evaluate_run
+from ppl_ssl.reporting import ensure_run
+from ppl_ssl.reproduction.budgets import Budget
+from ppl_ssl.reproduction.suites import RunSpec, Suite
+from ppl_ssl.runs import atomic_write_json, load_run
+from ppl_ssl.training import load_data_for
+
+
+@dataclass
+class RunResult:
+    spec: RunSpec
+    folder: Path
+    metrics: dict
+
+
+def runs_folder(out: Path, budget: Budget, dataset: str, assignments: list[str]) -> Path:
+    """OUT/BUDGET/DATASET, with a tag of the user's --set assignments so that differently configured runs never mix."""
+    tag = "-set" + hashlib.sha1("\n".join(assignments).encode()).hexdigest()[:8] if assignments else ""
+    return out / f"{budget.name}{tag}" / dataset
+
+
+def method_kind(model: str) -> str:
+    return build_config(model).method.kind
+
+
+def run_suite(suite: Suite, budget: Budget, dataset: str, seeds: list[int], out: Path, device: str = "auto",
+              precision: str | None = None, assignments: list[str] | None = None, progress: bool = False) -> list[RunResult]:
+    assignments = list(assignments or [])
+    folder_root = runs_folder(out, budget, dataset, assignments)
+    kinds = {model: method_kind(model) for model, *_ in suite.runs}
+    results = []
+    for spec in suite.specs(seeds):
+        overrides = {**budget.overrides(kinds[spec.model]), "data.dataset": dataset, "train.seed": spec.seed,
+                     "train.device": device, **({"train.precision": precision} if precision else {})}
+        folder = ensure_run(spec.model, folder_root / spec.folder, overrides, [*spec.assignments, *assignments], progress)
+        if suite.kind == "generation":
+            add_generation_scores(folder, budget, out, device)
+        elif suite.kind == "selfvae":
+            add_bits_per_dim(folder, budget, device)
+        results.append(RunResult(spec, folder, json.loads((folder / "metrics.json").read_text())))
+    return results
+
+
+def add_generation_scores(folder: Path, budget: Budget, out: Path, device: str) -> None:
+    """FID of class-conditional and prior samples (merged into the run's metrics.json once)."""
+    metrics_path = folder / "metrics.json"
+    metrics = json.loads(metrics_path.read_text())
+    if metrics.get("fid_samples") == budget.fid_samples:
+        return
+    run = load_run(folder, device=device)
+    data = load_data_for(run.config, run.device)
+    # the feature network learns from the whole training split, whatever subset the run trained on
+    whole = load_data_for(dataclasses.replace(run.config, data=dataclasses.replace(run.config.data, train_subset=0)), run.device)
+    network = cached_feature_network(whole, out / "feature_nets", seed=0, epochs=budget.feature_net_epochs)
+    metrics.update(generation_scores(run.system, data, network, budget.fid_samples, seed=run.config.train.seed))
+    atomic_write_json(metrics_path, metrics)
+    print(f"{folder.name}: {network.metric_name} class-conditional {metrics[network.metric_name + '_class_conditional']:.2f}",
+          flush=True)
+
+
+def add_bits_per_dim(folder: Path, budget: Budget, device: str) -> None:
+    """Importance-weighted test bits/dim with the budget's samples (merged into metrics.json once)."""
+    metrics = json.loads((folder / "metrics.json").read_text())
+    if metrics.get("nll_samples") == budget.nll_samples and metrics.get("nll_images") == budget.nll_images:
+        return
+    evaluate_run(folder, device=device, make_figures=False, nll_samples=budget.nll_samples, nll_images=budget.nll_images,
+                 representation=False)

@@ -1,0 +1,92 @@
+"""The reproduction suites: each a grid of ordinary runs (preset × setting × seed) and what its report shows.
+
+A suite names its runs; `ppl_ssl.reproduction.runner` trains and evaluates them (skipping finished ones, resuming
+interrupted ones) and `ppl_ssl.reproduction.report` sets their mean ± s.e. beside the papers' numbers.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ppl_ssl.errors import ConfigError
+
+TABLE1_MODELS = ("vae", "beta-vae", "crvae", "simvae", "simclr", "vicreg", "mocov2")
+GENERATIVE_MODELS = ("vae", "beta-vae", "crvae", "simvae")
+SELFVAE_MODELS = ("vae-logistic", "selfvae-downscale", "selfvae-sketch", "selfvae-hier")
+
+# (metrics.json key, column label, scale to the paper's unit)
+CONTENT = [("knn_accuracy", "kNN", 100), ("mlp_probe_accuracy", "MP", 100), ("linear_probe_accuracy", "LP", 100),
+           ("gmm_accuracy", "GMM", 100), ("gmm_nmi", "NMI", 100), ("gmm_ari", "ARI", 100)]
+STYLE = [("style_r2_mean", "style R²", 1), ("style_accuracy_vflip", "v-flip acc.", 100)]
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """One run of a suite: a preset, the setting it sweeps (if any) and a seed."""
+    model: str                        # the row (a preset name)
+    seed: int
+    setting: str = ""                 # the swept value, as a label ("J=4")
+    value: float | None = None        # the swept value, for the x axis of an ablation figure
+    assignments: tuple[str, ...] = ()  # --set assignments of the setting
+
+    @property
+    def folder(self) -> str:
+        slug = "".join(c if c.isalnum() or c in ".-" else "-" for c in self.setting)
+        return f"{self.model}{'-' + slug if slug else ''}-s{self.seed}"
+
+
+@dataclass(frozen=True)
+class Suite:
+    name: str
+    summary: str
+    kind: str                                  # "table" | "ablation" | "generation" | "selfvae"
+    runs: tuple[tuple[str, str, float | None, tuple[str, ...]], ...]  # (model, setting, value, assignments) per seed
+    metrics: tuple[tuple[str, str, float], ...]
+    paper_tables: tuple[str, ...] = ()
+    x_label: str = ""
+    lower_is_better: tuple[str, ...] = field(default=())
+
+    def specs(self, seeds: list[int]) -> list[RunSpec]:
+        return [RunSpec(model, seed, setting, value, assignments)
+                for model, setting, value, assignments in self.runs for seed in seeds]
+
+
+def _sweep(models: tuple[str, ...], label: str, values: list[float], assignment) -> tuple:
+    return tuple((model, f"{label}={v:g}", float(v), tuple(assignment(v))) for model in models for v in values)
+
+
+SUITES: dict[str, Suite] = {suite.name: suite for suite in [
+    Suite("table1", "SimVAE paper Tables 1, 5 and 6: content (kNN, MLP/linear probes, GMM accuracy, NMI, ARI) and style "
+          "retention of 7 methods", "table", tuple((m, "", None, ()) for m in TABLE1_MODELS),
+          tuple(CONTENT + STYLE), ("simvae-table1", "simvae-table5", "simvae-table6")),
+    Suite("ablation-views", "SimVAE paper Figure 8: SimVAE with J = 1, 2, 4, 6, 8, 10 views per image", "ablation",
+          _sweep(("simvae",), "J", [1, 2, 4, 6, 8, 10], lambda v: [f"model.views={int(v)}"]),
+          tuple(CONTENT[:4]), x_label="views per image J"),
+    Suite("ablation-variance", "SimVAE paper Figure 9: SimVAE with likelihood variance σ² from 0.005 to 0.2", "ablation",
+          _sweep(("simvae",), "var", [0.005, 0.01, 0.02, 0.05, 0.1, 0.2], lambda v: [f"model.likelihood.variance={v}"]),
+          tuple(CONTENT[:4]), x_label="likelihood variance σ²"),
+    Suite("ablation-augment", "SimVAE paper Figure 7: crop scale (smallest crop area) and brightness/contrast jitter "
+          "strength for SimVAE, the VAE, SimCLR and VICReg", "ablation",
+          _sweep(("simvae", "vae", "simclr", "vicreg"), "crop", [0.2, 0.4, 0.6, 0.8],
+                 lambda v: [f"augment.crop_scale=[{v}, 1.0]"])
+          + _sweep(("simvae", "vae", "simclr", "vicreg"), "jitter", [0.0, 0.2, 0.4, 0.8],
+                   lambda v: [f"augment.brightness={v}", f"augment.contrast={v}", "augment.jitter_prob=0.8"]),
+          tuple(CONTENT[:2]), x_label="augmentation strength"),
+    Suite("generation", "SimVAE paper Table 7 and Figure 10: reconstruction MSE and FID of class-conditional and prior "
+          "samples; SimVAE's views drawn from one shared content", "generation",
+          tuple((m, "", None, ()) for m in GENERATIVE_MODELS),
+          (("reconstruction_mse", "MSE", 1), ("fid_class_conditional", "FID (class-cond.)", 1), ("fid_prior", "FID (prior)", 1)),
+          ("simvae-table7",), lower_is_better=("reconstruction_mse", "fid_class_conditional", "fid_prior", "fid")),
+    Suite("selfvae", "selfVAE paper Table 1 shape: test bits/dim (importance-weighted) and kNN accuracy of the VAE and "
+          "the selfVAEs with the same nets, discretised-logistic likelihood and RealNVP prior", "selfvae", tuple((m, "", None, ()) for m in SELFVAE_MODELS),
+          (("test_bpd", "bits/dim", 1), ("knn_accuracy", "kNN", 100)), ("selfvae-table1",),
+          lower_is_better=("test_bpd", "bits_per_dim")),
+]}
+
+
+def suite(name: str) -> list[Suite]:
+    """The suites a --suite name stands for ('all': every one)."""
+    if name == "all":
+        return list(SUITES.values())
+    if name not in SUITES:
+        raise ConfigError(f"unknown suite '{name}'; choose one of {', '.join(SUITES)} or all")
+    return [SUITES[name]]

@@ -1,0 +1,59 @@
+"""The offline FID: the Fréchet distance against closed forms, and a feature network whose distances order as they must."""
+import numpy as np
+import pytest
+import scipy.linalg
+import torch
+
+from ppl_ssl.data import load_dataset
+from ppl_ssl.evaluation.fid import cached_feature_network, feature_statistics, frechet_distance
+
+
+def test_frechet_distance_of_diagonal_gaussians_has_its_closed_form():
+    rng = np.random.default_rng(0)
+    mean_a, mean_b = rng.normal(size=6), rng.normal(size=6)
+    var_a, var_b = rng.uniform(0.1, 3, size=6), rng.uniform(0.1, 3, size=6)
+    expected = ((mean_a - mean_b) ** 2).sum() + ((np.sqrt(var_a) - np.sqrt(var_b)) ** 2).sum()
+    assert frechet_distance(mean_a, np.diag(var_a), mean_b, np.diag(var_b)) == pytest.approx(expected, rel=1e-9)
+
+
+def test_frechet_distance_of_full_covariances_matches_the_symmetric_form():
+    # tr((Σa Σb)^½) = tr((Σa^½ Σb Σa^½)^½): the reference takes the symmetric route, the function the direct one
+    rng = np.random.default_rng(1)
+    factors = [rng.normal(size=(8, 8)) for _ in range(2)]
+    cov_a, cov_b = (f @ f.T + 0.1 * np.eye(8) for f in factors)
+    mean_a, mean_b = rng.normal(size=8), rng.normal(size=8)
+    half = scipy.linalg.sqrtm(cov_a).real
+    cross = scipy.linalg.sqrtm(half @ cov_b @ half).real
+    expected = ((mean_a - mean_b) ** 2).sum() + np.trace(cov_a + cov_b - 2 * cross)
+    assert frechet_distance(mean_a, cov_a, mean_b, cov_b) == pytest.approx(expected, rel=1e-8)
+    assert frechet_distance(mean_a, cov_a, mean_a, cov_a) == pytest.approx(0.0, abs=1e-8)
+    mean, cov = feature_statistics(rng.normal(size=(50000, 3)) * [1, 2, 3] + 5)
+    assert mean == pytest.approx([5, 5, 5], abs=0.05) and np.diag(cov) == pytest.approx([1, 4, 9], rel=0.05)
+
+
+@pytest.fixture(scope="module")
+def digits_features(tmp_path_factory):
+    data = load_dataset("digits", "", 300, 0, 0, "cpu")
+    folder = tmp_path_factory.mktemp("fid")
+    return data, folder, cached_feature_network(data, folder, seed=0, epochs=10)
+
+
+def test_held_out_images_are_close_noise_far_and_one_class_farther(digits_features):
+    data, _, network = digits_features
+    assert network.metric_name == "fid_digits" and network.test_accuracy > 0.8
+    noise = torch.randint(0, 256, data.test_x.shape, dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
+    held_out = network.fid(data.train_x, data.test_x)
+    to_noise = network.fid(data.train_x, noise)
+    to_one_class = network.fid(data.train_x, data.train_x[data.train_y == 0])
+    assert 10 * held_out < to_noise < to_one_class
+
+
+def test_the_feature_network_is_trained_once_and_reloaded(digits_features):
+    data, folder, network = digits_features
+    cached = list(folder.glob("fid-digits-*.pt"))
+    assert len(cached) == 1
+    stamp = cached[0].stat().st_mtime_ns
+    again = cached_feature_network(data, folder, seed=0, epochs=10)
+    assert cached[0].stat().st_mtime_ns == stamp
+    np.testing.assert_array_equal(again.embed(data.test_x[:20]), network.embed(data.test_x[:20]))
+    assert again.test_accuracy == network.test_accuracy

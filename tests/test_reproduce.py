@@ -1,0 +1,119 @@
+"""Reproducing the papers: the transcribed numbers, budgets, suites, the report's verdicts, and the resumable runner."""
+import json
+import math
+
+import pytest
+
+import ppl_ssl
+from ppl_ssl.errors import ConfigError
+from ppl_ssl.reproduction import BUDGETS, SUITES, PaperValue, budget, paper_tables, paper_value, reproduce, suite
+from ppl_ssl.reproduction.report import markdown, summarise, verdict
+from ppl_ssl.reproduction.runner import RunResult
+from ppl_ssl.reproduction.suites import RunSpec
+from tests.conftest import TINY
+
+NOT_PRESETS = {"random", "moco", "infovae", "infomax-vae", "vae-realnvp"}  # rows of methods ppl-ssl does not train
+
+
+def test_every_paper_table_parses_and_names_known_models():
+    tables = paper_tables()
+    assert {"simvae-table1", "simvae-table5", "simvae-table6", "simvae-table7", "crvae-table3", "selfvae-table1"} <= set(tables)
+    presets = set(ppl_ssl.config.preset_names())
+    for table in tables.values():
+        assert table.source and table.values
+        assert set(table.models) <= presets | NOT_PRESETS, table.key
+
+
+@pytest.mark.parametrize("metric, model, dataset, expected", [
+    ("knn_accuracy", "simvae", "fashion-mnist", (86.5, 0.0, "simvae-table1")),
+    ("mlp_probe_accuracy", "vae", "cifar10", (30.3, 0.4, "simvae-table1")),
+    ("gmm_accuracy", "beta-vae", "fashion-mnist", (68.0, 0.3, "simvae-table5")),
+    ("gmm_ari", "simclr", "cifar10", (52.2, 0.1, "simvae-table6")),
+    ("fid", "vae", "cifar10", (365.4, 3.3, "simvae-table7")),
+    ("reconstruction_mse", "simvae", "mnist", (0.026, 0.0, "simvae-table7")),
+    ("knn_accuracy", "crvae", "fashion-mnist", (86.4, 0.0, "simvae-table1")),  # Table 1 is searched first
+])
+def test_transcribed_numbers_match_the_papers(metric, model, dataset, expected):
+    value, table = paper_value(metric, model, dataset)
+    assert (value.mean, value.se, table) == expected
+    crvae = paper_tables()["crvae-table3"].get("crvae", "knn_accuracy", "fashion-mnist")
+    assert crvae == PaperValue(82.29, 0.72)
+    assert paper_value("gmm_nmi", "moco", "celeba") is None  # "—" in the paper
+
+
+def test_verdicts_read_noise_and_direction():
+    paper = PaperValue(80.0, 0.5)
+    assert verdict(80.8, 0.2, paper, lower_is_better=False, percent=True) == "≈"   # within 1 point
+    assert verdict(84.0, 0.2, paper, lower_is_better=False, percent=True) == "▲"
+    assert verdict(70.0, 0.2, paper, lower_is_better=False, percent=True) == "▼"
+    assert verdict(83.0, 2.0, paper, lower_is_better=False, percent=True) == "≈"   # 3 points, but 2 s.e. ≈ 4.1
+    assert verdict(0.010, math.nan, PaperValue(0.012, 0.0), lower_is_better=True, percent=False) == "▲"
+
+
+def test_budgets_set_epochs_and_learning_rates_by_method_family():
+    paper = budget("paper")
+    assert paper.overrides("svi")["train.epochs"] == 400 and paper.overrides("svi")["train.lr"] == 8e-5
+    assert paper.overrides("simclr")["train.epochs"] == 600 and "train.lr" not in paper.overrides("simclr")
+    assert paper.overrides("vicreg")["train.lr"] == 1e-4 and paper.overrides("svi")["eval.gmm_n_init"] == 200
+    assert "400 epochs" in paper.describe() and "lr 8e-05" in paper.describe()
+    with pytest.raises(ConfigError, match="unknown budget 'fast'; choose one of paper, cpu, smoke"):
+        budget("fast")
+    with pytest.raises(ConfigError, match="unknown suite 'table2'"):
+        suite("table2")
+
+
+def test_suites_run_each_setting_in_a_folder_of_its_own():
+    folders = {}
+    for s in SUITES.values():
+        for spec in s.specs([1, 2]):
+            key = (spec.model, spec.assignments, spec.seed)
+            assert folders.setdefault(spec.folder, key) == key  # one folder, one configuration (shared across suites)
+    assert {spec.value for spec in SUITES["ablation-views"].specs([1])} == {1, 2, 4, 6, 8, 10}
+    assert len(suite("all")) == len(SUITES) and set(BUDGETS) == {"paper", "cpu", "smoke"}
+
+
+def test_the_report_sets_ours_beside_the_papers_with_a_verdict(tmp_path):
+    results = [RunResult(RunSpec(model, seed), tmp_path, {"knn_accuracy": knn, "gmm_nmi": 0.5, "train_seconds": 60.0,
+                                                          "eval_seconds": 30.0, "precision": "fp32"})
+               for model, seed, knn in [("simvae", 1, 0.86), ("simvae", 2, 0.87), ("simclr", 1, 0.70), ("simclr", 2, 0.71)]]
+    summary = summarise(SUITES["table1"], results, "fashion-mnist")
+    assert summary["simvae"]["knn_accuracy"]["mean"] == pytest.approx(86.5)
+    assert summary["simvae"]["knn_accuracy"]["verdict"] == "≈" and summary["simclr"]["knn_accuracy"]["verdict"] == "▼"
+    text = markdown(SUITES["table1"], budget("cpu"), "fashion-mnist", results, summary, [])
+    assert "| simvae | 86.5 ± 0.5 | 86.5 ± 0 ≈ |" in text and "| simclr | 70.5 ± 0.5 | 76 ± 0.1 ▼ |" in text
+    assert "budget 'cpu'" in text and "Seeds 1, 2" in text and "4 runs, 6.0 min" in text
+    assert "NMI" in text and "MP" not in text.split("\n")[2]  # columns without any value are left out
+
+
+def test_a_reproduction_runs_resumes_and_reports(tmp_path):
+    # the smoke budget on digits with tiny nets: the whole path in seconds
+    settings = [s for s in TINY if not s.startswith("data.dataset")]
+    report = reproduce("ablation-views", "smoke", "digits", seeds=2, out=tmp_path, device="cpu", assignments=settings)
+    (key, section), = report["sections"].items()
+    assert key.startswith("smoke-set") and key.endswith("/digits/ablation-views")  # --set runs kept apart from plain ones
+    assert len(section["runs"]) == 12 and set(section["summary"]) == {f"simvae J={j}" for j in (1, 2, 4, 6, 8, 10)}
+    assert all(len(row["knn_accuracy"]["values"]) == 2 for row in section["summary"].values())
+    assert (tmp_path / "ablation-views-j.png").stat().st_size > 1000
+    text = (tmp_path / "report.md").read_text()
+    assert "| simvae J=4 |" in text and "![ablation-views" in text
+
+    # a rerun reuses finished runs; a run killed after its checkpoint (no metrics yet) is resumed, not restarted
+    folders = [tmp_path / name for name in section["runs"]]
+    stamps = {f: (f / "checkpoint.pt").stat().st_mtime_ns for f in folders}
+    (folders[0] / "metrics.json").unlink()
+    again = reproduce("ablation-views", "smoke", "digits", seeds=2, out=tmp_path, device="cpu", assignments=settings)
+    assert all((f / "checkpoint.pt").stat().st_mtime_ns == stamps[f] for f in folders)  # nothing retrained
+    assert (folders[0] / "metrics.json").exists()
+    assert again["sections"].keys() == report["sections"].keys()
+
+
+@pytest.mark.slow
+def test_every_suite_runs_at_the_smoke_budget(tmp_path):
+    report = reproduce("all", "smoke", "fashion-mnist", out=tmp_path, device="cpu", precision="fp32")
+    assert {key.split("/")[-1] for key in report["sections"]} == set(SUITES)
+    text = (tmp_path / "report.md").read_text()
+    for name in SUITES:
+        assert f"## {name}:" in text
+    assert "86.5 ± 0" in text and "fid_fashion_mnist" in text and "The paper's selfvae-table1 reports cifar10" in text
+    generation = report["sections"]["smoke/fashion-mnist/generation"]["summary"]
+    assert all(row["fid_class_conditional"]["mean"] > 0 for row in generation.values())
