@@ -5,6 +5,7 @@
     python experiments/reproduce.py --suite ablation-variance                    # Figure 9: likelihood variance
     python experiments/reproduce.py --suite ablation-augment                     # Figure 7: crop scale / jitter
     python experiments/reproduce.py --suite generation                           # Table 7: MSE and FID, Figure 10
+    python experiments/reproduce.py --suite crvae                                # CR-VAE Table III (Fashion-MNIST rows)
     python experiments/reproduce.py --suite selfvae                              # selfVAE Table 1 shape (bits/dim)
     python experiments/reproduce.py --suite all --budget paper --device cuda     # the paper's budget, on a GPU
     python experiments/reproduce.py --suite table1 --budget smoke                # minutes: checks the whole path
@@ -25,7 +26,7 @@ def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--suite", required=True, choices=[*SUITES, "all"])
     parser.add_argument("--budget", default="cpu", choices=list(BUDGETS))
-    parser.add_argument("--seeds", type=int, help="number of seeds (default: the budget's)")
+    parser.add_argument("--seeds", type=int, help="number of seeds (default: the paper's for the suite, else the budget's)")
     parser.add_argument("--first-seed", type=int, default=1)
     parser.add_argument("--dataset", default="fashion-mnist")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")

@@ -48,6 +48,7 @@ def test_verdicts_read_noise_and_direction():
     assert verdict(70.0, 0.2, paper, lower_is_better=False, percent=True) == "▼"
     assert verdict(83.0, 2.0, paper, lower_is_better=False, percent=True) == "≈"   # 3 points, but 2 s.e. ≈ 4.1
     assert verdict(0.010, math.nan, PaperValue(0.012, 0.0), lower_is_better=True, percent=False) == "▲"
+    assert verdict(12.0, 0.1, PaperValue(8.41, 0.09), lower_is_better=None, percent=False) == "↑"  # a KL: no better
 
 
 def test_budgets_set_epochs_and_learning_rates_by_method_family():
@@ -69,6 +70,9 @@ def test_suites_run_each_setting_in_a_folder_of_its_own():
             key = (spec.model, spec.assignments, spec.seed)
             assert folders.setdefault(spec.folder, key) == key  # one folder, one configuration (shared across suites)
     assert {spec.value for spec in SUITES["ablation-views"].specs([1])} == {1, 2, 4, 6, 8, 10}
+    crvae = SUITES["crvae"].specs([1])  # the CR-VAE paper's setting, in folders of its own
+    assert all("model.latent_dim=16" in spec.assignments and spec.folder.endswith("-l16-b256-s1") for spec in crvae)
+    assert SUITES["crvae"].seeds == 5
     assert len(suite("all")) == len(SUITES) and set(BUDGETS) == {"paper", "cpu", "smoke"}
 
 

@@ -23,17 +23,17 @@ def metric_value(metrics: dict, key: str, dataset: str) -> float | None:
     return None if value is None else float(value)
 
 
-def paper_key(key: str) -> str:
-    """The paper's name for a metric (the papers' FID is of class-conditional samples)."""
-    return {"fid_class_conditional": "fid", "test_bpd": "bits_per_dim"}.get(key, key)
-
-
-def verdict(mean: float, se: float, paper: PaperValue, lower_is_better: bool, percent: bool) -> str:
-    """≈ within noise (2 combined s.e.) or a tolerance (1 point for %, 5% of the paper's value otherwise); else ▲/▼."""
+def verdict(mean: float, se: float, paper: PaperValue, lower_is_better: bool | None, percent: bool) -> str:
+    """≈ within noise (2 combined s.e.) or a tolerance (1 point for %, 5% of the paper's value otherwise); else ▲/▼
+    (better/worse), or ↑/↓ (above/below) where neither direction is better (lower_is_better=None)."""
     spread = 2 * math.sqrt((0 if math.isnan(se) else se) ** 2 + (paper.se or 0) ** 2)
     tolerance = max(spread, 1.0 if percent else 0.05 * abs(paper.mean))
+    if abs(mean - paper.mean) <= tolerance:
+        return "≈"
+    if lower_is_better is None:
+        return "↑" if mean > paper.mean else "↓"
     better = (paper.mean - mean) if lower_is_better else (mean - paper.mean)
-    return "≈" if abs(better) <= tolerance else ("▲" if better > 0 else "▼")
+    return "▲" if better > 0 else "▼"
 
 
 def _cell(values: list[float], digits: int) -> str:
@@ -44,7 +44,9 @@ def _cell(values: list[float], digits: int) -> str:
 
 
 def _digits(key: str, scale: float) -> int:
-    return 4 if key == "reconstruction_mse" else 3 if key in ("test_bpd", "style_r2_mean") else 1
+    if key == "reconstruction_mse":
+        return 4 if scale == 1 else 2
+    return 3 if key in ("test_bpd", "style_r2_mean") else 2 if key in ("kl", "aggregate_kl", "mutual_information") else 1
 
 
 def summarise(suite: Suite, results: list[RunResult], dataset: str) -> dict:
@@ -61,12 +63,13 @@ def summarise(suite: Suite, results: list[RunResult], dataset: str) -> dict:
                 continue
             mean, se = mean_and_standard_error(values)
             entry = {"values": values, "mean": mean, "se": se, "seeds": [r.spec.seed for r in runs]}
-            found = paper_value(paper_key(key), model, dataset, suite.paper_tables or None) if suite.paper_tables and not setting else None
+            found = paper_value(suite.paper_name(key), model, dataset, suite.paper_tables or None) if suite.paper_tables and not setting else None
             if found is not None:
                 paper, table = found
                 entry.update(paper=paper.mean, paper_se=paper.se, paper_table=table)
                 if key not in FID_KEYS:  # an Inception-FID is not comparable with ours in absolute terms
-                    entry["verdict"] = verdict(mean, se, paper, key in suite.lower_is_better, scale == 100)
+                    direction = None if key in suite.neither_is_better else key in suite.lower_is_better
+                    entry["verdict"] = verdict(mean, se, paper, direction, scale == 100)
             row[key] = entry
     return dict(rows)
 
@@ -96,7 +99,8 @@ def markdown(suite: Suite, budget: Budget, dataset: str, results: list[RunResult
              f"{len(results)} runs, {seconds / 60:.1f} min of training and evaluation (sum over runs).",
              "Cells: mean ± standard error over seeds; accuracies, NMI and ARI in %. Paper columns: "
              + (", ".join(tables) if tables else "none for this suite") + " (see ppl_ssl/reproduction/paper_results.toml); "
-             "≈ within 2 combined standard errors or 1 point (5% for other units), ▲ better, ▼ worse than the paper."]
+             "≈ within 2 combined standard errors or 1 point (5% for other units), ▲ better, ▼ worse than the paper "
+             "(↑/↓: above/below, where neither is better)."]
     for key in suite.paper_tables:  # a paper table without this dataset: its rows, for the shape of the result
         table = paper_tables()[key]
         if dataset not in table.datasets:

@@ -16,18 +16,21 @@ from ppl_ssl.runs import atomic_write_json, atomic_write_text
 def reproduce(suite_name: str, budget_name: str = "cpu", dataset: str = "fashion-mnist", seeds: int | None = None,
               first_seed: int = 1, out: str | Path = "runs/reproduce", device: str = "auto", precision: str | None = None,
               assignments: list[str] | None = None, progress: bool = False) -> dict:
-    """Train and evaluate every run of the suite(s) (finished runs are reused, interrupted ones resumed) and write the
+    """Train and evaluate every run of the suite(s), with `seeds` seeds (default: the paper's number for the suite, or
+    the budget's) (finished runs are reused, interrupted ones resumed) and write the
     report; returns report.json's content."""
     out = Path(out)
     budget = find_budget(budget_name)
     suites = find_suites(suite_name)
-    seed_list = list(range(first_seed, first_seed + (seeds or budget.seeds)))
     for suite in suites:  # every preset and override checked before hours of training start
         for model, _, _, suite_assignments in suite.runs:
-            build_config(model, {"data.dataset": dataset, "train.device": device}, [*suite_assignments, *(assignments or [])])
+            build_config(model, {"data.dataset": dataset, "train.device": device},
+                         [*suite.shared, *suite_assignments, *(assignments or [])])
     report = _load_report(out)
     started = time.perf_counter()
     for suite in suites:
+        count = seeds or (suite.seeds if suite.seeds and budget.name != "smoke" else budget.seeds)
+        seed_list = list(range(first_seed, first_seed + count))
         results = run_suite(suite, budget, dataset, seed_list, out, device, precision, assignments, progress)
         summary = summarise(suite, results, dataset)
         figures = []

@@ -12,6 +12,7 @@ from ppl_ssl.errors import ConfigError
 TABLE1_MODELS = ("vae", "beta-vae", "crvae", "simvae", "simclr", "vicreg", "mocov2")
 GENERATIVE_MODELS = ("vae", "beta-vae", "crvae", "simvae")
 SELFVAE_MODELS = ("vae-logistic", "selfvae-downscale", "selfvae-sketch", "selfvae-hier")
+CRVAE_MODELS = ("vae", "infovae", "infomax-vae", "crvae")
 
 # (metrics.json key, column label, scale to the paper's unit)
 CONTENT = [("knn_accuracy", "kNN", 100), ("mlp_probe_accuracy", "MP", 100), ("linear_probe_accuracy", "LP", 100),
@@ -28,10 +29,12 @@ class RunSpec:
     value: float | None = None        # the swept value, for the x axis of an ablation figure
     assignments: tuple[str, ...] = ()  # --set assignments of the setting
 
+    folder_tag: str = ""              # the suite's shared setting, when it has one ("l16-b256")
+
     @property
     def folder(self) -> str:
         slug = "".join(c if c.isalnum() or c in ".-" else "-" for c in self.setting)
-        return f"{self.model}{'-' + slug if slug else ''}-s{self.seed}"
+        return f"{self.model}{'-' + self.folder_tag if self.folder_tag else ''}{'-' + slug if slug else ''}-s{self.seed}"
 
 
 @dataclass(frozen=True)
@@ -44,9 +47,17 @@ class Suite:
     paper_tables: tuple[str, ...] = ()
     x_label: str = ""
     lower_is_better: tuple[str, ...] = field(default=())
+    neither_is_better: tuple[str, ...] = ()   # metrics where a difference is a difference, not a gain (the KL)
+    paper_names: tuple[tuple[str, str], ...] = (("fid_class_conditional", "fid"), ("test_bpd", "bits_per_dim"))  # ours → paper's
+    seeds: int | None = None                   # the paper's number of seeds, used when --seeds is not given
+    shared: tuple[str, ...] = ()               # --set assignments of every run of the suite (the paper's setting)
+    folder_tag: str = ""                       # names the shared setting in run folders
+
+    def paper_name(self, key: str) -> str:
+        return dict(self.paper_names).get(key, key)
 
     def specs(self, seeds: list[int]) -> list[RunSpec]:
-        return [RunSpec(model, seed, setting, value, assignments)
+        return [RunSpec(model, seed, setting, value, (*self.shared, *assignments), self.folder_tag)
                 for model, setting, value, assignments in self.runs for seed in seeds]
 
 
@@ -76,6 +87,14 @@ SUITES: dict[str, Suite] = {suite.name: suite for suite in [
           tuple((m, "", None, ()) for m in GENERATIVE_MODELS),
           (("reconstruction_mse", "MSE", 1), ("fid_class_conditional", "FID (class-cond.)", 1), ("fid_prior", "FID (prior)", 1)),
           ("simvae-table7",), lower_is_better=("reconstruction_mse", "fid_class_conditional", "fid_prior", "fid")),
+    Suite("crvae", "CR-VAE paper Table III (Fashion-MNIST rows): VAE, InfoVAE, InfoMax-VAE and CR-VAE at latent 16 and "
+          "batch 256, 5 seeds", "table", tuple((m, "", None, ()) for m in CRVAE_MODELS),
+          (("reconstruction_mse", "SSE/image", 784), ("kl", "KL", 1), ("aggregate_kl", "KL(q(z)‖p(z))", 1),
+           ("mutual_information", "MI", 1), ("active_units", "AU", 1), ("linear_probe_accuracy", "LP", 100),
+           ("knn_accuracy", "kNN", 100)), ("crvae-table3",),
+          lower_is_better=("reconstruction_mse",), neither_is_better=("kl", "aggregate_kl"),
+          paper_names=(("reconstruction_mse", "nll"),), seeds=5,
+          shared=("model.latent_dim=16", "train.batch_size=256"), folder_tag="l16-b256"),
     Suite("selfvae", "selfVAE paper Table 1 shape: test bits/dim (importance-weighted) and kNN accuracy of the VAE and "
           "the selfVAEs with the same nets, discretised-logistic likelihood and RealNVP prior", "selfvae", tuple((m, "", None, ()) for m in SELFVAE_MODELS),
           (("test_bpd", "bits/dim", 1), ("knn_accuracy", "kNN", 100)), ("selfvae-table1",),

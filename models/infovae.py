@@ -1,0 +1,104 @@
+"""Two regularised VAEs of the CR-VAE paper's Table III, each the VAE's story plus one factor.
+
+InfoVAE (Zhao et al., "InfoVAE: Balancing Learning and Inference in Variational Autoencoders"), as CR-VAE
+compares it: the ELBO augmented by a divergence between the aggregate posterior and the prior,
+
+    z^j ~ N(0, I),   x^j | z^j ~ p_θ(x | z^j)          the VAE
+    − λ · N · MMD²(q(z), p(z))                          a factor: the batch's codes against as many prior draws
+
+InfoMax-VAE (Rezaabad & Vishwanath, "Learning Representations by Maximizing Mutual Information in VAEs"):
+
+    + γ · N · Î_DV(x; z)                                a factor: a critic's lower bound on the mutual information
+
+Both factors are statistics of the whole batch (N images), scaled by N to weigh like the per-image ELBO summed
+over the batch. As with CR-VAE, fitting either maximises ELBO + factor, which is no longer the ELBO of a model;
+the logged `elbo` stays the VAE's. The critic's parameters ascend the same objective, which tightens its bound.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import pyro
+import torch
+from torch import nn
+
+from ppl_ssl.config import option
+from ppl_ssl.divergences import MutualInformationCritic, mmd_rbf
+from ppl_ssl.errors import ConfigError
+from ppl_ssl.models.ssl import SSLModel
+from ppl_ssl.registry import MODELS
+
+
+def infovae_model(views: torch.Tensor, decoder: nn.Module, prior: nn.Module, likelihood: nn.Module,
+                  mmd_weight: float, bandwidth: float):
+    """views: (N, J, C, H, W)."""
+    n, j = views.shape[:2]
+    with pyro.plate("images", n):
+        z = pyro.sample("z", prior(j))                                    # (N, J, L)
+        pyro.sample("x", likelihood(decoder(z)).to_event(1), obs=views)
+    prior_draws = prior(j).sample((n,))  # Monte Carlo draws for the estimate, not a latent variable of the model
+    pyro.factor("mmd", -mmd_weight * n * mmd_rbf(z.flatten(0, -2), prior_draws.flatten(0, -2), bandwidth))
+    return z
+
+
+def infomax_model(views: torch.Tensor, decoder: nn.Module, prior: nn.Module, likelihood: nn.Module,
+                  critic: nn.Module, mi_weight: float):
+    n, j = views.shape[:2]
+    with pyro.plate("images", n):
+        z = pyro.sample("z", prior(j))
+        pyro.sample("x", likelihood(decoder(z)).to_event(1), obs=views)
+    pyro.factor("infomax", mi_weight * n * critic(views.flatten(0, 1), z.flatten(0, -2)))
+    return z
+
+
+class InfoVAEModel(SSLModel):
+    def __init__(self, decoder, prior, likelihood, mmd_weight: float, bandwidth: float):
+        super().__init__(decoder, prior, likelihood)
+        self.mmd_weight, self.bandwidth = mmd_weight, bandwidth
+
+    def forward(self, views):
+        return infovae_model(views, self.decoder, self.prior, self.likelihood, self.mmd_weight, self.bandwidth)
+
+
+class InfoMaxModel(SSLModel):
+    def __init__(self, decoder, prior, likelihood, critic: MutualInformationCritic, mi_weight: float):
+        super().__init__(decoder, prior, likelihood)
+        self.critic, self.mi_weight = critic, mi_weight
+
+    def forward(self, views):
+        return infomax_model(views, self.decoder, self.prior, self.likelihood, self.critic, self.mi_weight)
+
+
+@dataclass
+class InfoVAEOptions:
+    mmd_weight: float = option(1000.0, lambda v: v >= 0, "non-negative")  # λ (InfoVAE's MMD-VAE setting on MNIST)
+    bandwidth: float = option(0.0, lambda v: v >= 0, "0 (√(L/2), InfoVAE's kernel exp(−‖a − b‖²/L)) or positive")
+
+
+@dataclass
+class InfoMaxOptions:
+    mi_weight: float = option(1.0, lambda v: v >= 0, "non-negative")  # γ, per image
+    critic_hidden: int = option(256, lambda v: v >= 1, "at least 1")
+
+
+def check_factor_config(config) -> None:
+    if config.train.objective != "elbo":
+        raise ConfigError(f"model.program = '{config.model.program.kind}' adds a factor to Trace_ELBO; train.objective = "
+                          f"'{config.train.objective}' would weigh it as a likelihood; use train.objective=elbo")
+
+
+@MODELS.register("infovae", InfoVAEOptions, summary="VAE − λ·MMD²(q(z), p(z)) factor (InfoVAE, as CR-VAE compares it)")
+def build_infovae_model(parts, options: InfoVAEOptions) -> InfoVAEModel:
+    bandwidth = options.bandwidth or math.sqrt(parts.latent_dim / 2)
+    return InfoVAEModel(parts.decoder, parts.prior, parts.likelihood, options.mmd_weight, bandwidth)
+
+
+@MODELS.register("infomax", InfoMaxOptions, summary="VAE + γ·Î(x; z) factor from a critic's DV bound (InfoMax-VAE)")
+def build_infomax_model(parts, options: InfoMaxOptions) -> InfoMaxModel:
+    critic = MutualInformationCritic(math.prod(parts.image_shape), parts.latent_dim, options.critic_hidden)
+    return InfoMaxModel(parts.decoder, parts.prior, parts.likelihood, critic, options.mi_weight)
+
+
+build_infovae_model.check_config = check_factor_config
+build_infomax_model.check_config = check_factor_config
