@@ -11,7 +11,7 @@ from ppl_ssl import inference  # noqa: F401  (registers objectives)
 from ppl_ssl import guides, models  # noqa: F401  (registers programs)
 from ppl_ssl import baselines, contrastive, system, transforms  # noqa: F401  (registers methods and transforms)
 from ppl_ssl.config import Config, build_config, load_config
-from ppl_ssl.errors import ConfigError, DataNotFoundError
+from ppl_ssl.errors import ConfigError, DataFileError, DataNotFoundError
 from ppl_ssl.pipeline import evaluate_run, fit_and_evaluate
 from ppl_ssl.runs import Run, load_run
 from ppl_ssl.system import GenerativeSystem, build_system
@@ -21,6 +21,6 @@ from ppl_ssl.reproduction import reproduce
 __version__ = "0.1.0"
 
 __all__ = [
-    "Config", "ConfigError", "DataNotFoundError", "GenerativeSystem", "Run", "build_config", "build_system",
+    "Config", "ConfigError", "DataFileError", "DataNotFoundError", "GenerativeSystem", "Run", "build_config", "build_system",
     "evaluate_run", "fit_and_evaluate", "load_config", "load_run", "reproduce", "reproduction",
 ]

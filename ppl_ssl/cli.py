@@ -5,7 +5,7 @@ import sys
 from contextlib import contextmanager
 
 from ppl_ssl.config import preset_names, read_preset
-from ppl_ssl.errors import ConfigError, DataNotFoundError
+from ppl_ssl.errors import ConfigError, DataFileError, DataNotFoundError
 from ppl_ssl.registry import DATASETS, GUIDES, LIKELIHOODS, METHODS, MODELS, NETS, OBJECTIVES, PRIORS, SAMPLERS, TRANSFORMS
 
 
@@ -14,7 +14,7 @@ def user_errors():
     """Turn errors a user can fix into one line on stderr and exit status 2 (no traceback)."""
     try:
         yield
-    except (ConfigError, DataNotFoundError) as err:
+    except (ConfigError, DataNotFoundError, DataFileError) as err:
         print(f"error: {err}", file=sys.stderr)
         raise SystemExit(2) from None
     except KeyboardInterrupt:

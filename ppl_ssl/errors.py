@@ -7,3 +7,7 @@ class ConfigError(ValueError):
 
 class DataNotFoundError(FileNotFoundError):
     """A dataset's files are not where the loader looked."""
+
+
+class DataFileError(ValueError):
+    """A dataset file that exists but cannot be used: truncated, corrupt, of the wrong shape, or unsafe to read."""

@@ -5,7 +5,7 @@ import torch
 
 from ppl_ssl.data import load_dataset
 from ppl_ssl.data.formats import read_idx, write_cifar_batch, write_idx
-from ppl_ssl.errors import DataNotFoundError
+from ppl_ssl.errors import DataFileError, DataNotFoundError
 
 
 def write_mnist_like(folder, n_train=60, n_test=20, gz=True, seed=0):
@@ -103,3 +103,83 @@ def test_celeba_images_attributes_and_hair_classes(tmp_path):
 def test_digits_always_available():
     data = load_dataset("digits", val_size=100)
     assert data.train_x.shape[1:] == (1, 8, 8) and len(data.test_x) == 360 and int(data.train_x.max()) == 255
+
+
+def test_an_empty_data_dir_is_an_error_not_a_fallback_to_another_copy(tmp_path):
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(DataNotFoundError) as err:
+        load_dataset("fashion-mnist", str(tmp_path / "empty"))  # the system copy in /usr/share must not be used
+    message = str(err.value)
+    assert f"--data-dir {tmp_path / 'empty'} holds no fashion-mnist files" in message
+    assert "train-images-idx3-ubyte" in message and "\n" not in message
+    with pytest.raises(DataNotFoundError, match="does not exist"):
+        load_dataset("cifar10", str(tmp_path / "missing"))
+
+
+def _damage(path, how):
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2] if how == "truncate" else b"\x00\x01garbage" + data[9:])
+
+
+@pytest.mark.parametrize("how, message", [("truncate", "truncated or not valid gzip"), ("garble", "not valid gzip")])
+def test_a_damaged_idx_file_is_named_with_what_is_wrong(tmp_path, how, message):
+    write_mnist_like(tmp_path / "fm")
+    _damage(tmp_path / "fm" / "train-images-idx3-ubyte.gz", how)
+    with pytest.raises(DataFileError, match=message) as err:
+        load_dataset("fashion-mnist", str(tmp_path / "fm"), val_size=5)
+    assert "train-images-idx3-ubyte.gz" in str(err.value) and "download it again" in str(err.value)
+
+
+def test_idx_files_of_the_wrong_shape_or_count_are_refused(tmp_path):
+    write_mnist_like(tmp_path / "fm", gz=False)
+    (tmp_path / "fm" / "train-images-idx3-ubyte").write_bytes(b"\x00\x00\x08\x03" + b"\x00\x00\x00\x3c" * 3)  # truncated
+    with pytest.raises(DataFileError, match="header declares shape"):
+        load_dataset("fashion-mnist", str(tmp_path / "fm"), val_size=5)
+    write_mnist_like(tmp_path / "wrong", gz=False)
+    write_idx(tmp_path / "wrong" / "train-images-idx3-ubyte", np.zeros((60, 32, 32)))
+    with pytest.raises(DataFileError, match=r"expected uint8 images of shape \(N, 28, 28\)"):
+        load_dataset("fashion-mnist", str(tmp_path / "wrong"), val_size=5)
+    write_mnist_like(tmp_path / "count", gz=False)
+    write_idx(tmp_path / "count" / "t10k-labels-idx1-ubyte", np.arange(7))
+    with pytest.raises(DataFileError, match="7,\\) labels for 20 t10k-images"):
+        load_dataset("fashion-mnist", str(tmp_path / "count"), val_size=5)
+
+
+def _cifar_folder(tmp_path):
+    folder = tmp_path / "cifar-10-batches-py"
+    folder.mkdir()
+    for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
+        write_cifar_batch(folder / name, np.zeros((4, 3, 32, 32), dtype=np.uint8), np.arange(4))
+    return folder
+
+
+class _RunsCode:
+    def __reduce__(self):
+        import os
+        return (os.system, ("echo pwned > /dev/null",))
+
+
+def test_a_cifar_batch_that_would_run_code_is_refused_unread(tmp_path):
+    import pickle
+
+    folder = _cifar_folder(tmp_path)
+    with open(folder / "data_batch_3", "wb") as f:
+        pickle.dump({b"data": _RunsCode(), b"labels": [0]}, f)
+    with pytest.raises(DataFileError, match=r"data_batch_3: refusing to unpickle (posix|os)\.system"):
+        load_dataset("cifar10", str(folder), val_size=2)
+
+
+def test_a_truncated_or_malformed_cifar_batch_is_named(tmp_path):
+    import pickle
+
+    folder = _cifar_folder(tmp_path)
+    _damage(folder / "test_batch", "truncate")
+    with pytest.raises(DataFileError, match="test_batch is truncated or not a CIFAR-10 batch"):
+        load_dataset("cifar10", str(folder), val_size=2)
+    with open(folder / "test_batch", "wb") as f:
+        pickle.dump({b"data": np.zeros((4, 100), dtype=np.uint8), b"labels": [0, 1, 2, 3]}, f)
+    with pytest.raises(DataFileError, match="uint8 rows of 3072 values"):
+        load_dataset("cifar10", str(folder), val_size=2)
+    write_cifar_batch(folder / "test_batch", np.zeros((4, 3, 32, 32), dtype=np.uint8), np.arange(3))
+    with pytest.raises(DataFileError, match="4 images but 3 labels"):
+        load_dataset("cifar10", str(folder), val_size=2)

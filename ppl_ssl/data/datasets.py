@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from ppl_ssl.data import formats
-from ppl_ssl.errors import DataNotFoundError
+from ppl_ssl.errors import DataFileError, DataNotFoundError
 from ppl_ssl.registry import DATASETS
 
 # Table 2 of the SimVAE TMLR paper: crop scale, ratio, vertical flip, colour jitter (b-s-c, hue, probability).
@@ -43,6 +43,7 @@ class DatasetSpec:
     binarise: bool = False
     needs_files: bool = True
     env_subfolders: tuple[str, ...] = field(default=())
+    files: str = ""  # what a data folder must hold, for error messages
 
     @property
     def num_classes(self) -> int:
@@ -112,6 +113,14 @@ def load_dataset(name: str, data_dir: str = "", val_size: int = 5000, train_subs
 def _locate(spec: DatasetSpec, data_dir: str) -> Path:
     if not spec.needs_files:
         return Path(".")
+    if data_dir:  # a folder the user named is the only place looked: never a silent fallback to another copy
+        root = Path(data_dir).expanduser()
+        for folder in [root] + [root / sub for sub in spec.env_subfolders]:
+            if folder.is_dir() and spec.marker(folder):
+                return folder
+        where = "does not exist" if not root.exists() else f"holds no {spec.name} files"
+        raise DataNotFoundError(f"--data-dir {root} {where}: expected {spec.files} there"
+                                f"{' or in ' + ', '.join(spec.env_subfolders) if spec.env_subfolders else ''}. {spec.how_to_get}")
     tried = spec.candidate_folders(data_dir)
     for folder in tried:
         if folder.is_dir() and spec.marker(folder):
@@ -132,6 +141,13 @@ def _read_idx_folder(folder: Path):
             raise DataNotFoundError(f"{folder}: missing {stem}[.gz]; the folder needs all four IDX files")
         parts.append(formats.read_idx(path))
     train_x, train_y, test_x, test_y = parts
+    for images, labels, split in ((train_x, train_y, "train"), (test_x, test_y, "t10k")):
+        if images.ndim != 3 or images.shape[1:] != (28, 28) or images.dtype != np.uint8:
+            raise DataFileError(f"{folder}: {split}-images holds {images.dtype} of shape {images.shape}; expected uint8 "
+                                f"images of shape (N, 28, 28)")
+        if labels.ndim != 1 or len(labels) != len(images):
+            raise DataFileError(f"{folder}: {split}-labels holds {labels.shape} labels for {len(images)} {split}-images; "
+                                f"the files come from different releases or one is damaged")
     return train_x[:, None], train_y.astype(np.int64), test_x[:, None], test_y.astype(np.int64)
 
 
@@ -190,7 +206,7 @@ for _spec in (
         ("/usr/share/datasets/fashion-mnist", "~/.cache/ppl_ssl/fashion-mnist"),
         "Install it with `apt-get install dataset-fashion-mnist` (Debian; files in /usr/share/datasets/fashion-mnist) "
         "or put the four *-ubyte.gz IDX files in a folder and pass --data-dir or set PPL_SSL_DATA.",
-        _GREY_AUGMENT, "mlp", 10, env_subfolders=("fashion-mnist", "FashionMNIST/raw"),
+        _GREY_AUGMENT, "mlp", 10, env_subfolders=("fashion-mnist", "FashionMNIST/raw"), files="train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte and t10k-labels-idx1-ubyte (each optionally .gz)",
     ),
     DatasetSpec(
         "mnist", (1, 28, 28), DIGIT_CLASSES, _read_idx_folder, _has_idx,
@@ -198,6 +214,7 @@ for _spec in (
         "Put train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz, t10k-images-idx3-ubyte.gz and "
         "t10k-labels-idx1-ubyte.gz (from the MNIST distribution) in a folder and pass --data-dir or set PPL_SSL_DATA.",
         _GREY_AUGMENT, "mlp", 10, likelihood="bernoulli", binarise=True, env_subfolders=("mnist", "MNIST/raw"),
+        files="train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte and t10k-labels-idx1-ubyte (each optionally .gz)",
     ),
     DatasetSpec(
         "digits", (1, 8, 8), DIGIT_CLASSES, _read_digits, lambda _: True, (),
@@ -210,13 +227,14 @@ for _spec in (
         "Unpack cifar-10-python.tar.gz (https://www.cs.toronto.edu/~kriz/cifar.html) and pass the "
         "cifar-10-batches-py folder as --data-dir (or its parent as PPL_SSL_DATA).",
         _COLOUR_AUGMENT, "resnet", 64, env_subfolders=("cifar-10-batches-py",),
+        files="data_batch_1 … data_batch_5 and test_batch",
     ),
     DatasetSpec(
         "celeba", (3, 64, 64), formats.CELEBA_HAIR, _read_celeba, _has_celeba,
         ("~/.cache/ppl_ssl/celeba",),
         "Put img_align_celeba/ and list_attr_celeba.txt (and list_eval_partition.txt) from the CelebA release in a "
         "folder and pass --data-dir (or its parent as PPL_SSL_DATA with the folder named celeba).",
-        _COLOUR_AUGMENT, "resnet", 64, env_subfolders=("celeba",),
+        _COLOUR_AUGMENT, "resnet", 64, env_subfolders=("celeba",), files="list_attr_celeba.txt and img_align_celeba/",
     ),
 ):
     DATASETS.register(_spec.name, summary=f"{_spec.image_shape}, {_spec.num_classes} classes")(_spec)

@@ -3,9 +3,12 @@ from __future__ import annotations
 
 import gzip
 import pickle
+import zlib
 from pathlib import Path
 
 import numpy as np
+
+from ppl_ssl.errors import DataFileError
 
 # IDX type codes (http://yann.lecun.com/exdb/mnist/): only unsigned bytes occur in the MNIST family.
 _IDX_DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
@@ -14,17 +17,21 @@ _IDX_DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">
 def read_idx(path: Path) -> np.ndarray:
     """An IDX file (optionally gzip-compressed) as an array of its declared shape."""
     opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rb") as f:
-        data = f.read()
+    try:
+        with opener(path, "rb") as f:
+            data = f.read()
+    except (EOFError, gzip.BadGzipFile, zlib.error) as err:
+        raise DataFileError(f"{path} is truncated or not valid gzip ({err}); download it again") from None
     if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] not in _IDX_DTYPES:
-        raise ValueError(f"{path} is not an IDX file (bad magic number {data[:4].hex()})")
+        raise DataFileError(f"{path} is not an IDX file (bad magic number {data[:4].hex()}); download it again")
     ndim = data[3]
     shape = tuple(int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
     dtype = np.dtype(_IDX_DTYPES[data[2]])
     offset = 4 + 4 * ndim
     expected = int(np.prod(shape)) * dtype.itemsize
     if len(data) - offset != expected:
-        raise ValueError(f"{path}: header declares shape {shape} ({expected} bytes) but holds {len(data) - offset}")
+        raise DataFileError(f"{path}: header declares shape {shape} ({expected} bytes) but holds {len(data) - offset} "
+                            f"(truncated or corrupt); download it again")
     return np.frombuffer(data, dtype=dtype, offset=offset).reshape(shape).astype(dtype.newbyteorder("="))
 
 
@@ -46,16 +53,46 @@ def find_idx(folder: Path, stem: str) -> Path | None:
     return None
 
 
-def read_cifar_batches(folder: Path, names: list[str]) -> tuple[np.ndarray, np.ndarray]:
-    """CIFAR-10 python batches -> uint8 images (N, 3, 32, 32) and int64 labels.
+class _CifarUnpickler(pickle.Unpickler):
+    """Admits only what the official CIFAR-10 python batches contain: a dict of bytes, lists and one numpy array.
+    Anything else (a function call smuggled into the file) is refused before it can run."""
 
-    The batches are the official pickles; pickle executes code, so only read files from the official archive."""
+    ALLOWED = {("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
+               ("numpy", "ndarray"), ("numpy", "dtype"), ("numpy.core.multiarray", "scalar"),
+               ("numpy._core.multiarray", "scalar"), ("_codecs", "encode")}
+
+    def find_class(self, module: str, name: str):
+        if (module, name) not in self.ALLOWED:
+            raise DataFileError(f"{self.path}: refusing to unpickle {module}.{name}; CIFAR-10 batches hold only numpy "
+                                f"arrays, lists and bytes; use the files of the official archive")
+        return super().find_class(module, name)
+
+
+def read_cifar_batches(folder: Path, names: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """CIFAR-10 python batches -> uint8 images (N, 3, 32, 32) and int64 labels, read with a restricted unpickler."""
     images, labels = [], []
     for name in names:
-        with open(folder / name, "rb") as f:
-            batch = pickle.load(f, encoding="bytes")
-        images.append(np.asarray(batch[b"data"], dtype=np.uint8).reshape(-1, 3, 32, 32))
-        labels.append(np.asarray(batch[b"labels"], dtype=np.int64))
+        path = folder / name
+        try:
+            with open(path, "rb") as f:
+                unpickler = _CifarUnpickler(f, encoding="bytes")
+                unpickler.path = path
+                batch = unpickler.load()
+        except (EOFError, pickle.UnpicklingError, ValueError, TypeError) as err:
+            if isinstance(err, DataFileError):
+                raise
+            raise DataFileError(f"{path} is truncated or not a CIFAR-10 batch ({type(err).__name__}: {err}); "
+                                f"download it again") from None
+        if not isinstance(batch, dict) or b"data" not in batch or b"labels" not in batch:
+            raise DataFileError(f"{path} is not a CIFAR-10 batch (no b'data' and b'labels' entries)")
+        data, batch_labels = np.asarray(batch[b"data"]), np.asarray(batch[b"labels"], dtype=np.int64)
+        if data.ndim != 2 or data.shape[1] != 3 * 32 * 32 or data.dtype != np.uint8:
+            raise DataFileError(f"{path}: data has shape {data.shape} and dtype {data.dtype}; CIFAR-10 batches hold "
+                                f"uint8 rows of 3072 values")
+        if len(batch_labels) != len(data):
+            raise DataFileError(f"{path}: {len(data)} images but {len(batch_labels)} labels")
+        images.append(data.reshape(-1, 3, 32, 32))
+        labels.append(batch_labels)
     return np.concatenate(images), np.concatenate(labels)
 
 
