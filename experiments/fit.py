@@ -2,15 +2,17 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from pathlib import Path
 
 import ppl_ssl
 from ppl_ssl.cli import catalogue, user_errors
-from ppl_ssl.config import load_config
+from ppl_ssl.config import config_differences, load_config
 from ppl_ssl.distributed import process_group
 from ppl_ssl.errors import ConfigError
 from ppl_ssl.runs import RunPaths
 
+DEFAULT_MODEL = "simvae"
 # flag -> config key; a flag left out keeps the preset's value
 FLAGS = {"dataset": "data.dataset", "data_dir": "data.data_dir", "epochs": "train.epochs", "views": "model.views",
          "batch_size": "train.batch_size", "lr": "train.lr", "seed": "train.seed", "device": "train.device",
@@ -19,7 +21,8 @@ FLAGS = {"dataset": "data.dataset", "data_dir": "data.data_dir", "epochs": "trai
 
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, epilog=catalogue(), formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", default="simvae", help="a preset name (listed below) or a preset .toml file")
+    parser.add_argument("--model", help=f"a preset name (listed below) or a preset .toml file (default: {DEFAULT_MODEL}; "
+                        "with --resume: the saved run's)")
     parser.add_argument("--dataset", help="dataset name (default: the preset's, fashion-mnist)")
     parser.add_argument("--data-dir", help="folder holding the dataset's files (default: $PPL_SSL_DATA, then system folders)")
     parser.add_argument("--epochs", type=int)
@@ -39,20 +42,33 @@ def parse_args(argv=None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def resumed_config(saved_path: Path, model: str | None, cli: dict, assignments: list[str]) -> ppl_ssl.Config:
+    """The saved config of the run being resumed. The command may repeat what it was started with (the same command
+    plus --resume works): the flags and --set values it gives are applied to the saved config, and any resolved
+    value that then differs is refused, naming each key with both values. --epochs may grow."""
+    saved = load_config(saved_path)
+    requested = dataclasses.replace(ppl_ssl.build_config(str(saved_path), cli, assignments), name=saved.name)
+    differences = config_differences(saved, requested, ignore=("name", "train.epochs"))
+    if model is not None and Path(model).stem != saved.name:
+        differences.insert(0, ("--model", saved.name, Path(model).stem))
+    if differences:
+        listed = "; ".join(f"{key}: saved {old!r}, asked {new!r}" for key, old, new in differences)
+        raise ConfigError(f"--resume continues the run saved in {saved_path.parent}, but the command differs from it: {listed}; "
+                          f"drop those arguments to resume, or start a new run with another --out")
+    if "train.epochs" in cli:
+        saved = dataclasses.replace(saved, train=dataclasses.replace(saved.train, epochs=cli["train.epochs"]))
+    return saved
+
+
 def main(argv=None) -> dict:
     args = parse_args(argv)
     with user_errors():
         cli = {key: getattr(args, flag) for flag, key in FLAGS.items() if getattr(args, flag) is not None}
-        out = Path(args.out or f"runs/{Path(args.model).stem}")
+        out = Path(args.out or f"runs/{Path(args.model or DEFAULT_MODEL).stem}")
         if args.resume and RunPaths(out).config.exists():
-            config = load_config(RunPaths(out).config)
-            changed = sorted(set(cli) - {"train.epochs"}) + (["--set"] if args.set else [])
-            if changed:
-                raise ConfigError(f"--resume continues the config saved in {out}; only --epochs may change (got {', '.join(changed)})")
-            if "train.epochs" in cli:
-                config.train.epochs = cli["train.epochs"]
+            config = resumed_config(RunPaths(out).config, args.model, cli, args.set)
         else:
-            config = ppl_ssl.build_config(args.model, cli, args.set)
+            config = ppl_ssl.build_config(args.model or DEFAULT_MODEL, cli, args.set)
         with process_group(config.train.device) as ranks:  # torchrun: one process per rank; else one process
             if ranks.is_main:
                 print(f"fitting {config.name} on {config.data.dataset} (J={config.model.views}, {config.train.epochs} epochs"

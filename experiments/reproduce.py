@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 
 from ppl_ssl.cli import user_errors
+from ppl_ssl.errors import ConfigError
 from ppl_ssl.reproduction import BUDGETS, SUITES, reproduce
 
 
@@ -37,7 +38,7 @@ def main(argv=None) -> dict:
     args = parser.parse_args(argv)
     with user_errors():
         if args.seeds is not None and args.seeds < 1:
-            raise SystemExit("error: --seeds must be at least 1")
+            raise ConfigError(f"--seeds {args.seeds}: the number of seeds must be at least 1")
         report = reproduce(args.suite, args.budget, args.dataset, args.seeds, args.first_seed, args.out, args.device,
                            args.precision, args.set, args.progress)
     print(f"report: {args.out}/report.md ({len(report['sections'])} suite section(s))")

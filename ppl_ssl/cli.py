@@ -5,7 +5,7 @@ import sys
 from contextlib import contextmanager
 
 from ppl_ssl.config import preset_names, read_preset
-from ppl_ssl.errors import ConfigError, DataFileError, DataNotFoundError
+from ppl_ssl.errors import ConfigError, DataFileError, DataNotFoundError, TrainingDiverged
 from ppl_ssl.registry import DATASETS, GUIDES, LIKELIHOODS, METHODS, MODELS, NETS, OBJECTIVES, PRIORS, SAMPLERS, TRANSFORMS
 
 
@@ -17,6 +17,9 @@ def user_errors():
     except (ConfigError, DataNotFoundError, DataFileError) as err:
         print(f"error: {err}", file=sys.stderr)
         raise SystemExit(2) from None
+    except TrainingDiverged as err:
+        print(f"error: {err}", file=sys.stderr)
+        raise SystemExit(3) from None
     except KeyboardInterrupt:
         print("interrupted: the last checkpoint is kept; continue with --resume", file=sys.stderr)
         raise SystemExit(130) from None

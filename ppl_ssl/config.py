@@ -96,6 +96,9 @@ class TrainConfig:
     seed: int = 1234
     device: str = field(default="auto", metadata=_check(lambda v: v in ("auto", "cpu", "cuda") or v.startswith("cuda:"), "auto, cpu, cuda or cuda:N"))
     checkpoint_every: int = field(default=1, metadata=_check(lambda v: v >= 1, "at least 1 (epochs)"))
+    # also a mid-epoch checkpoint when this many minutes have passed since the last one (0: epochs only), so a kill
+    # loses minutes, not a long epoch; written at a term read (every log_every steps)
+    checkpoint_minutes: float = field(default=5.0, metadata=_check(lambda v: v >= 0, "0 (off) or positive minutes"))
     # the nets' arithmetic: fp32, bf16 (autocast; every log-density stays fp32) or auto (bf16 where the hardware
     # has it natively); see ppl_ssl.precision
     precision: str = field(default="auto", metadata=_check(lambda v: v in PRECISIONS, "fp32, bf16 or auto"))
@@ -106,6 +109,11 @@ class TrainConfig:
     validate: bool = False
     # glibc's malloc keeps freed host memory for reuse instead of page-faulting it back in every step (runtime.py)
     keep_freed_memory: bool = True
+    # gradient clipping to this total norm (0: off); the norm is logged as `grad_norm` either way
+    max_grad_norm: float = field(default=0.0, metadata=_check(lambda v: v >= 0, "0 (off) or a positive norm"))
+    # the divergence guard stops training when a logged term (per view) is non-finite or exceeds this in size
+    divergence_bound: float = field(default=1e10, metadata=_check(lambda v: v > 0, "positive"))
+    detect_anomaly: bool = False  # torch.autograd's anomaly mode: names the op that made a NaN (slow; for debugging)
     # the KL weight ramps linearly from 0 to model.beta over this many epochs (0: no warm-up)
     kl_warmup_epochs: float = field(default=0.0, metadata=_check(lambda v: v >= 0, "0 (none) or a positive number of epochs"))
 
@@ -358,6 +366,34 @@ def _to_dict(obj: Any) -> Any:
     if dataclasses.is_dataclass(obj):
         return {f.name: _to_dict(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
     return obj
+
+
+def flat_values(config: Config) -> dict[str, Any]:
+    """Every resolved value of a config by dotted key ('model.prior.sigma2': 0.15, ...)."""
+    out: dict[str, Any] = {}
+
+    def walk(node: Any, prefix: str) -> None:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                walk(value, f"{prefix}{key}.")
+        else:
+            out[prefix[:-1]] = node
+
+    walk(_to_dict(config), "")
+    return out
+
+
+def config_differences(saved: Config, requested: Config, ignore: tuple[str, ...] = ()) -> list[tuple[str, Any, Any]]:
+    """(key, saved value, requested value) for every resolved value that differs; a requested `auto` precision
+    matches whatever `auto` became in the saved run."""
+    old, new = flat_values(saved), flat_values(requested)
+    differences = []
+    for key in sorted(set(old) | set(new)):
+        if key in ignore or (key == "train.precision" and new.get(key) == "auto"):
+            continue
+        if old.get(key, "(absent)") != new.get(key, "(absent)"):
+            differences.append((key, old.get(key, "(absent)"), new.get(key, "(absent)")))
+    return differences
 
 
 def build_config(preset: str, cli: dict | None = None, assignments: list[str] | None = None) -> Config:

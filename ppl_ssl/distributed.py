@@ -200,6 +200,16 @@ def check_replicas_agree(module: nn.Module) -> None:
                                f"diverged; please report this with the command that ran")
 
 
+def agree(decision: bool) -> bool:
+    """Rank 0's decision, on every rank (e.g. whether to write a checkpoint now, which depends on rank 0's clock)."""
+    if not current().active:
+        return decision
+    device = torch.device("cuda", torch.cuda.current_device()) if dist.get_backend() == "nccl" else torch.device("cpu")
+    flag = torch.tensor([float(decision)], device=device)  # NCCL exchanges CUDA tensors only
+    dist.broadcast(flag, src=0)
+    return bool(flag.item())
+
+
 def barrier() -> None:
     if current().active:
         dist.barrier()

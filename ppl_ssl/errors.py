@@ -11,3 +11,7 @@ class DataNotFoundError(FileNotFoundError):
 
 class DataFileError(ValueError):
     """A dataset file that exists but cannot be used: truncated, corrupt, of the wrong shape, or unsafe to read."""
+
+
+class TrainingDiverged(RuntimeError):
+    """Training produced a non-finite or runaway loss, term or gradient; the last good checkpoint is kept."""

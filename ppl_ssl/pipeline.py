@@ -8,12 +8,12 @@ from pathlib import Path
 
 import torch
 
-from ppl_ssl import distributed, figures
+from ppl_ssl import distributed, faults, figures
 from ppl_ssl.config import Config
 from ppl_ssl.data import as_float
 from ppl_ssl.errors import ConfigError
 from ppl_ssl.evaluation import embed, evaluate, evaluate_generative
-from ppl_ssl.runs import RunPaths, atomic_torch_save, atomic_write_json, load_checkpoint, load_run
+from ppl_ssl.runs import RunPaths, atomic_torch_save, atomic_write_json, load_checkpoint, load_run, run_lock
 from ppl_ssl.samplers import build_sampler
 from ppl_ssl.training import fit, load_data_for
 
@@ -35,12 +35,15 @@ def fit_and_evaluate(config: Config, out: str | Path, resume: bool = False, prog
                      make_figures: bool = True, on_epoch_end=None) -> dict:
     """Train the run, then write metrics.json and figures/; returns the metrics."""
     paths = RunPaths(Path(out))
-    system, data = fit(config, out, resume=resume, progress=progress, on_epoch_end=on_epoch_end)
     if not distributed.current().is_main:  # under torchrun rank 0 alone evaluates and writes; the others wait
+        fit(config, out, resume=resume, progress=progress, on_epoch_end=on_epoch_end)
         distributed.barrier()
         return {}
-    history = load_checkpoint(paths.checkpoint)["history"]
-    metrics = _report(system, data, config, paths, history, make_figures)
+    with run_lock(paths.root):  # training and evaluation: one writer of the folder from start to metrics.json
+        system, data = fit(config, out, resume=resume, progress=progress, on_epoch_end=on_epoch_end)
+        history = load_checkpoint(paths.checkpoint)["history"]
+        faults.point("evaluation")
+        metrics = _report(system, data, config, paths, history, make_figures)
     distributed.barrier()
     return metrics
 

@@ -111,7 +111,7 @@ def _cli(*args, cwd=ROOT, timeout=600):
     (["--model", "nope"], ["unknown model preset 'nope'"]),
     (["--set", "model.beta=abc"], ["model.beta expects a number"]),
     (["--set", "model.nokey=1"], ["unknown key 'model.nokey'"]),
-    (["--dataset", "mnist", "--data-dir", "/nonexistent/mnist"], ["mnist: no data found", "/nonexistent/mnist"]),
+    (["--dataset", "mnist", "--data-dir", "/nonexistent/mnist"], ["--data-dir /nonexistent/mnist does not exist"]),
     (["--model", "iwae", "--set", "guide.kind='delta'"], ["train.objective = 'iwae'", "no density", "guide.kind=mean_field"]),
     (["--model", "iwae", "--set", "model.beta=2.0"], ["model.beta=1"]),
     (["--model", "vae", "--set", "model.prior.kind='vampire'"], ["model.prior.kind = 'vampire'", "vamp"]),

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from ppl_ssl.data import formats
-from ppl_ssl.errors import DataFileError, DataNotFoundError
+from ppl_ssl.errors import ConfigError, DataFileError, DataNotFoundError
 from ppl_ssl.registry import DATASETS
 
 # Table 2 of the SimVAE TMLR paper: crop scale, ratio, vertical flip, colour jitter (b-s-c, hue, probability).
@@ -44,6 +44,7 @@ class DatasetSpec:
     needs_files: bool = True
     env_subfolders: tuple[str, ...] = field(default=())
     files: str = ""  # what a data folder must hold, for error messages
+    val_size: int = 5000  # validation images carved from the training split (data.val_size's default)
 
     @property
     def num_classes(self) -> int:
@@ -51,7 +52,7 @@ class DatasetSpec:
 
     def config_defaults(self) -> dict:
         """Config values that depend on the dataset (the paper's per-dataset settings)."""
-        return {"augment": dict(self.augment), "nets": {"kind": self.nets},
+        return {"augment": dict(self.augment), "nets": {"kind": self.nets}, "data": {"val_size": self.val_size},
                 "model": {"latent_dim": self.latent_dim, "likelihood": {"kind": self.likelihood}}}
 
     def candidate_folders(self, data_dir: str) -> list[Path]:
@@ -100,7 +101,7 @@ def load_dataset(name: str, data_dir: str = "", val_size: int = 5000, train_subs
     if spec.binarise:  # the paper's binarised MNIST: threshold at 0.5
         train_x, test_x = ((a >= 128).astype(np.uint8) * 255 for a in (train_x, test_x))
     if val_size >= len(train_x):
-        raise ValueError(f"data.val_size={val_size} leaves no training images ({name} has {len(train_x)}); lower it")
+        raise ConfigError(f"data.val_size={val_size} leaves no training images ({name} has {len(train_x)}); lower it")
     order = np.random.default_rng(split_seed).permutation(len(train_x))
     val_idx, train_idx = np.sort(order[:val_size]), np.sort(order[val_size:])
     if train_subset:
@@ -219,7 +220,7 @@ for _spec in (
     DatasetSpec(
         "digits", (1, 8, 8), DIGIT_CLASSES, _read_digits, lambda _: True, (),
         "scikit-learn ships it; nothing to download.", _GREY_AUGMENT | {"crop_scale": [0.6, 1.0], "vflip": 0.0},
-        "mlp", 10, needs_files=False,
+        "mlp", 10, needs_files=False, val_size=300,
     ),
     DatasetSpec(
         "cifar10", (3, 32, 32), CIFAR_CLASSES, _read_cifar, _has_cifar,
