@@ -16,7 +16,7 @@ DEFAULT_MODEL = "simvae"
 # flag -> config key; a flag left out keeps the preset's value
 FLAGS = {"dataset": "data.dataset", "data_dir": "data.data_dir", "epochs": "train.epochs", "views": "model.views",
          "batch_size": "train.batch_size", "lr": "train.lr", "seed": "train.seed", "device": "train.device",
-         "train_subset": "data.train_subset", "precision": "train.precision"}
+         "train_subset": "data.train_subset", "precision": "train.precision", "tensorboard": "train.tensorboard"}
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -38,6 +38,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override any config field, e.g. model.beta=0.5")
     parser.add_argument("--resume", action="store_true", help="continue the interrupted run in --out from its last checkpoint")
     parser.add_argument("--no-figures", action="store_true", help="skip the figures")
+    parser.add_argument("--tensorboard", action="store_true", default=None,
+                        help="write RUN/tensorboard/ (terms per step, epoch means, metrics, figures); needs tensorboard")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     return parser.parse_args(argv)
 

@@ -65,9 +65,10 @@ class ModelConfig:
 class DataConfig:
     dataset: str = field(default="fashion-mnist", metadata={"registry": DATASETS})
     data_dir: str = ""  # empty: $PPL_SSL_DATA, then the dataset's usual system folders
-    val_size: int = field(default=5000, metadata=_check(lambda v: v >= 1, "at least 1"))
+    val_size: int = field(default=5000, metadata=_check(lambda v: v >= 0, "0 (a tenth of the training images) or a positive count"))
     train_subset: int = field(default=0, metadata=_check(lambda v: v >= 0, "0 (all) or a positive count"))
     split_seed: int = 0
+    image_size: int = field(default=32, metadata=_check(lambda v: v >= 4, "at least 4 (pixels)"))  # --dataset folder: square size
 
 
 @dataclass
@@ -114,6 +115,7 @@ class TrainConfig:
     # the divergence guard stops training when a logged term (per view) is non-finite or exceeds this in size
     divergence_bound: float = field(default=1e10, metadata=_check(lambda v: v > 0, "positive"))
     detect_anomaly: bool = False  # torch.autograd's anomaly mode: names the op that made a NaN (slow; for debugging)
+    tensorboard: bool = False  # RUN/tensorboard/: terms per step, epoch means, metrics, figures (ppl_ssl.tensorboard_log)
     # the KL weight ramps linearly from 0 to model.beta over this many epochs (0: no warm-up)
     kl_warmup_epochs: float = field(default=0.0, metadata=_check(lambda v: v >= 0, "0 (none) or a positive number of epochs"))
 

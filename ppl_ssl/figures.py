@@ -124,10 +124,11 @@ def write_all(system, features, data: DataSplits, views: int, log_lines: list[di
     folder.mkdir(parents=True, exist_ok=True)
     if system.can_decode:  # discriminative systems have no decoder (experiments/decode.py fits one post hoc)
         reconstructions(system, data, folder / "reconstructions.png")
-        class_samples(system, features, data, folder / "class_samples.png")
+        if features is not None:  # classes need labels
+            class_samples(system, features, data, folder / "class_samples.png")
         prior_samples(system, views, folder / "prior_samples.png")
     training_curves(log_lines, history, folder / "training_curves.png")
-    if tsne_points > 0:
+    if tsne_points > 0 and features is not None:
         tsne(features, data.spec.class_names, folder / "tsne.png", tsne_points)
     return sorted(folder.glob("*.png"))
 

@@ -15,6 +15,7 @@ from ppl_ssl.errors import ConfigError
 from ppl_ssl.evaluation import embed, evaluate, evaluate_generative
 from ppl_ssl.runs import RunPaths, atomic_torch_save, atomic_write_json, load_checkpoint, load_run, run_lock
 from ppl_ssl.samplers import build_sampler
+from ppl_ssl.tensorboard_log import TensorBoardLog
 from ppl_ssl.training import fit, load_data_for
 
 
@@ -25,9 +26,16 @@ def _report(system, data, config: Config, paths: RunPaths, history: list[dict], 
                     "views": config.model.views, "precision": getattr(system, "precision", "fp32"),
                     "eval_seconds": time.perf_counter() - started})
     atomic_write_json(paths.metrics, metrics)
+    drawn = []
     if make_figures and config.eval.figures:
         log_lines = [json.loads(line) for line in paths.log.read_text().splitlines() if line] if paths.log.exists() else []
-        figures.write_all(system, features, data, config.model.views, log_lines, history, paths.figures, config.eval.tsne_points)
+        drawn = figures.write_all(system, features, data, config.model.views, log_lines, history, paths.figures,
+                                  config.eval.tsne_points)
+    if config.train.tensorboard:
+        board = TensorBoardLog(paths.tensorboard)
+        board.metrics(metrics, history[-1]["epoch"] if history else 0)
+        board.figures(drawn, history[-1]["epoch"] if history else 0)
+        board.close()
     return metrics
 
 

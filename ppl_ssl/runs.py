@@ -124,6 +124,10 @@ class RunPaths:
     def figures(self) -> Path:
         return self.root / "figures"
 
+    @property
+    def tensorboard(self) -> Path:
+        return self.root / "tensorboard"
+
 
 def load_checkpoint(path: Path, device: torch.device | str = "cpu") -> dict:
     if not path.is_file():
@@ -145,9 +149,10 @@ class Run:
     def checked_images(self, images) -> torch.Tensor:
         """Images as the model takes them, float (N, C, H, W) in [0, 1] (uint8 images are divided by 255); anything
         else is a ValueError (TypeError for a non-tensor) naming what is wrong and the fix."""
-        from ppl_ssl.registry import DATASETS
+        from ppl_ssl.data.datasets import image_shape
 
-        shape = tuple(DATASETS[self.config.data.dataset].build.image_shape)
+        d = self.config.data
+        shape = image_shape(d.dataset, d.data_dir, d.image_size)
         wanted = f"(N, {', '.join(map(str, shape))})"
         if not isinstance(images, torch.Tensor):
             raise TypeError(f"images must be a torch.Tensor of shape {wanted}, got {type(images).__name__}; "
@@ -187,7 +192,7 @@ class Run:
 
 def load_run(path: str | Path, device: str = "cpu") -> Run:
     """Rebuild a run's system from its config.toml alone and load its checkpoint's weights."""
-    from ppl_ssl.registry import DATASETS
+    from ppl_ssl.data.datasets import image_shape
     from ppl_ssl.runtime import resolve_device
     from ppl_ssl.system import build_system
     from ppl_ssl.training import prepare_system
@@ -195,7 +200,7 @@ def load_run(path: str | Path, device: str = "cpu") -> Run:
     paths = RunPaths(Path(path))
     config = load_config(paths.config)
     dev = resolve_device(device)
-    system = build_system(config, DATASETS[config.data.dataset].build.image_shape).to(dev)
+    system = build_system(config, image_shape(config.data.dataset, config.data.data_dir, config.data.image_size)).to(dev)
     system.load_state_dict(load_checkpoint(paths.checkpoint, dev)["system"])
     prepare_system(system, config, dev)  # evaluation computes in the run's precision (train.precision) too
     system.eval()

@@ -34,6 +34,7 @@ from ppl_ssl.precision import apply_precision, outermost_nets, precision_name, r
 from ppl_ssl.runs import RunPaths, atomic_torch_save, atomic_write_json, atomic_write_text, load_checkpoint, run_lock
 from ppl_ssl.runtime import keep_freed_memory, resolve_device, rng_state, seed_everything, set_rng_state
 from ppl_ssl.system import build_system, check_data_fits
+from ppl_ssl.tensorboard_log import TensorBoardLog
 from ppl_ssl.term_log import PendingTerms
 
 EpochCallback = Callable[[int, dict], None]
@@ -41,7 +42,7 @@ EpochCallback = Callable[[int, dict], None]
 
 def load_data_for(config: Config, device: torch.device) -> DataSplits:
     d = config.data
-    return load_dataset(d.dataset, d.data_dir, d.val_size, d.train_subset, d.split_seed, device)
+    return load_dataset(d.dataset, d.data_dir, d.val_size, d.train_subset, d.split_seed, device, d.image_size)
 
 
 def make_optimiser(system: torch.nn.Module, config: Config) -> torch.optim.Optimizer:
@@ -125,6 +126,8 @@ def _fit(config: Config, out: str | Path, resume: bool, data: DataSplits | None,
         distributed.barrier()  # no rank runs ahead of a checkpoint it might resume from
 
     pending = PendingTerms()
+    board = TensorBoardLog(paths.tensorboard, purge_step=start_epoch * steps_per_epoch + start_step) \
+        if config.train.tensorboard and ranks.is_main else None
     last_saved = time.perf_counter()
     system.train()
     with (open(paths.log, "a") if ranks.is_main else contextlib.nullcontext()) as log, \
@@ -161,6 +164,8 @@ def _fit(config: Config, out: str | Path, resume: bool, data: DataSplits | None,
                         if log is not None:
                             log.write(json.dumps({"epoch": epoch, **record}) + "\n")
                         done.add(record, views)
+                    if board is not None:
+                        board.steps(records)
                     check_divergence(records, config.train.divergence_bound, paths, epoch, steps_per_epoch)
                     if records:
                         bar.set_postfix(loss=f"{records[-1]['loss']:.3g}", refresh=False)
@@ -177,6 +182,8 @@ def _fit(config: Config, out: str | Path, resume: bool, data: DataSplits | None,
                 log.flush()
             summary = {"epoch": epoch + 1, "seconds": done.seconds + time.perf_counter() - started, **done.means()}
             history.append(summary)
+            if board is not None:
+                board.epoch(summary, (epoch + 1) * steps_per_epoch)
             if progress and ranks.is_main:
                 terms = ", ".join(f"{k} {v:.4g}" for k, v in summary.items() if k not in ("epoch", "seconds", "loss"))
                 tqdm.write(f"epoch {epoch + 1}/{config.train.epochs}: loss/view {summary['loss']:.4g} ({terms}) "
@@ -186,6 +193,8 @@ def _fit(config: Config, out: str | Path, resume: bool, data: DataSplits | None,
                 last_saved = time.perf_counter()
             if on_epoch_end is not None:
                 on_epoch_end(epoch + 1, summary)
+    if board is not None:
+        board.close()
     system.eval()
     return system, data
 

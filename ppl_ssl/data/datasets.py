@@ -6,6 +6,7 @@ every choice (k, probe epoch, hyper-parameters) is made on it, never on the test
 """
 from __future__ import annotations
 
+import dataclasses
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,7 +15,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from ppl_ssl.data import formats
+from ppl_ssl.data import formats, user
 from ppl_ssl.errors import ConfigError, DataFileError, DataNotFoundError
 from ppl_ssl.registry import DATASETS
 
@@ -44,7 +45,10 @@ class DatasetSpec:
     needs_files: bool = True
     env_subfolders: tuple[str, ...] = field(default=())
     files: str = ""  # what a data folder must hold, for error messages
-    val_size: int = 5000  # validation images carved from the training split (data.val_size's default)
+    val_size: int = 5000  # validation images carved from the training split (data.val_size's default; 0: a tenth)
+    # a user's data (--dataset arrays/folder): read(path, image_size) -> UserData and its image shape from headers
+    read_user: Callable | None = None
+    user_shape: Callable | None = None
 
     @property
     def num_classes(self) -> int:
@@ -93,13 +97,21 @@ def as_float(images: torch.Tensor) -> torch.Tensor:
 
 
 def load_dataset(name: str, data_dir: str = "", val_size: int = 5000, train_subset: int = 0,
-                 split_seed: int = 0, device: torch.device | str = "cpu") -> DataSplits:
-    """Read a registered dataset and carve its validation split from the training set."""
+                 split_seed: int = 0, device: torch.device | str = "cpu", image_size: int = 32) -> DataSplits:
+    """Read a registered dataset and carve its validation split from the training set (val_size 0: a tenth)."""
     spec: DatasetSpec = DATASETS[name].build
-    folder = _locate(spec, data_dir)
-    train_x, train_y, test_x, test_y = spec.read(folder)
+    if spec.read_user is not None:  # the user's own file or folder: its shape and classes come from the data
+        if not data_dir:
+            raise DataNotFoundError(f"--dataset {name} reads your data: pass --data-dir ({spec.files})")
+        user = spec.read_user(Path(data_dir).expanduser(), image_size)
+        spec = dataclasses.replace(spec, image_shape=tuple(user.train_x.shape[1:]), class_names=user.class_names)
+        train_x, train_y, test_x, test_y = user.train_x, user.train_y, user.test_x, user.test_y
+    else:
+        train_x, train_y, test_x, test_y = spec.read(_locate(spec, data_dir))
     if spec.binarise:  # the paper's binarised MNIST: threshold at 0.5
         train_x, test_x = ((a >= 128).astype(np.uint8) * 255 for a in (train_x, test_x))
+    if val_size == 0:
+        val_size = max(1, len(train_x) // 10)
     if val_size >= len(train_x):
         raise ConfigError(f"data.val_size={val_size} leaves no training images ({name} has {len(train_x)}); lower it")
     order = np.random.default_rng(split_seed).permutation(len(train_x))
@@ -109,6 +121,16 @@ def load_dataset(name: str, data_dir: str = "", val_size: int = 5000, train_subs
     tensor = lambda a: torch.from_numpy(np.ascontiguousarray(a))  # noqa: E731
     return DataSplits(spec, tensor(train_x[train_idx]), tensor(train_y[train_idx]), tensor(train_x[val_idx]),
                       tensor(train_y[val_idx]), tensor(test_x), tensor(test_y)).to(device)
+
+
+def image_shape(name: str, data_dir: str = "", image_size: int = 32) -> tuple[int, int, int]:
+    """The (C, H, W) a dataset's images have (for a user's data, read from its files' headers)."""
+    spec: DatasetSpec = DATASETS[name].build
+    if spec.user_shape is not None:
+        if not data_dir:
+            raise DataNotFoundError(f"--dataset {name} reads your data: pass --data-dir ({spec.files})")
+        return tuple(spec.user_shape(Path(data_dir).expanduser(), image_size))
+    return tuple(spec.image_shape)
 
 
 def _locate(spec: DatasetSpec, data_dir: str) -> Path:
@@ -237,5 +259,18 @@ for _spec in (
         "folder and pass --data-dir (or its parent as PPL_SSL_DATA with the folder named celeba).",
         _COLOUR_AUGMENT, "resnet", 64, env_subfolders=("celeba",), files="list_attr_celeba.txt and img_align_celeba/",
     ),
+    DatasetSpec(
+        "arrays", (0, 0, 0), (), None, lambda _: True, (), "Save your images with numpy.savez(FILE, images=..., "
+        "labels=...) and pass --data-dir FILE.npz.", _GREY_AUGMENT, "mlp", 10, val_size=0,
+        files="an .npz file with 'images' (N, H, W) or (N, C, H, W), optional 'labels', 'test_images', 'test_labels'",
+        read_user=user.read_arrays, user_shape=user.arrays_shape,
+    ),
+    DatasetSpec(
+        "folder", (0, 0, 0), (), None, lambda _: True, (), "Put one sub-folder of images per class in a folder and pass "
+        "--data-dir DIR (data.image_size sets the square size).", _GREY_AUGMENT, "mlp", 10, val_size=0,
+        files="a folder with one sub-folder of PNG/JPEG images per class (or DIR/train and DIR/test in that layout)",
+        read_user=user.read_folder, user_shape=user.folder_shape,
+    ),
 ):
-    DATASETS.register(_spec.name, summary=f"{_spec.image_shape}, {_spec.num_classes} classes")(_spec)
+    summary = ("your own images: " + _spec.files) if _spec.read_user else f"{_spec.image_shape}, {_spec.num_classes} classes"
+    DATASETS.register(_spec.name, summary=summary)(_spec)

@@ -48,9 +48,13 @@ def evaluate(system, data: DataSplits, config: EvalConfig, history: list[dict], 
     """All metrics of a fitted system, as written to metrics.json. `augment`: the augmentation whose parameters the
     style probe predicts (the run's own; default: the built-in crop + flip settings)."""
     system.eval()
-    metrics, features = evaluate_representation(system.encode, data, config, seed)
+    if all(bool((labels >= 0).any()) for labels in (data.train_y, data.val_y, data.test_y)):
+        metrics, features = evaluate_representation(system.encode, data, config, seed)
+    else:  # a user's unlabelled images: what needs labels is skipped, and the metrics say so
+        metrics, features = {"skipped": "kNN, linear/MLP probes and GMM clustering: the data has no labels in every "
+                                        "split"}, None
     parts = getattr(system, "code_parts", None)
-    if parts and len(parts) > 1:  # a hierarchical representation is also scored level by level
+    if features is not None and parts and len(parts) > 1:  # a hierarchical representation is also scored level by level
         metrics.update(part_scores(features, parts, config, seed, data.train_x.device))
     if config.style_probe:
         metrics.update(evaluate_style(system.encode, data, augment or AugmentConfig(), seed))

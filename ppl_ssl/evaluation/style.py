@@ -88,9 +88,15 @@ def _split(n: int, seed: int, held_out_share: float = 0.2) -> tuple[np.ndarray, 
     return order[:cut], order[cut:]
 
 
+MIN_PROBE_IMAGES = 50  # the probes hold out a fifth, and scikit-learn's early stopping a tenth of the rest
+
+
 def evaluate_style(encode, data: DataSplits, config: AugmentConfig, seed: int = 0) -> dict[str, float]:
     """Style-probe scores of a representation under the run's own augmentation (switched on if the run had none)."""
     config = dataclasses.replace(config, enabled=True)
+    if len(data.val_x) < MIN_PROBE_IMAGES:
+        return {"style_skipped": f"the style probe needs at least {MIN_PROBE_IMAGES} validation images, the data has "
+                                 f"{len(data.val_x)}"}
     train_features, train_params = augmented_views(encode, data.val_x, config, seed + 101)
     test_features, test_params = augmented_views(encode, data.test_x, config, seed + 202)
     return style_probe_scores(train_features, train_params, test_features, test_params, seed)
