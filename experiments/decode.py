@@ -5,39 +5,10 @@
 The run's decoder architecture, mean squared error, Adam (lr 1e-4), early stopping on the validation MSE (the
 SimVAE paper's protocol). The test MSE goes into metrics.json as posthoc_reconstruction_mse.
 """
-from __future__ import annotations
-
-import argparse
-import json
-
-import ppl_ssl
-from ppl_ssl.cli import user_errors
-from ppl_ssl.errors import ConfigError
-from ppl_ssl.posthoc import decode_run
-from ppl_ssl.training import load_data_for
-
-
-def main(argv=None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("run", help="run folder written by experiments/fit.py")
-    parser.add_argument("--max-epochs", type=int, default=100)
-    parser.add_argument("--patience", type=int, default=5, help="stop after this many epochs without a better validation MSE")
-    parser.add_argument("--lr", type=float, default=1e-4)
-    parser.add_argument("--batch-size", type=int, default=128)
-    parser.add_argument("--refit", action="store_true", help="train again even if RUN/posthoc_decoder.pt exists")
-    parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
-    parser.add_argument("--quiet", action="store_true")
-    args = parser.parse_args(argv)
-    with user_errors():
-        if args.max_epochs < 1 or args.patience < 1 or args.lr <= 0 or args.batch_size < 1:
-            raise ConfigError("--max-epochs, --patience and --batch-size must be at least 1 and --lr positive")
-        run = ppl_ssl.load_run(args.run, device=args.device)
-        data = load_data_for(run.config, run.device)
-        result = decode_run(run, data, max_epochs=args.max_epochs, patience=args.patience, lr=args.lr,
-                            batch_size=args.batch_size, refit=args.refit, progress=not args.quiet)
-    print(json.dumps(result, indent=2, sort_keys=True))
-    return result
-
+# The command lives in the package (ppl_ssl/commands/decode.py) so that the installed `ppl-ssl decode` runs the
+# same code; this script keeps `python experiments/decode.py ...` working from a checkout.
+from ppl_ssl.commands.decode import *  # noqa: F401,F403
+from ppl_ssl.commands.decode import main
 
 if __name__ == "__main__":
     main()

@@ -13,7 +13,7 @@ import ppl_ssl
 from ppl_ssl.config import preset_names
 from ppl_ssl.errors import ConfigError
 from ppl_ssl.training import fit
-from tests.conftest import tiny_config
+from tests.conftest import TINY, tiny_config
 
 ROOT = Path(__file__).resolve().parents[1]
 METRIC_KEYS = ["knn_accuracy", "knn_best_k", "linear_probe_accuracy", "mlp_probe_accuracy", "gmm_accuracy", "gmm_nmi",
@@ -172,3 +172,21 @@ def test_end_to_end_cli_on_fashion_mnist(tmp_path):
 def test_quick_preset_reaches_its_quality(tmp_path):
     metrics = ppl_ssl.fit_and_evaluate(ppl_ssl.build_config("simvae-quick"), tmp_path / "quick", progress=False)
     assert metrics["knn_accuracy"] > 0.68 and metrics["mlp_probe_accuracy"] > 0.62
+
+
+def test_the_installed_command_lists_and_runs_the_subcommands(tmp_path):
+    import shutil
+
+    installed = shutil.which("ppl-ssl")
+    assert installed, "pip install -e . installs the ppl-ssl command"
+    listing = subprocess.run([installed, "--help"], capture_output=True, text=True)
+    assert listing.returncode == 0
+    for command in ("fit", "evaluate", "sample", "decode", "compare", "reproduce"):
+        assert f"  {command} " in listing.stdout
+    unknown = subprocess.run([installed, "train"], capture_output=True, text=True)
+    assert unknown.returncode == 2 and "unknown command 'train'" in unknown.stderr
+    fitted = subprocess.run([installed, "fit", "--model", "vae", "--epochs", "1", *[f"--set={s}" for s in TINY],
+                             "--out", str(tmp_path / "run"), "--quiet", "--no-figures"], capture_output=True, text=True)
+    assert fitted.returncode == 0, fitted.stderr
+    evaluated = _cli("-m", "ppl_ssl", "evaluate", str(tmp_path / "run"), "--no-figures", "--device", "cpu")
+    assert evaluated.returncode == 0 and '"knn_accuracy"' in evaluated.stdout

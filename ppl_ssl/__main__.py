@@ -1,0 +1,4 @@
+"""python -m ppl_ssl COMMAND ...: the same as the installed `ppl-ssl` command."""
+from ppl_ssl.commands import main
+
+main()
