@@ -8,10 +8,10 @@ FASHION_MNIST := /usr/share/datasets/fashion-mnist
 install:  ## Python packages (torch pinned to the local CPU wheel on these machines) and the package, editable
 	$(PYTHON) -m pip install --quiet -c constraints/cpu.txt -e '.[test]'
 
-data:  ## Fashion-MNIST from Debian's package (IDX files in $(FASHION_MNIST))
-	@[ -f $(FASHION_MNIST)/train-images-idx3-ubyte.gz ] || { \
+data:  ## Fashion-MNIST from Debian's package (IDX files in $(FASHION_MNIST)) and graphviz (model graphs)
+	@[ -f $(FASHION_MNIST)/train-images-idx3-ubyte.gz ] && command -v dot >/dev/null || { \
 	  export DEBIAN_FRONTEND=noninteractive; \
-	  $(SUDO) apt-get install -y -q dataset-fashion-mnist || { $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q dataset-fashion-mnist; }; }
+	  $(SUDO) apt-get install -y -q dataset-fashion-mnist graphviz || { $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q dataset-fashion-mnist graphviz; }; }
 
 demo: install data  ## train SimVAE (quick preset), evaluate it (NLL included), draw its figures and GMM samples: runs/demo
 	$(PYTHON) experiments/fit.py --model simvae-quick --out runs/demo $(if $(wildcard runs/demo/checkpoint.pt),--resume,)

@@ -11,6 +11,7 @@ term weighted by β (the objective scales the latent site in model and guide, `t
 from __future__ import annotations
 
 import pyro
+import pyro.distributions as dist
 import torch
 from torch import nn
 
@@ -23,6 +24,25 @@ def ssl_model(views: torch.Tensor, decoder: nn.Module, prior: nn.Module, likelih
     with pyro.plate("images", n):
         z = pyro.sample("z", prior(j))                                    # (N, J, L): p(z^1..z^J | y)
         pyro.sample("x", likelihood(decoder(z)).to_event(1), obs=views)   # Π_j p(x^j | z^j)
+    return z
+
+
+def ssl_model_with_content(views: torch.Tensor, decoder: nn.Module, likelihood: nn.Module, latent_dim: int,
+                           sigma: float, gamma: float):
+    """The same story with the content ψ drawn explicitly (the paper's Figure 1), for reading and rendering:
+
+        ψ ~ N(0, γ²I)                 content of an image
+        z^j | ψ ~ N(ψ, σ²I)           style-varying code of view j   (plate over the J views)
+        x^j | z^j ~ p_θ(x | z^j)
+
+    Fitting uses `ssl_model` with ψ integrated out (the `ssl_group` prior: the same p(z^1..z^J), lower-variance
+    gradients, no ψ in the guide)."""
+    n, j = views.shape[:2]
+    with pyro.plate("images", n, dim=-2):
+        content = pyro.sample("content", dist.Normal(views.new_zeros(latent_dim), gamma).to_event(1))   # (N, 1, L)
+        with pyro.plate("views", j, dim=-1):
+            z = pyro.sample("z", dist.Normal(content, sigma).to_event(1))                              # (N, J, L)
+            pyro.sample("x", likelihood(decoder(z)), obs=views)
     return z
 
 

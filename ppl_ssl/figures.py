@@ -13,6 +13,7 @@ import torch  # noqa: E402
 
 from ppl_ssl.data import DataSplits, as_float  # noqa: E402
 from ppl_ssl.evaluation.generation import class_conditional_codes  # noqa: E402
+from ppl_ssl.graphs import write_graphs  # noqa: E402
 from ppl_ssl.runs import atomic_write_bytes  # noqa: E402
 
 
@@ -127,6 +128,7 @@ def write_all(system, features, data: DataSplits, views: int, log_lines: list[di
         if features is not None:  # classes need labels
             class_samples(system, features, data, folder / "class_samples.png")
         prior_samples(system, views, folder / "prior_samples.png")
+        write_graphs(system, views, data.spec.image_shape, folder)  # model_graph.png, model_and_guide.png
     training_curves(log_lines, history, folder / "training_curves.png")
     if tsne_points > 0 and features is not None:
         tsne(features, data.spec.class_names, folder / "tsne.png", tsne_points)

@@ -26,6 +26,12 @@ from ppl_ssl.config import Config, load_config
 from ppl_ssl.errors import ConfigError
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def _atomic_write(path: Path, data: bytes) -> None:
     """Write to a temporary file in the same folder, then rename over `path`: readers never see half a file."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -36,6 +42,7 @@ def _atomic_write(path: Path, data: bytes) -> None:
             f.flush()
             os.fsync(f.fileno())
         faults.point("checkpoint-write")  # a kill here leaves the temporary file and the old `path` intact
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes files private; a run's files get the usual permissions
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -36,7 +36,7 @@ def test_each_preset_fits_and_evaluates(tmp_path, preset):
     assert metrics["knn_accuracy"] > 0.3  # digits: even 2 tiny epochs separate classes far above chance (0.1)
     assert json.loads((tmp_path / "run" / "metrics.json").read_text()) == metrics
     figures = {p.name for p in (tmp_path / "run" / "figures").glob("*.png")}
-    drawn_by_decoder = {"reconstructions.png", "class_samples.png", "prior_samples.png"}
+    drawn_by_decoder = {"reconstructions.png", "class_samples.png", "prior_samples.png", "model_graph.png", "model_and_guide.png"}
     assert figures == {"training_curves.png", "tsne.png", *(drawn_by_decoder if generative else ())}
     log = [json.loads(line) for line in (tmp_path / "run" / "train_log.jsonl").read_text().splitlines()]
     assert len(log) == 2 * 8 and "loss" in log[0]

@@ -3,13 +3,14 @@
     ppl-ssl fit --model simvae            ppl-ssl evaluate RUN --nll
     ppl-ssl sample RUN --sampler gmm      ppl-ssl decode RUN
     ppl-ssl compare --epochs 10           ppl-ssl reproduce --suite table1 --budget cpu
+    ppl-ssl render --model simvae crvae   (model graphs)
 """
 from __future__ import annotations
 
 import importlib
 import sys
 
-COMMANDS = ("fit", "evaluate", "sample", "decode", "compare", "reproduce")
+COMMANDS = ("fit", "evaluate", "sample", "decode", "compare", "reproduce", "render")
 
 
 def _summary(name: str) -> str:
