@@ -3,6 +3,7 @@
     python experiments/evaluate.py runs/vae                        # representation + generative metrics
     python experiments/evaluate.py runs/vae --nll --nll-samples 1000   # adds test NLL, bits/dim, PSIS k-hat
     python experiments/evaluate.py runs/vae --nll --only-generative    # keeps the stored probe scores
+    python experiments/evaluate.py runs/vae --amortisation-gap          # ELBO(encoder), ELBO(per-image q), log p(x)
 """
 from __future__ import annotations
 
@@ -23,16 +24,46 @@ def main(argv=None) -> dict:
     parser.add_argument("--only-generative", action="store_true", help="skip kNN/probes/GMM, keep their stored values")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     parser.add_argument("--no-figures", action="store_true")
+    parser.add_argument("--amortisation-gap", action="store_true",
+                        help="only the amortisation and approximation gaps (Cremer et al. 2018) on --gap-images test images")
+    parser.add_argument("--gap-images", type=int, default=100, help="test images for --amortisation-gap (default 100)")
+    parser.add_argument("--gap-steps", type=int, default=300, help="SVI steps of each per-image Gaussian (default 300)")
+    parser.add_argument("--gap-samples", type=int, default=500, help="importance samples per image (default 500)")
     args = parser.parse_args(argv)
     with user_errors():
         if args.nll_samples < 1 or args.nll_images < 0:
             raise ConfigError(f"--nll-samples {args.nll_samples} / --nll-images {args.nll_images}: need at least 1 sample and 0 (all) or more images")
+        if args.amortisation_gap:
+            return amortisation_gap(args)
         metrics = ppl_ssl.evaluate_run(args.run, device=args.device, make_figures=not args.no_figures,
                                        nll_samples=args.nll_samples if args.nll else None,
                                        nll_images=args.nll_images if args.nll else None,
                                        representation=not args.only_generative)
     print(json.dumps(metrics, indent=2, sort_keys=True))
     return metrics
+
+
+def amortisation_gap(args) -> dict:
+    """Writes RUN/amortisation_gap.json (per image) and merges the summary into metrics.json."""
+    from ppl_ssl.evaluation.amortisation import run_amortisation_gaps
+    from ppl_ssl.runs import atomic_write_json
+    from ppl_ssl.training import load_data_for
+
+    if args.gap_images < 1 or args.gap_steps < 1 or args.gap_samples < 1:
+        raise ConfigError(f"--gap-images {args.gap_images} / --gap-steps {args.gap_steps} / --gap-samples {args.gap_samples}: "
+                          f"each must be at least 1")
+    run = ppl_ssl.load_run(args.run, device=args.device)
+    if not run.system.can_decode:
+        raise ConfigError(f"run {args.run} was trained by method '{run.config.method.kind}', which has no generative model: "
+                          f"no ELBO, so no amortisation gap")
+    data = load_data_for(run.config, run.device)
+    result = run_amortisation_gaps(run.system, data.test_x[: args.gap_images], steps=args.gap_steps,
+                                   num_samples=args.gap_samples, seed=run.config.train.seed)
+    atomic_write_json(run.paths.root / "amortisation_gap.json", result)
+    metrics = {**run.metrics, **result["summary"]}
+    atomic_write_json(run.paths.metrics, metrics)
+    print(json.dumps(result["summary"], indent=2, sort_keys=True))
+    return result["summary"]
 
 
 if __name__ == "__main__":
