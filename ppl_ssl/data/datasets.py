@@ -15,7 +15,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from ppl_ssl.data import formats, user
+from ppl_ssl.data import formats, toy, user
 from ppl_ssl.errors import ConfigError, DataFileError, DataNotFoundError
 from ppl_ssl.registry import DATASETS
 
@@ -258,6 +258,11 @@ for _spec in (
         "Put img_align_celeba/ and list_attr_celeba.txt (and list_eval_partition.txt) from the CelebA release in a "
         "folder and pass --data-dir (or its parent as PPL_SSL_DATA with the folder named celeba).",
         _COLOUR_AUGMENT, "resnet", 64, env_subfolders=("celeba",), files="list_attr_celeba.txt and img_align_celeba/",
+    ),
+    DatasetSpec(
+        "toy", (1, toy.SIZE, toy.SIZE), toy.SHAPES, toy.read_toy, lambda _: True, (),
+        "generated on the fly (ppl_ssl.data.toy); nothing to download.",
+        _GREY_AUGMENT | {"crop_scale": [0.6, 1.0]}, "mlp", 2, needs_files=False, val_size=500,
     ),
     DatasetSpec(
         "arrays", (0, 0, 0), (), None, lambda _: True, (), "Save your images with numpy.savez(FILE, images=..., "
