@@ -1,6 +1,5 @@
-"""Fit a model preset, evaluate it and draw its figures:  python experiments/fit.py --model simvae"""
-# The command lives in the package (ppl_ssl/commands/fit.py) so that the installed `ppl-ssl fit` runs the
-# same code; this script keeps `python experiments/fit.py ...` working from a checkout.
+"""`python experiments/fit.py --help`: the `fit` command (ppl_ssl/commands/fit.py, also installed as
+`ppl-ssl fit`), kept runnable from a checkout."""
 from ppl_ssl.commands.fit import *  # noqa: F401,F403
 from ppl_ssl.commands.fit import main
 
