@@ -153,7 +153,7 @@ def test_end_to_end_cli_on_fashion_mnist(tmp_path):
     again = _cli("experiments/evaluate.py", str(out), "--device", "cpu", "--no-figures")
     assert again.returncode == 0, again.stderr
     assert json.loads((out / "metrics.json").read_text())["knn_accuracy"] == pytest.approx(metrics["knn_accuracy"])
-    assert len(list((out / "figures").glob("*.png"))) == 5
+    assert len(list((out / "figures").glob("*.png"))) == 7  # + model_graph.png, model_and_guide.png
     nll = _cli("experiments/evaluate.py", str(out), "--device", "cpu", "--nll", "--nll-samples", "50", "--nll-images", "300",
                "--only-generative", "--no-figures")
     assert nll.returncode == 0, nll.stderr
