@@ -62,9 +62,9 @@ def main(argv=None) -> dict:
     figure, axes = plt.subplots(len(MODELS), 2, figsize=(8, 3.4 * len(MODELS)), squeeze=False)
     for row, model in enumerate(MODELS):
         c = codes[model]
-        for ax, colour, title, cmap in ((axes[row][0], test_y, "content (shape)", "tab10"),
-                                        (axes[row][1], test_style["x"], "style (horizontal position)", "viridis")):
-            points = ax.scatter(c[:, 0], c[:, 1], c=colour, s=4, cmap=cmap)
+        axes[row][0].scatter(c[:, 0], c[:, 1], c=[plt.cm.tab10(label) for label in test_y], s=4)  # one colour per shape
+        points = axes[row][1].scatter(c[:, 0], c[:, 1], c=test_style["x"], s=4, cmap="viridis")
+        for ax, title in ((axes[row][0], "content (shape)"), (axes[row][1], "style (horizontal position)")):
             ax.set_title(f"{model}: coloured by {title}", fontsize=9)
             ax.set_xticks([]), ax.set_yticks([])
         handles = [plt.Line2D([], [], marker="o", ls="", color=plt.cm.tab10(i), label=s) for i, s in enumerate(SHAPES)]
