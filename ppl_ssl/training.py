@@ -161,9 +161,10 @@ def _fit(config: Config, out: str | Path, resume: bool, data: DataSplits | None,
                 if (step + 1) % config.train.log_every == 0 or step + 1 == steps_per_epoch:
                     records = pending.drain(distributed.sum_over_ranks)  # the only host synchronisation of the loop
                     for record in records:
+                        images = record.pop("views") // views
                         if log is not None:
                             log.write(json.dumps({"epoch": epoch, **record}) + "\n")
-                        done.add(record, views)
+                        done.add(record, images)
                     if board is not None:
                         board.steps(records)
                     check_divergence(records, config.train.divergence_bound, paths, epoch, steps_per_epoch)
@@ -206,8 +207,8 @@ class EpochProgress:
     totals: dict = dataclasses.field(default_factory=dict)
     seconds: float = 0.0
 
-    def add(self, record: dict, views: int) -> None:
-        images = record.pop("views") // views
+    def add(self, record: dict, images: int) -> None:
+        """One logged step's terms (per view) over `images` images."""
         self.seen += images
         for k, v in record.items():
             if k != "step":

@@ -24,6 +24,7 @@ def test_a_run_shows_its_steps_epochs_metrics_and_figures(tmp_path):
     events = _events(tmp_path / "run" / "tensorboard")
     tags = events.Tags()
     log = [json.loads(line) for line in (tmp_path / "run" / "train_log.jsonl").read_text().splitlines()]
+    assert "views" not in log[0]  # the log holds terms per view, not the bookkeeping
     losses = events.Scalars("train/loss")
     assert [e.step for e in losses] == [r["step"] for r in log]
     assert [e.value for e in losses] == pytest.approx([r["loss"] for r in log], rel=1e-6)

@@ -64,7 +64,8 @@ def add_generation_scores(folder: Path, budget: Budget, out: Path, device: str) 
     run = load_run(folder, device=device)
     data = load_data_for(run.config, run.device)
     # the feature network learns from the whole training split, whatever subset the run trained on
-    whole = load_data_for(dataclasses.replace(run.config, data=dataclasses.replace(run.config.data, train_subset=0)), run.device)
+    whole = data if not run.config.data.train_subset else load_data_for(
+        dataclasses.replace(run.config, data=dataclasses.replace(run.config.data, train_subset=0)), run.device)
     network = cached_feature_network(whole, out / "feature_nets", seed=0, epochs=budget.feature_net_epochs)
     metrics.update(generation_scores(run.system, data, network, budget.fid_samples, seed=run.config.train.seed))
     atomic_write_json(metrics_path, metrics)
