@@ -57,6 +57,9 @@ def test_budgets_set_epochs_and_learning_rates_by_method_family():
     assert paper.overrides("simclr")["train.epochs"] == 600 and "train.lr" not in paper.overrides("simclr")
     assert paper.overrides("vicreg")["train.lr"] == 1e-4 and paper.overrides("svi")["eval.gmm_n_init"] == 200
     assert "400 epochs" in paper.describe() and "lr 8e-05" in paper.describe()
+    cpu = budget("cpu")  # ablation sweeps (settings × seeds) train shorter; the tables keep their epochs
+    assert cpu.overrides("svi", "ablation")["train.epochs"] == 5 and cpu.overrides("svi", "table")["train.epochs"] == 10
+    assert paper.overrides("svi", "ablation")["train.epochs"] == 400 and "5 for every run of an ablation" in cpu.describe()
     with pytest.raises(ConfigError, match="unknown budget 'fast'; choose one of paper, cpu, smoke"):
         budget("fast")
     with pytest.raises(ConfigError, match="unknown suite 'table2'"):
@@ -70,6 +73,9 @@ def test_suites_run_each_setting_in_a_folder_of_its_own():
             key = (spec.model, spec.assignments, spec.seed)
             assert folders.setdefault(spec.folder, key) == key  # one folder, one configuration (shared across suites)
     assert {spec.value for spec in SUITES["ablation-views"].specs([1])} == {1, 2, 4, 6, 8, 10}
+    # seed-major: a reproduction stopped part-way holds every row at its first seed before any at a second
+    table = SUITES["table1"].specs([1, 2])
+    assert [spec.seed for spec in table] == sorted(spec.seed for spec in table) and len({s.model for s in table[:7]}) == 7
     crvae = SUITES["crvae"].specs([1])  # the CR-VAE paper's setting, in folders of its own
     assert all("model.latent_dim=16" in spec.assignments and spec.folder.endswith("-l16-b256-s1") for spec in crvae)
     assert SUITES["crvae"].seeds == 5

@@ -5,7 +5,8 @@
   3e-4, GMM with full covariance and 200 initialisations, kNN with k ∈ 1…15 chosen on validation; 10,000 samples
   per FID. Days on a CPU; meant for a GPU.
 - `cpu`: what the 2-core CPU affords: the `table1` suite (7 methods × 3 seeds) in under 2 hours: 10 epochs, the
-  learning rates that did best in a short sweep (`experiments/bench_lr.py`), probes 50 epochs, GMM 3 initialisations.
+  learning rates that did best in a short sweep (`experiments/bench_lr.py`), probes 50 epochs, GMM 3 initialisations;
+  ablation sweeps (many settings × seeds) 5 epochs a run.
 - `smoke`: seconds per run on 512 training images, to check the whole path (the slow test, CI's end-to-end run).
 """
 from __future__ import annotations
@@ -33,12 +34,18 @@ class Budget:
     nll_samples: int = 512                                        # importance samples for bits/dim (selfVAE suite)
     nll_images: int = 1000
     figures: bool = True
+    ablation_epochs: int = 0                                      # epochs of every run of an ablation sweep; 0: as above
 
-    def overrides(self, method_kind: str) -> dict:
-        """The dotted config overrides this budget sets for a run of a method of this kind."""
+    def epochs(self, method_kind: str, suite_kind: str = "table") -> int:
+        if suite_kind == "ablation" and self.ablation_epochs:
+            return self.ablation_epochs
+        return self.discriminative_epochs if method_kind in DISCRIMINATIVE else self.generative_epochs
+
+    def overrides(self, method_kind: str, suite_kind: str = "table") -> dict:
+        """The dotted config overrides this budget sets for a run of a method of this kind in a suite of this kind."""
         discriminative = method_kind in DISCRIMINATIVE
         lr = self.discriminative_lr.get(method_kind) if discriminative else self.generative_lr
-        return {"train.epochs": self.discriminative_epochs if discriminative else self.generative_epochs,
+        return {"train.epochs": self.epochs(method_kind, suite_kind),
                 **({"train.lr": lr} if lr is not None else {}), "data.train_subset": self.train_subset,
                 **{f"eval.{k}": v for k, v in self.eval.items()}, "eval.figures": self.figures}
 
@@ -48,8 +55,9 @@ class Budget:
         discriminative_lr = f"{discriminative_lr}, others the presets'" if discriminative_lr else "the presets'"
         data = f"{self.train_subset} training images" if self.train_subset else "the whole training split"
         evaluation = ", ".join(f"{k} = {v}" for k, v in self.eval.items()) or "the default evaluation"
+        ablation = f", {self.ablation_epochs} for every run of an ablation sweep" if self.ablation_epochs else ""
         return (f"budget '{self.name}': {self.generative_epochs} epochs for the VAE family ({lr}), "
-                f"{self.discriminative_epochs} for SimCLR/VICReg/MoCo v2 (lr: {discriminative_lr}); {data}; "
+                f"{self.discriminative_epochs} for SimCLR/VICReg/MoCo v2 (lr: {discriminative_lr}){ablation}; {data}; "
                 f"evaluation: {evaluation}; FID on {self.fid_samples} samples. {self.summary}")
 
 
@@ -63,7 +71,9 @@ BUDGETS = {
         "from experiments/bench_lr.py (one seed, kNN and MLP probe): the VAE family at 1e-3 (SimVAE, 3 epochs: 81.1/75.0 "
         "at 1e-3 against 80.4/73.2 at 3e-4; VAE, 5 epochs: 80.3/74.9 against 81.7/74.9), SimCLR at 8e-5 (best of "
         "8e-5/3e-4/1e-3/3e-3 at 5 epochs, by 0.8–2.8 kNN points); VICReg at the paper's 1e-4, MoCo v2 at the preset's 1e-3 "
-        "(not swept).", 10, 10, generative_lr=1e-3,
+        "(not swept). Ablation sweeps train 5 epochs: SimVAE's cost grows with J (19 s an epoch at J = 1, 28 s at J = 2, "
+        "about 100 s at J = 10 on the 2-core EPYC), so the views sweep at 10 epochs would take 3 hours for 3 seeds.",
+        10, 10, generative_lr=1e-3, ablation_epochs=5,
         discriminative_lr={"simclr": 8e-5, "vicreg": 1e-4},
         eval={"probe_epochs": 50, "gmm_n_init": 3, "tsne_points": 0}, fid_samples=5000, feature_net_epochs=3,
         nll_samples=128, nll_images=500),

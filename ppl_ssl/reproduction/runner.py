@@ -44,7 +44,7 @@ def run_suite(suite: Suite, budget: Budget, dataset: str, seeds: list[int], out:
     kinds = {model: method_kind(model) for model, *_ in suite.runs}
     results = []
     for spec in suite.specs(seeds):
-        overrides = {**budget.overrides(kinds[spec.model]), "data.dataset": dataset, "train.seed": spec.seed,
+        overrides = {**budget.overrides(kinds[spec.model], suite.kind), "data.dataset": dataset, "train.seed": spec.seed,
                      "train.device": device, **({"train.precision": precision} if precision else {})}
         folder = ensure_run(spec.model, folder_root / spec.folder, overrides, [*spec.assignments, *assignments], progress)
         if suite.kind == "generation":

@@ -57,8 +57,10 @@ class Suite:
         return dict(self.paper_names).get(key, key)
 
     def specs(self, seeds: list[int]) -> list[RunSpec]:
+        # Seed-major: every row of the table has its first seed before any row gets a second, so a reproduction
+        # stopped part-way already holds a complete one-seed table (the report gives each row its seed count).
         return [RunSpec(model, seed, setting, value, (*self.shared, *assignments), self.folder_tag)
-                for model, setting, value, assignments in self.runs for seed in seeds]
+                for seed in seeds for model, setting, value, assignments in self.runs]
 
 
 def _sweep(models: tuple[str, ...], label: str, values: list[float], assignment) -> tuple:
