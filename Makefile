@@ -17,7 +17,7 @@ demo: install data  ## train SimVAE (quick preset), evaluate it (NLL included), 
 	$(PYTHON) experiments/fit.py --model simvae-quick --out runs/demo $(if $(wildcard runs/demo/checkpoint.pt),--resume,)
 	$(PYTHON) experiments/sample.py runs/demo --sampler gmm --n 64
 
-test: install data  ## the test suite without the slow end-to-end tests (a short end-to-end path still runs)
+test: install data  ## the test suite without the slow tests (one short end-to-end fit, one torchrun run and one kill-and-resume still run)
 	$(PYTHON) -m pytest -m "not slow" -q
 
 test-all: install data  ## every test, the slow ones included

@@ -12,7 +12,7 @@ from ppl_ssl.reporting import timed
 
 def throughput(dataset: str, batch: int, views: int, device: torch.device, repeats: int) -> float:
     config = ppl_ssl.build_config("simvae", {"data.dataset": dataset})
-    shape = ppl_ssl.data.datasets.DATASETS[dataset].build.image_shape
+    shape = ppl_ssl.data.datasets.DATASETS[dataset].component.image_shape
     images = torch.rand(batch, *shape, device=device)
     augmenter = Augmenter(config.augment, seed=0, device=device)
     augmenter(images, views)  # warm-up

@@ -18,27 +18,17 @@ import ppl_ssl
 from ppl_ssl.augment import Augmenter
 from ppl_ssl.reporting import markdown_table, round_robin_medians
 from ppl_ssl.runtime import keep_freed_memory
-from ppl_ssl.system import build_system
-from ppl_ssl.training import make_optimiser, prepare_system
+from ppl_ssl.train.setup import build_train_step
 
 METHODS = ["vae", "simvae", "crvae", "simclr", "vicreg", "mocov2"]
 
 
 def make_step(preset: str, views: int, batch: int, device: torch.device, precision: str = "fp32"):
+    """fit's own training step (ppl_ssl.train.step.TrainStep) on a fixed batch of random 8-bit images."""
     config = ppl_ssl.build_config(preset, {"model.views": views, "train.device": str(device), "train.precision": precision})
-    system = prepare_system(build_system(config, (1, 28, 28)).to(device), config, device).train()
-    optimiser = make_optimiser(system, config)
-    augmenter = Augmenter(config.augment, seed=0, device=device)
-    images = torch.rand(batch, 1, 28, 28, device=device)
-
-    def step() -> None:
-        loss, _ = system.training_loss(augmenter(images, views).images)
-        optimiser.zero_grad(set_to_none=True)
-        loss.backward()
-        optimiser.step()
-        system.after_step()
-
-    return step
+    step = build_train_step(config, (1, 28, 28), device)
+    images = torch.randint(0, 256, (batch, 1, 28, 28), dtype=torch.uint8, device=device)
+    return lambda: step(images)
 
 
 def main(argv=None) -> str:

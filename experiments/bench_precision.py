@@ -24,7 +24,7 @@ import ppl_ssl
 from ppl_ssl.cli import user_errors
 from ppl_ssl.precision import cpu_bf16_speedup, cpu_has_native_bf16
 from ppl_ssl.reporting import ensure_run, epoch_seconds, format_mean_se, markdown_table, mean_and_standard_error
-from ppl_ssl.runs import atomic_write_json
+from ppl_ssl.storage import atomic_write_json
 from ppl_ssl.runtime import resolve_device
 
 QUALITY = [("knn_accuracy", "kNN", 100), ("mlp_probe_accuracy", "MP", 100), ("gmm_accuracy", "GMM", 100),

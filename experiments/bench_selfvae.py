@@ -23,9 +23,9 @@ from bench_quality import ensure_quality_run
 
 import ppl_ssl
 from ppl_ssl.reporting import markdown_table, round_robin_medians
-from ppl_ssl.runs import atomic_write_json
-from ppl_ssl.selfvae_modes import MODES
-from ppl_ssl.system import build_system
+from ppl_ssl.storage import atomic_write_json
+from ppl_ssl.selfvae.modes import MODES
+from ppl_ssl.train.setup import build_train_step
 
 HERE = Path(__file__).resolve().parent
 MODELS = ["vae-logistic", "selfvae-downscale", "selfvae-sketch", "selfvae-hier"]
@@ -48,19 +48,13 @@ def run_script(script: str, *args: str) -> None:
 
 
 def step_seconds(models: list[str], steps: int, batch: int, device: torch.device) -> dict[str, float]:
-    """Median seconds of one training step (loss, backward, Adam) per model, timed round-robin on one batch."""
+    """Median seconds of fit's training step (ppl_ssl.train.step.TrainStep: views, loss, backward, Adam) per model,
+    timed round-robin on one batch."""
     def make_step(preset: str):
         config = ppl_ssl.build_config(preset, {"train.device": str(device)})
-        system = build_system(config, (1, 28, 28)).to(device).train()
-        optimiser = torch.optim.Adam(system.parameters(), lr=1e-4)
-        views = (torch.randint(0, 256, (batch, 1, 1, 28, 28), device=device) / 255.0)
-
-        def step() -> None:
-            loss, _ = system.training_loss(views)
-            optimiser.zero_grad(set_to_none=True)
-            loss.backward()
-            optimiser.step()
-        return step
+        step = build_train_step(config, (1, 28, 28), device)
+        images = torch.randint(0, 256, (batch, 1, 28, 28), dtype=torch.uint8, device=device)
+        return lambda: step(images)
 
     return round_robin_medians({m: make_step(m) for m in models}, steps, device)
 

@@ -2,8 +2,9 @@
 of the same loss on the same nets, in fp32 and in bf16.
     python experiments/bench_svi_step.py [--batch 128 --views 10 --device cpu --precisions fp32 bf16]
 
-Both steps compute −ELBO with the same reparameterised sample, the collapsed group prior and the Gaussian
-likelihood, then backward and Adam. They are timed interleaved in one process, so the ratio is robust to the
+Both steps are fit's own (`ppl_ssl.train.step.TrainStep`: augmented views, loss, backward, gradient norm,
+fused Adam); only the loss differs. Both compute −ELBO with the same reparameterised sample, the collapsed group
+prior and the Gaussian likelihood. They are timed interleaved in one process, so the ratio is robust to the
 machine's drift; the script first checks that both give the same loss on the same random draw. In bf16 both run
 their nets under autocast and everything after the nets in fp32 (the plain step casts the nets' outputs by hand,
 as `ppl_ssl.precision` does for the Pyro step).
@@ -21,7 +22,8 @@ from ppl_ssl.nets import MIN_SCALE
 from ppl_ssl.precision import apply_precision, resolve_precision
 from ppl_ssl.reporting import round_robin_medians
 from ppl_ssl.runtime import keep_freed_memory
-from ppl_ssl.system import build_system
+from ppl_ssl.train.setup import build_train_step
+from ppl_ssl.train.step import TrainStep
 
 
 def plain_torch_loss(encoder, decoder, views, sigma2, gamma, variance, dtype=torch.float32):
@@ -56,13 +58,14 @@ def main(argv=None) -> float:
     device = torch.device(args.device)
     if not args.default_malloc:
         keep_freed_memory()  # as fit does
-    config = ppl_ssl.build_config("simvae", {"model.views": args.views})
-    system = build_system(config, (1, 28, 28)).to(device)
+    config = ppl_ssl.build_config("simvae", {"model.views": args.views, "train.precision": "fp32"})
+    fit_step = build_train_step(config, (1, 28, 28), device)
+    system = fit_step.system
     encoder, decoder = system.guide.encoder, system.model.decoder
     prior = config.model.prior.options
     variance = config.model.likelihood.options.variance
-    views = torch.rand(args.batch, args.views, 1, 28, 28, device=device)
-    optimiser = torch.optim.Adam(system.parameters(), lr=1e-4, eps=1e-4)
+    views = torch.rand(args.batch, args.views, 1, 28, 28, device=device)  # for the check that both losses agree
+    images = torch.randint(0, 256, (args.batch, 1, 28, 28), dtype=torch.uint8, device=device)
     calls, ratios = {}, {}
     for name in args.precisions:
         dtype = resolve_precision(name, device)
@@ -83,15 +86,19 @@ def main(argv=None) -> float:
             torch_value = float(torch_loss())
         assert abs(pyro_value - torch_value) <= 1e-4 * abs(torch_value), (name, pyro_value, torch_value)
 
-        def step(loss_fn):
-            def call():
-                loss = loss_fn()
-                optimiser.zero_grad(set_to_none=True)
-                loss.backward()
-                optimiser.step()
-            return call
+        def pyro_trainable(batch, kl_weight=1.0, dtype=dtype):
+            apply_precision(system, dtype)
+            return system.training_loss(batch, kl_weight)
 
-        calls[f"pyro {name}"], calls[f"torch {name}"] = step(pyro_loss), step(torch_loss)
+        def torch_trainable(batch, kl_weight=1.0, dtype=dtype):
+            apply_precision(system, torch.float32)
+            return plain_torch_loss(encoder, decoder, batch, prior.sigma2, prior.gamma, variance, dtype), {}
+
+        def step(trainable):
+            train_step = TrainStep(system, fit_step.optimiser, fit_step.augmenter, args.views, trainable=trainable)
+            return lambda: train_step(images)
+
+        calls[f"pyro {name}"], calls[f"torch {name}"] = step(pyro_trainable), step(torch_trainable)
     with pyro.validation_enabled(False):  # as in training: argument checks would wait for the device
         median = round_robin_medians(calls, args.steps, device, warmup_rounds=3)
     print(f"device {device}, B={args.batch} images x J={args.views} views, MLP nets, {args.steps} steps each (median, round-robin)")

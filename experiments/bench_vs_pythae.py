@@ -25,7 +25,7 @@ import ppl_ssl
 from ppl_ssl.data import as_float
 from ppl_ssl.precision import precision_name, resolve_precision
 from ppl_ssl.reporting import epoch_seconds, markdown_table
-from ppl_ssl.training import load_data_for
+from ppl_ssl.train.setup import load_data_for
 
 ENCODER_HIDDEN, DECODER_HIDDEN, LATENT = [500, 500, 2000], [2000, 500, 500], 10
 

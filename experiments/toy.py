@@ -23,7 +23,7 @@ import ppl_ssl
 from ppl_ssl.data.toy import SHAPES, STYLE, toy_world
 from ppl_ssl.figures import plt, save_figure
 from ppl_ssl.reporting import ensure_run, markdown_table
-from ppl_ssl.runs import atomic_write_json
+from ppl_ssl.storage import atomic_write_json
 
 MODELS = {"simvae": {"model.views": 4}, "vae": {}, "simclr": {"model.views": 2}}
 

@@ -15,8 +15,9 @@ import torch
 from torch import nn
 
 from ppl_ssl.guides.mean_field import AmortisedGuide, amortised_normal
-from ppl_ssl.config import option
+from ppl_ssl.contracts import BuildContext
 from ppl_ssl.flows import FlowStack
+from ppl_ssl.options import option
 from ppl_ssl.registry import GUIDES
 
 
@@ -26,6 +27,8 @@ def flow_guide(views: torch.Tensor, encoder: nn.Module, transforms: list):
 
 
 class FlowGuide(AmortisedGuide):
+    has_density = True
+
     def __init__(self, encoder: nn.Module, flow: FlowStack):
         super().__init__(encoder)
         self.flow = flow
@@ -48,10 +51,11 @@ class IAFOptions:
 
 
 @GUIDES.register("iaf", IAFOptions, summary="mean-field Gaussian followed by inverse autoregressive flows (VAE-IAF)")
-def build_iaf_guide(encoder: nn.Module, config) -> FlowGuide:
-    options = config.guide.options
-    flow = FlowStack(["affine_autoregressive"] * options.flows, config.model.latent_dim, options.hidden, owner="guide.kind = 'iaf'")
-    return FlowGuide(encoder, flow)
+class IAFGuide(FlowGuide):
+    @classmethod
+    def build(cls, options: IAFOptions, context: BuildContext) -> "IAFGuide":
+        flow = FlowStack(["affine_autoregressive"] * options.flows, context.latent_dim, options.hidden, owner="guide.kind = 'iaf'")
+        return cls(context.encoder, flow)
 
 
 @dataclass
@@ -61,6 +65,8 @@ class LinearNFOptions:
 
 
 @GUIDES.register("linear_nf", LinearNFOptions, summary="mean-field Gaussian followed by planar / radial flows (VAE-lin-NF)")
-def build_linear_nf_guide(encoder: nn.Module, config) -> FlowGuide:
-    flow = FlowStack(list(config.guide.options.flows), config.model.latent_dim, owner="guide.kind = 'linear_nf'")
-    return FlowGuide(encoder, flow)
+class LinearNFGuide(FlowGuide):
+    @classmethod
+    def build(cls, options: LinearNFOptions, context: BuildContext) -> "LinearNFGuide":
+        flow = FlowStack(list(options.flows), context.latent_dim, owner="guide.kind = 'linear_nf'")
+        return cls(context.encoder, flow)

@@ -6,6 +6,7 @@ import pyro.distributions as dist
 import torch
 from torch import nn
 
+from ppl_ssl.contracts import BuildContext, Guide
 from ppl_ssl.registry import GUIDES
 
 
@@ -21,12 +22,14 @@ def mean_field_guide(views: torch.Tensor, encoder: nn.Module):
         return pyro.sample("z", amortised_normal(views, encoder))
 
 
-class AmortisedGuide(nn.Module):
+class AmortisedGuide(Guide):
     """What every guide here shares: an encoder, and the representation E_q[z | x] = the encoder's mean."""
 
-    has_density = True  # q(z | x) can be evaluated anywhere (importance weights, mutual information)
+    @classmethod
+    def build(cls, options: None, context: BuildContext) -> "AmortisedGuide":
+        return cls(context.encoder)
 
-    def __init__(self, encoder: nn.Module, config=None):
+    def __init__(self, encoder: nn.Module):
         super().__init__()
         self.encoder = encoder
 
@@ -37,6 +40,8 @@ class AmortisedGuide(nn.Module):
 
 @GUIDES.register("mean_field", summary="amortised diagonal Gaussian q(z^j | x^j) from the encoder")
 class MeanFieldGuide(AmortisedGuide):
+    has_density = True  # q(z | x) can be evaluated anywhere (importance weights, mutual information)
+
     def forward(self, views: torch.Tensor) -> torch.Tensor:
         return mean_field_guide(views, self.encoder)
 

@@ -6,8 +6,9 @@ import pyro.distributions as dist
 import torch
 from torch import nn
 
-from ppl_ssl.level_nets import LatentEncoder
+from ppl_ssl.selfvae.level_nets import LatentEncoder
 from ppl_ssl.models.selfvae import check_selfvae_pairing
+from ppl_ssl.contracts import BuildContext, Guide
 from ppl_ssl.registry import GUIDES
 
 
@@ -27,15 +28,19 @@ def _normal(loc_scale, views: bool = False) -> dist.TorchDistribution:
 
 
 @GUIDES.register("selfvae", summary="selfVAE's amortised Gaussians q(u | y_1), q(z_k | y_{k+1}) (model.program = selfvae)")
-class SelfVAEGuide(nn.Module):
+class SelfVAEGuide(Guide):
     has_density = True
-    needs_model = True  # its encoders mirror the program's levels
-    check_config = staticmethod(check_selfvae_pairing)
 
-    def __init__(self, encoder: nn.Module, config=None, model: nn.Module | None = None):
+    @classmethod
+    def build(cls, options: None, context: BuildContext) -> "SelfVAEGuide":
+        return cls(context.model.levels, context.latent_dim)  # its encoders mirror the program's levels
+
+    @classmethod
+    def check_config(cls, config) -> None:
+        check_selfvae_pairing(config)
+
+    def __init__(self, levels: nn.Module, latent: int):
         super().__init__()
-        levels = model.levels
-        latent = config.model.latent_dim
         channels = levels.options.channels
         self.chain = levels.chain
         self.encoders = nn.ModuleList([LatentEncoder(shape, latent, channels, levels.blocks) for shape in levels.shapes])

@@ -17,8 +17,9 @@ import pyro
 import torch
 from torch import nn
 
-from ppl_ssl.config import option
+from ppl_ssl.options import option
 from ppl_ssl.contrastive import MomentumContrast
+from ppl_ssl.contracts import BuildContext
 from ppl_ssl.errors import ConfigError
 from ppl_ssl.models.ssl import SSLModel
 from ppl_ssl.registry import MODELS
@@ -68,6 +69,19 @@ class ViewContrast(nn.Module):
 class CRVAEModel(SSLModel):
     """The SSL model's pieces (decoding and prior sampling included) plus the contrastive factor."""
 
+    adds_factors = True  # γ·(−InfoNCE): a factor only a plain ELBO weighs as the paper means it
+
+    @classmethod
+    def build(cls, options: "CRVAEOptions", context: BuildContext) -> "CRVAEModel":
+        contrast = ViewContrast(context.encoder, context.latent_dim, options)
+        return cls(context.decoder, context.prior, context.likelihood, contrast, options.gamma)
+
+    @classmethod
+    def check_config(cls, config) -> None:
+        if config.model.views < 2:
+            raise ConfigError(f"model.program = 'crvae' contrasts view 1 with view 2 and needs model.views ≥ 2, "
+                              f"got {config.model.views}; use --views 2")
+
     def __init__(self, decoder: nn.Module, prior: nn.Module, likelihood: nn.Module, contrast: ViewContrast, gamma: float):
         super().__init__(decoder, prior, likelihood)
         self.contrast, self.gamma = contrast, gamma
@@ -88,19 +102,4 @@ class CRVAEOptions:
     query: str = option("sample", lambda v: v in ("sample", "mean"), "'sample' (the authors' choice) or 'mean'")
 
 
-def check_crvae_config(config) -> None:
-    if config.train.objective != "elbo":
-        raise ConfigError(f"model.program = 'crvae' adds a contrastive factor to Trace_ELBO; train.objective = "
-                          f"'{config.train.objective}' would weigh it as a likelihood; use train.objective=elbo")
-    if config.model.views < 2:
-        raise ConfigError(f"model.program = 'crvae' contrasts view 1 with view 2 and needs model.views ≥ 2, "
-                          f"got {config.model.views}; use --views 2")
-
-
-@MODELS.register("crvae", CRVAEOptions, summary="VAE on J ≥ 2 views + γ·(−InfoNCE) factor with a momentum key encoder (CR-VAE)")
-def build_crvae_model(parts, options: CRVAEOptions) -> CRVAEModel:
-    contrast = ViewContrast(parts.encoder, parts.latent_dim, options)
-    return CRVAEModel(parts.decoder, parts.prior, parts.likelihood, contrast, options.gamma)
-
-
-build_crvae_model.check_config = check_crvae_config
+MODELS.register("crvae", CRVAEOptions, summary="VAE on J ≥ 2 views + γ·(−InfoNCE) factor with a momentum key encoder (CR-VAE)")(CRVAEModel)

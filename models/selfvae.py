@@ -19,13 +19,14 @@ import pyro
 import torch
 from torch import nn
 
-from ppl_ssl.config import option
+from ppl_ssl.contracts import BuildContext, ModelProgram
+from ppl_ssl.options import option
 from ppl_ssl.distributions import quantise
 from ppl_ssl.errors import ConfigError
-from ppl_ssl.level_nets import ARCHITECTURES, ConditionalLatent, ImageDecoder
+from ppl_ssl.selfvae.level_nets import ARCHITECTURES, ConditionalLatent, ImageDecoder
 from ppl_ssl.likelihoods import LogisticMixtureLikelihood, LogisticMixtureOptions
 from ppl_ssl.registry import MODELS, TRANSFORMS
-from ppl_ssl.transforms import transform_chain
+from ppl_ssl.selfvae.transforms import transform_chain
 
 
 def selfvae_model(views: torch.Tensor, levels: "SelfVAELevels", prior: nn.Module):
@@ -57,7 +58,8 @@ class SelfVAELevels(nn.Module):
     def __init__(self, image_shape, latent_dim: int, options: SelfVAEOptions):
         super().__init__()
         self.options = options
-        self.blocks = ARCHITECTURES.build(options.architecture, options.growth, options.dense_layers)
+        self.blocks = ARCHITECTURES.build(options.architecture, options, BuildContext(None))
+        self.transform = TRANSFORMS.build(options.transform, options, BuildContext(None))
         self.likelihood = LogisticMixtureLikelihood(LogisticMixtureOptions(components=options.components))
         shapes = [tuple(y.shape[1:]) for y in self.chain(torch.zeros(1, *image_shape))]
         self.shapes = shapes
@@ -70,7 +72,7 @@ class SelfVAELevels(nn.Module):
                                     for k in range(1, len(shapes))])
 
     def chain(self, x: torch.Tensor) -> list[torch.Tensor]:
-        return transform_chain(x, self.options.transform, self.options.levels, blur_sigma=self.options.sketch_blur)
+        return transform_chain(x, self.transform, self.options.levels)
 
     def latent_prior(self, k: int, coarse: torch.Tensor, previous: torch.Tensor):
         loc, scale = self.latent[k - 1](coarse, previous)
@@ -81,7 +83,19 @@ class SelfVAELevels(nn.Module):
         return "x" if k == len(self.shapes) - 1 else f"y{k + 1}"
 
 
-class SelfVAEModel(nn.Module):
+@MODELS.register("selfvae", SelfVAEOptions, summary="selfVAE: u -> y_1 -> z_k -> y_{k+1} -> x over transforms y = d(x)")
+class SelfVAEModel(ModelProgram):
+    @classmethod
+    def build(cls, options: SelfVAEOptions, context: BuildContext) -> "SelfVAEModel":
+        return cls(SelfVAELevels(context.image_shape, context.latent_dim, options), context.prior)
+
+    @classmethod
+    def check_config(cls, config) -> None:
+        check_selfvae_pairing(config)
+        if config.model.views != 1:
+            raise ConfigError(f"model.program = 'selfvae' models one image at a time, got model.views = {config.model.views}; "
+                              f"use --views 1")
+
     def __init__(self, levels: SelfVAELevels, prior: nn.Module):
         super().__init__()
         self.levels, self.prior = levels, prior
@@ -143,17 +157,3 @@ def check_selfvae_pairing(config) -> None:
     if (config.model.program.kind == "selfvae") != (config.guide.kind == "selfvae"):
         raise ConfigError(f"model.program = '{config.model.program.kind}' with guide.kind = '{config.guide.kind}': selfVAE's "
                           f"program and guide go together; set both model.program=selfvae and guide.kind=selfvae, or neither")
-
-
-def check_selfvae_config(config) -> None:
-    check_selfvae_pairing(config)
-    if config.model.views != 1:
-        raise ConfigError(f"model.program = 'selfvae' models one image at a time, got model.views = {config.model.views}; use --views 1")
-
-
-@MODELS.register("selfvae", SelfVAEOptions, summary="selfVAE: u -> y_1 -> z_k -> y_{k+1} -> x over transforms y = d(x)")
-def build_selfvae_model(parts, options: SelfVAEOptions) -> SelfVAEModel:
-    return SelfVAEModel(SelfVAELevels(parts.image_shape, parts.latent_dim, options), parts.prior)
-
-
-build_selfvae_model.check_config = check_selfvae_config

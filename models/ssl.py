@@ -5,7 +5,7 @@
     x^j | z^j     ~  p_θ(x | z^j)      each view generated from its own code (the likelihood)
 
 Fitting it by its ELBO is SimVAE. With J = 1 and a N(0, I) prior it is the VAE; fitting that with the KL
-term weighted by β (the objective scales the latent site in model and guide, `train.objective = elbo`) is the
+term weighted by β (the objective scales the latent site in model and guide, `objective.beta`) is the
 β-VAE. The prior, likelihood and decoder are arguments: `model.prior.kind` etc. swap them without code edits.
 """
 from __future__ import annotations
@@ -15,6 +15,7 @@ import pyro.distributions as dist
 import torch
 from torch import nn
 
+from ppl_ssl.contracts import BuildContext, ModelProgram
 from ppl_ssl.registry import MODELS
 
 
@@ -46,8 +47,13 @@ def ssl_model_with_content(views: torch.Tensor, decoder: nn.Module, likelihood: 
     return z
 
 
-class SSLModel(nn.Module):
+@MODELS.register("ssl", summary="y -> z^j -> x^j with J views per image (SimVAE; VAE and β-VAE as special cases)")
+class SSLModel(ModelProgram):
     """Holds the model's learnable pieces; `forward` is the generative story above."""
+
+    @classmethod
+    def build(cls, options: None, context: BuildContext) -> "SSLModel":
+        return cls(context.decoder, context.prior, context.likelihood)
 
     def __init__(self, decoder: nn.Module, prior: nn.Module, likelihood: nn.Module):
         super().__init__()
@@ -66,8 +72,3 @@ class SSLModel(nn.Module):
     def sample_codes(self, n: int, views: int = 1) -> torch.Tensor:
         """Codes of n images with `views` views each from the prior: (n, views, L)."""
         return self.prior(views).sample((n,))
-
-
-@MODELS.register("ssl", summary="y -> z^j -> x^j with J views per image (SimVAE; VAE and β-VAE as special cases)")
-def build_ssl_model(parts, options: None = None) -> SSLModel:
-    return SSLModel(parts.decoder, parts.prior, parts.likelihood)

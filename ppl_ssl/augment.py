@@ -11,12 +11,30 @@ this fixed order (torchvision permutes it per image).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
 
-from ppl_ssl.config import AugmentConfig
+from ppl_ssl.options import checked
+
+@dataclass
+class AugmentConfig:
+    """The augmentation's options (the config's [augment] section)."""
+
+    enabled: bool = True
+    crop_scale: list[float] = field(default_factory=lambda: [0.4, 1.0])
+    crop_ratio: list[float] = field(default_factory=lambda: [0.75, 1.3])
+    hflip: float = field(default=0.0, metadata=checked(lambda v: 0 <= v <= 1, "a probability in [0, 1]"))
+    vflip: float = field(default=0.5, metadata=checked(lambda v: 0 <= v <= 1, "a probability in [0, 1]"))
+    brightness: float = field(default=0.0, metadata=checked(lambda v: v >= 0, "non-negative"))
+    contrast: float = field(default=0.0, metadata=checked(lambda v: v >= 0, "non-negative"))
+    saturation: float = field(default=0.0, metadata=checked(lambda v: v >= 0, "non-negative"))
+    hue: float = field(default=0.0, metadata=checked(lambda v: 0 <= v <= 0.5, "in [0, 0.5]"))
+    jitter_prob: float = field(default=0.0, metadata=checked(lambda v: 0 <= v <= 1, "a probability in [0, 1]"))
+    grayscale_prob: float = field(default=0.0, metadata=checked(lambda v: 0 <= v <= 1, "a probability in [0, 1]"))
+
+
 
 _LUMA = (0.299, 0.587, 0.114)  # ITU-R 601 weights, as torchvision's rgb_to_grayscale
 

@@ -8,17 +8,21 @@ Losses are reported summed over the batch's views, like the ELBO terms, so the l
 """
 from __future__ import annotations
 
+import dataclasses
+from abc import abstractmethod
 from dataclasses import dataclass
 
 import torch
 from torch import nn
 
+
 from ppl_ssl import distributed
-from ppl_ssl.config import Config, option
+from ppl_ssl.contracts import BuildContext, Method
 from ppl_ssl.contrastive import MomentumContrast, ProjectionHead, nt_xent, vicreg_terms
 from ppl_ssl.errors import ConfigError
-from ppl_ssl.nets import build_nets
-from ppl_ssl.registry import METHODS
+from ppl_ssl.inference import DEFAULT_OBJECTIVE
+from ppl_ssl.options import option
+from ppl_ssl.registry import METHODS, NETS, OBJECTIVES
 
 
 class EncoderMean(nn.Module):
@@ -32,11 +36,33 @@ class EncoderMean(nn.Module):
         return self.encoder(images)[0]
 
 
-class DiscriminativeSystem(nn.Module):
+class DiscriminativeSystem(Method):
     """What the trainer and the evaluation need from a method without a generative model."""
 
     has_density = False  # no q(z | x): no importance weights, no posterior diagnostics
     can_decode = False   # no p(x | z): reconstructions come from a post-hoc decoder
+    uses_objective = False  # its own loss: no [objective], no KL weight
+    name: str = ""
+
+    @classmethod
+    def check_config(cls, config) -> None:
+        """Every method compares J ≥ 2 views; an [objective] setting (β, particles, warm-up) has no meaning here."""
+        if config.model.views < 2:
+            raise ConfigError(f"method '{cls.name}' compares views of an image and needs model.views ≥ 2, got "
+                              f"{config.model.views}; use --views 2")
+        defaults = {"kind": DEFAULT_OBJECTIVE, **dataclasses.asdict(OBJECTIVES[DEFAULT_OBJECTIVE].options())}
+        given = [key for key, value in config.objective.to_dict().items() if defaults.get(key) != value]
+        if given:
+            keys = ", ".join(f"objective.{key}" for key in given)
+            raise ConfigError(f"method '{cls.name}' trains by its own loss and has no KL term or particles: {keys} does "
+                              f"not apply; drop it (the [objective] section is for method.kind = svi)")
+
+    @classmethod
+    def build(cls, options, context: BuildContext) -> "DiscriminativeSystem":
+        """The method's system on the config's encoder (nets.kind, latent size)."""
+        config = context.config
+        encoder, _ = NETS.build(config.nets.kind, config.nets.options, context)
+        return cls(encoder, context.latent_dim, options)
 
     def __init__(self, encoder: nn.Module):
         super().__init__()
@@ -45,33 +71,24 @@ class DiscriminativeSystem(nn.Module):
     def represent(self, images: torch.Tensor) -> torch.Tensor:
         return self.encoder(images)[0]
 
+    @abstractmethod
     def loss_terms(self, views: torch.Tensor) -> dict[str, torch.Tensor]:
         """Scalar terms of the method's loss on views (N, J, C, H, W); must include 'loss' (a per-view mean).
 
         Under torchrun the views are one rank's shard and the terms, times the shard's view count, are summed over
         ranks: a mean over this shard's views, or a statistic of the whole (gathered) batch, adds up to the
         single-process loss of the whole batch."""
-        raise NotImplementedError
 
-    def training_loss(self, views: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    def training_loss(self, views: torch.Tensor, kl_weight: float | None = None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """The loss (the method's own; `kl_weight` does not apply) and its terms, summed over the batch's views."""
         count = views.shape[0] * views.shape[1]
         terms = {k: v * count for k, v in self.loss_terms(views).items()}  # per-view means → sums over views
         return terms["loss"], {k: v.detach() for k, v in terms.items()}
-
-    def forward(self, views: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        """The training loss: what DistributedDataParallel calls (and the trainer, wrapped or not)."""
-        return self.training_loss(views)
 
     def project_views(self, views: torch.Tensor) -> torch.Tensor:
         """Projection-head outputs of views (N, J, C, H, W): (N, J, D)."""
         n, j = views.shape[:2]
         return self.head(self.represent(views.flatten(0, 1))).unflatten(0, (n, j))
-
-    def set_kl_weight(self, weight: float) -> None:
-        """No KL term here; the trainer's β schedule does not apply."""
-
-    def after_step(self) -> None:
-        """Called by the trainer after each optimiser step (momentum updates)."""
 
     @torch.no_grad()
     def encode(self, images: torch.Tensor) -> torch.Tensor:
@@ -85,15 +102,6 @@ class DiscriminativeSystem(nn.Module):
     decode = reconstruct = sample = sample_prior = _no_decoder
 
 
-def _build(system_class: type, name: str, config: Config, image_shape) -> DiscriminativeSystem:
-    """The method's system on the config's encoder (nets.kind, latent size); every method compares J ≥ 2 views."""
-    if config.model.views < 2:
-        raise ConfigError(f"method '{name}' compares views of an image and needs model.views ≥ 2, got {config.model.views}; "
-                          f"use --views 2")
-    encoder, _ = build_nets(config.nets, image_shape, config.model.latent_dim)
-    return system_class(encoder, config.model.latent_dim, config.method.options)
-
-
 _WIDTHS = (lambda v: len(v) > 0 and min(v) > 0, "a non-empty list of positive widths")
 
 
@@ -105,6 +113,7 @@ class SimCLROptions:
 
 
 class SimCLR(DiscriminativeSystem):
+    name = "simclr"
     """SimCLR (Chen et al. 2020): NT-Xent between projected views; with J > 2 every other view is a positive."""
 
     def __init__(self, encoder: nn.Module, latent_dim: int, options: SimCLROptions):
@@ -119,9 +128,7 @@ class SimCLR(DiscriminativeSystem):
         return {"loss": loss, "nt_xent": loss.detach()}
 
 
-@METHODS.register("simclr", SimCLROptions, summary="SimCLR: NT-Xent between J views through a projection head")
-def build_simclr(config: Config, image_shape) -> SimCLR:
-    return _build(SimCLR, "simclr", config, image_shape)
+METHODS.register("simclr", SimCLROptions, summary="SimCLR: NT-Xent between J views through a projection head")(SimCLR)
 
 
 @dataclass
@@ -134,6 +141,7 @@ class VICRegOptions:
 
 
 class VICReg(DiscriminativeSystem):
+    name = "vicreg"
     """VICReg (Bardes et al. 2022): λ·invariance + μ·variance + ν·covariance of expanded views."""
 
     def __init__(self, encoder: nn.Module, latent_dim: int, options: VICRegOptions):
@@ -148,9 +156,7 @@ class VICReg(DiscriminativeSystem):
         return {"loss": loss, **{k: v.detach() for k, v in terms.items()}}
 
 
-@METHODS.register("vicreg", VICRegOptions, summary="VICReg: invariance/variance/covariance (25/25/1) of expanded views")
-def build_vicreg(config: Config, image_shape) -> VICReg:
-    return _build(VICReg, "vicreg", config, image_shape)
+METHODS.register("vicreg", VICRegOptions, summary="VICReg: invariance/variance/covariance (25/25/1) of expanded views")(VICReg)
 
 
 @dataclass
@@ -162,6 +168,7 @@ class MoCoV2Options:
 
 
 class MoCoV2(DiscriminativeSystem):
+    name = "mocov2"
     """MoCo v2 (Chen et al. 2020b): queries from view 1 through encoder + MLP head, keys from a momentum copy of
     both on the other views, negatives from a FIFO queue; InfoNCE."""
 
@@ -180,6 +187,4 @@ class MoCoV2(DiscriminativeSystem):
         self.contrast.after_step(self.query_network)
 
 
-@METHODS.register("mocov2", MoCoV2Options, summary="MoCo v2: InfoNCE against a momentum encoder and a queue of 4096 keys")
-def build_mocov2(config: Config, image_shape) -> MoCoV2:
-    return _build(MoCoV2, "mocov2", config, image_shape)
+METHODS.register("mocov2", MoCoV2Options, summary="MoCo v2: InfoNCE against a momentum encoder and a queue of 4096 keys")(MoCoV2)

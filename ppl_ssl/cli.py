@@ -35,7 +35,7 @@ def catalogue() -> str:
                 ("training methods (method.kind)", METHODS.describe()),
                 ("model programs (model.program)", MODELS.describe()), ("priors (model.prior.kind)", PRIORS.describe()),
                 ("likelihoods (model.likelihood.kind)", LIKELIHOODS.describe()), ("guides (guide.kind)", GUIDES.describe()),
-                ("nets (nets.kind)", NETS.describe()), ("objectives (train.objective)", OBJECTIVES.describe()),
+                ("nets (nets.kind)", NETS.describe()), ("objectives (objective.kind)", OBJECTIVES.describe()),
                 ("ex-post samplers (experiments/sample.py --sampler)", SAMPLERS.describe()),
                 ("selfVAE transforms (model.program.transform)", TRANSFORMS.describe())]
     return "\n\n".join(f"{title}:\n{body}" for title, body in sections)

@@ -19,9 +19,14 @@ from typing import Any
 
 import tomli_w
 
+from ppl_ssl import components  # noqa: F401  (fills the registries this schema checks names against)
+from ppl_ssl.augment import AugmentConfig
 from ppl_ssl.errors import ConfigError
+from ppl_ssl.inference import DEFAULT_OBJECTIVE
+from ppl_ssl.options import checked
 from ppl_ssl.precision import PRECISIONS
 from ppl_ssl.registry import DATASETS, GUIDES, LIKELIHOODS, METHODS, MODELS, NETS, OBJECTIVES, PRIORS, Registry
+from ppl_ssl.storage import atomic_write_text
 
 
 @dataclass
@@ -39,24 +44,11 @@ def _component(registry: Registry, kind: str) -> Any:
     return field(default_factory=lambda: Component(kind), metadata={"registry": registry})
 
 
-def _check(predicate, requirement: str) -> dict:
-    return {"check": predicate, "requirement": requirement}
-
-
-def option(default: Any, check=None, requirement: str = "") -> Any:
-    """A typed option field with a value check, for components' options dataclasses."""
-    metadata = _check(check, requirement) if check else {}
-    if isinstance(default, list):
-        return field(default_factory=lambda: list(default), metadata=metadata)
-    return field(default=default, metadata=metadata)
-
-
 @dataclass
 class ModelConfig:
     program: Component = _component(MODELS, "ssl")  # the Pyro model program (models/), with its own options
-    latent_dim: int = field(default=10, metadata=_check(lambda v: v >= 1, "at least 1"))
-    views: int = field(default=10, metadata=_check(lambda v: v >= 1, "at least 1 (J, views per image)"))
-    beta: float = field(default=1.0, metadata=_check(lambda v: v > 0, "positive"))
+    latent_dim: int = field(default=10, metadata=checked(lambda v: v >= 1, "at least 1"))
+    views: int = field(default=10, metadata=checked(lambda v: v >= 1, "at least 1 (J, views per image)"))
     prior: Component = _component(PRIORS, "ssl_group")
     likelihood: Component = _component(LIKELIHOODS, "gaussian")
 
@@ -65,77 +57,58 @@ class ModelConfig:
 class DataConfig:
     dataset: str = field(default="fashion-mnist", metadata={"registry": DATASETS})
     data_dir: str = ""  # empty: $PPL_SSL_DATA, then the dataset's usual system folders
-    val_size: int = field(default=5000, metadata=_check(lambda v: v >= 0, "0 (a tenth of the training images) or a positive count"))
-    train_subset: int = field(default=0, metadata=_check(lambda v: v >= 0, "0 (all) or a positive count"))
+    val_size: int = field(default=5000, metadata=checked(lambda v: v >= 0, "0 (a tenth of the training images) or a positive count"))
+    train_subset: int = field(default=0, metadata=checked(lambda v: v >= 0, "0 (all) or a positive count"))
     split_seed: int = 0
-    image_size: int = field(default=32, metadata=_check(lambda v: v >= 4, "at least 4 (pixels)"))  # --dataset folder: square size
-
-
-@dataclass
-class AugmentConfig:
-    enabled: bool = True
-    crop_scale: list[float] = field(default_factory=lambda: [0.4, 1.0])
-    crop_ratio: list[float] = field(default_factory=lambda: [0.75, 1.3])
-    hflip: float = field(default=0.0, metadata=_check(lambda v: 0 <= v <= 1, "a probability in [0, 1]"))
-    vflip: float = field(default=0.5, metadata=_check(lambda v: 0 <= v <= 1, "a probability in [0, 1]"))
-    brightness: float = field(default=0.0, metadata=_check(lambda v: v >= 0, "non-negative"))
-    contrast: float = field(default=0.0, metadata=_check(lambda v: v >= 0, "non-negative"))
-    saturation: float = field(default=0.0, metadata=_check(lambda v: v >= 0, "non-negative"))
-    hue: float = field(default=0.0, metadata=_check(lambda v: 0 <= v <= 0.5, "in [0, 0.5]"))
-    jitter_prob: float = field(default=0.0, metadata=_check(lambda v: 0 <= v <= 1, "a probability in [0, 1]"))
-    grayscale_prob: float = field(default=0.0, metadata=_check(lambda v: 0 <= v <= 1, "a probability in [0, 1]"))
+    image_size: int = field(default=32, metadata=checked(lambda v: v >= 4, "at least 4 (pixels)"))  # --dataset folder: square size
 
 
 @dataclass
 class TrainConfig:
-    objective: str = field(default="elbo", metadata={"registry": OBJECTIVES})
-    particles: int = field(default=1, metadata=_check(lambda v: v >= 1, "at least 1"))
-    epochs: int = field(default=20, metadata=_check(lambda v: v >= 1, "at least 1"))
-    batch_size: int = field(default=128, metadata=_check(lambda v: v >= 1, "at least 1 (images per step)"))
-    lr: float = field(default=1e-3, metadata=_check(lambda v: v > 0, "positive"))
-    adam_eps: float = field(default=1e-4, metadata=_check(lambda v: v > 0, "positive"))
+    epochs: int = field(default=20, metadata=checked(lambda v: v >= 1, "at least 1"))
+    batch_size: int = field(default=128, metadata=checked(lambda v: v >= 1, "at least 1 (images per step)"))
+    lr: float = field(default=1e-3, metadata=checked(lambda v: v > 0, "positive"))
+    adam_eps: float = field(default=1e-4, metadata=checked(lambda v: v > 0, "positive"))
     seed: int = 1234
-    device: str = field(default="auto", metadata=_check(lambda v: v in ("auto", "cpu", "cuda") or v.startswith("cuda:"), "auto, cpu, cuda or cuda:N"))
-    checkpoint_every: int = field(default=1, metadata=_check(lambda v: v >= 1, "at least 1 (epochs)"))
+    device: str = field(default="auto", metadata=checked(lambda v: v in ("auto", "cpu", "cuda") or v.startswith("cuda:"), "auto, cpu, cuda or cuda:N"))
+    checkpoint_every: int = field(default=1, metadata=checked(lambda v: v >= 1, "at least 1 (epochs)"))
     # also a mid-epoch checkpoint when this many minutes have passed since the last one (0: epochs only), so a kill
     # loses minutes, not a long epoch; written at a term read (every log_every steps)
-    checkpoint_minutes: float = field(default=5.0, metadata=_check(lambda v: v >= 0, "0 (off) or positive minutes"))
+    checkpoint_minutes: float = field(default=5.0, metadata=checked(lambda v: v >= 0, "0 (off) or positive minutes"))
     # the nets' arithmetic: fp32, bf16 (autocast; every log-density stays fp32) or auto (bf16 where the hardware
     # has it natively); see ppl_ssl.precision
-    precision: str = field(default="auto", metadata=_check(lambda v: v in PRECISIONS, "fp32, bf16 or auto"))
-    compile: bool = False  # torch.compile the nets (ppl_ssl.training; measured in experiments/bench_precision.py)
+    precision: str = field(default="auto", metadata=checked(lambda v: v in PRECISIONS, "fp32, bf16 or auto"))
+    compile: bool = False  # torch.compile the nets (ppl_ssl.train.setup; measured in experiments/bench_precision.py)
     # the step's terms stay on the device and are read (one host sync) every this many steps and at epoch end
-    log_every: int = field(default=25, metadata=_check(lambda v: v >= 1, "at least 1 (steps)"))
+    log_every: int = field(default=25, metadata=checked(lambda v: v >= 1, "at least 1 (steps)"))
     # Pyro's and torch's argument checks inside the training step; each check waits for the device, so off by default
     validate: bool = False
     # glibc's malloc keeps freed host memory for reuse instead of page-faulting it back in every step (runtime.py)
     keep_freed_memory: bool = True
     # gradient clipping to this total norm (0: off); the norm is logged as `grad_norm` either way
-    max_grad_norm: float = field(default=0.0, metadata=_check(lambda v: v >= 0, "0 (off) or a positive norm"))
+    max_grad_norm: float = field(default=0.0, metadata=checked(lambda v: v >= 0, "0 (off) or a positive norm"))
     # the divergence guard stops training when a logged term (per view) is non-finite or exceeds this in size
-    divergence_bound: float = field(default=1e10, metadata=_check(lambda v: v > 0, "positive"))
+    divergence_bound: float = field(default=1e10, metadata=checked(lambda v: v > 0, "positive"))
     detect_anomaly: bool = False  # torch.autograd's anomaly mode: names the op that made a NaN (slow; for debugging)
     tensorboard: bool = False  # RUN/tensorboard/: terms per step, epoch means, metrics, figures (ppl_ssl.tensorboard_log)
-    # the KL weight ramps linearly from 0 to model.beta over this many epochs (0: no warm-up)
-    kl_warmup_epochs: float = field(default=0.0, metadata=_check(lambda v: v >= 0, "0 (none) or a positive number of epochs"))
 
 
 @dataclass
 class EvalConfig:
-    knn_max_k: int = field(default=15, metadata=_check(lambda v: v >= 1, "at least 1"))
-    probe_epochs: int = field(default=200, metadata=_check(lambda v: v >= 1, "at least 1"))
-    probe_lr: float = field(default=3e-4, metadata=_check(lambda v: v > 0, "positive"))
-    probe_batch_size: int = field(default=128, metadata=_check(lambda v: v >= 1, "at least 1"))
-    gmm_n_init: int = field(default=10, metadata=_check(lambda v: v >= 1, "at least 1"))
-    tsne_points: int = field(default=2000, metadata=_check(lambda v: v >= 0, "0 (no t-SNE) or a positive count"))
+    knn_max_k: int = field(default=15, metadata=checked(lambda v: v >= 1, "at least 1"))
+    probe_epochs: int = field(default=200, metadata=checked(lambda v: v >= 1, "at least 1"))
+    probe_lr: float = field(default=3e-4, metadata=checked(lambda v: v > 0, "positive"))
+    probe_batch_size: int = field(default=128, metadata=checked(lambda v: v >= 1, "at least 1"))
+    gmm_n_init: int = field(default=10, metadata=checked(lambda v: v >= 1, "at least 1"))
+    tsne_points: int = field(default=2000, metadata=checked(lambda v: v >= 0, "0 (no t-SNE) or a positive count"))
     figures: bool = True
     # importance-weighted test NLL with this many samples per image (0: skipped; evaluate.py --nll sets it)
-    nll_samples: int = field(default=0, metadata=_check(lambda v: v >= 0, "0 (skip) or a positive count"))
-    nll_test_images: int = field(default=0, metadata=_check(lambda v: v >= 0, "0 (the whole test split) or a positive count"))
+    nll_samples: int = field(default=0, metadata=checked(lambda v: v >= 0, "0 (skip) or a positive count"))
+    nll_test_images: int = field(default=0, metadata=checked(lambda v: v >= 0, "0 (the whole test split) or a positive count"))
     # style retention: probes predicting augmentation parameters from the representation (evaluation/style.py)
     style_probe: bool = True
     # posterior diagnostics (KL, active units, mutual information) on this many test images (0: skipped)
-    diagnostics_points: int = field(default=2000, metadata=_check(lambda v: v >= 0, "0 (skip) or a positive count"))
+    diagnostics_points: int = field(default=2000, metadata=checked(lambda v: v >= 0, "0 (skip) or a positive count"))
 
 
 @dataclass
@@ -146,6 +119,8 @@ class Config:
     method: Component = _component(METHODS, "svi")
     model: ModelConfig = field(default_factory=ModelConfig)
     guide: Component = _component(GUIDES, "mean_field")
+    # what SVI maximises, with its own settings (particles, β, KL warm-up); methods with their own loss leave it be
+    objective: Component = _component(OBJECTIVES, DEFAULT_OBJECTIVE)
     nets: Component = _component(NETS, "mlp")
     data: DataConfig = field(default_factory=DataConfig)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
@@ -156,8 +131,6 @@ class Config:
         return _to_dict(self)
 
     def save(self, path: str | Path) -> None:
-        from ppl_ssl.runs import atomic_write_text
-
         atomic_write_text(Path(path), tomli_w.dumps(self.to_dict()))
 
 
@@ -172,7 +145,7 @@ class Layers:
         self.sources: dict[str, str] = {}
 
     def add(self, values: dict, source: str) -> None:
-        _merge(self.merged, values, source, self.sources, prefix="")
+        _merge(self.merged, migrate(values), source, self.sources, prefix="")
 
     def source(self, key: str) -> str:
         while key and key not in self.sources:
@@ -201,12 +174,44 @@ def _merge(base: dict, new: dict, source: str, sources: dict, prefix: str) -> No
                     sources[f"{dotted}.{sub}"] = source
 
 
+# Keys of the configs written before the objective became a component -> where they live now.
+MOVED_TO_OBJECTIVE = {("model", "beta"): "beta", ("train", "objective"): "kind", ("train", "particles"): "particles",
+                      ("train", "kl_warmup_epochs"): "kl_warmup_epochs"}
+NEUTRAL_OBJECTIVE_VALUES = {"beta": 1.0, "kl_warmup_epochs": 0.0}  # what "no KL weighting" was written as
+
+
+def migrate(values: dict) -> dict:
+    """A config layer in today's spelling: `model.beta`, `train.objective`, `train.particles` and
+    `train.kl_warmup_epochs` (the spelling of earlier run folders, presets and --set) move to the [objective]
+    section. A neutral β = 1 or warm-up 0 that the chosen objective does not take (IWAE) is dropped, as it meant
+    nothing there; any other value stays, so the objective refuses it by name."""
+    moved = {new: values[section][old] for (section, old), new in MOVED_TO_OBJECTIVE.items()
+             if isinstance(values.get(section), dict) and old in values[section]}
+    if not moved:
+        return values
+    values = copy.deepcopy(values)
+    for section, old in MOVED_TO_OBJECTIVE:
+        if isinstance(values.get(section), dict):
+            values[section].pop(old, None)
+    objective = values.setdefault("objective", {})
+    if isinstance(objective, str):
+        objective = values["objective"] = {"kind": objective}
+    kind = moved.get("kind", objective.get("kind"))
+    options = OBJECTIVES[kind].options if isinstance(kind, str) and kind in OBJECTIVES else None
+    takes = {f.name for f in dataclasses.fields(options)} if options is not None else set()
+    for key, value in moved.items():
+        if key != "kind" and kind is not None and key not in takes and NEUTRAL_OBJECTIVE_VALUES.get(key) == value:
+            continue
+        objective.setdefault(key, value)
+    return values
+
+
 def parse_assignment(text: str) -> dict:
     """'model.prior.kind=mog' -> {'model': {'prior': {'kind': 'mog'}}}; values are read as TOML, else as strings."""
     key, sep, raw = text.partition("=")
     key = key.strip()
     if not sep or not key:
-        raise ConfigError(f"--set '{text}' is not KEY=VALUE; write e.g. --set model.beta=0.5")
+        raise ConfigError(f"--set '{text}' is not KEY=VALUE; write e.g. --set objective.beta=0.5")
     try:
         value = tomllib.loads(f"v = {raw}")["v"]
     except tomllib.TOMLDecodeError:
@@ -251,7 +256,7 @@ def resolve(layers: Layers, name: str = "custom") -> Config:
     if not isinstance(dataset, str) or dataset not in DATASETS:
         raise ConfigError(f"data.dataset = {dataset!r} (from {layers.source('data.dataset')}) is not a known dataset; "
                           f"choose one of: {', '.join(DATASETS.names())}")
-    spec = DATASETS[dataset].build
+    spec = DATASETS[dataset].component
     full = Layers()
     full.add({"name": name}, "the preset name")
     full.add(spec.config_defaults(), f"the defaults of dataset {dataset}")

@@ -3,7 +3,7 @@
     torchrun --standalone --nproc-per-node 2 experiments/fit.py --model vae --device cpu     # gloo on CPU
     torchrun --standalone --nproc-per-node 4 experiments/fit.py --model simvae              # NCCL, one GPU per rank
 
-What each rank does (ppl_ssl.training uses these pieces):
+What each rank does (the training loop, ppl_ssl.train, uses these pieces):
 - the process group comes from torchrun's environment (RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR/PORT): NCCL on
   CUDA with one device per rank (cuda:LOCAL_RANK), gloo on the CPU; it is torn down on success, error and Ctrl-C;
 - every rank draws the same epoch permutation (the shared seed); each step's global batch, the images a

@@ -15,7 +15,7 @@ import torch
 
 from ppl_ssl.models.ssl import SSLModel, ssl_model_with_content
 from ppl_ssl.priors import SSLGroupPrior
-from ppl_ssl.runs import atomic_write_bytes
+from ppl_ssl.storage import atomic_write_bytes
 
 
 def graphviz_available() -> bool:
@@ -66,7 +66,7 @@ def side_by_side(panels: list[tuple[bytes, str]]) -> bytes:
 def write_graphs(system, views: int, image_shape: tuple[int, int, int], folder: Path) -> list[Path]:
     """folder/model_graph.png (the model program) and folder/model_and_guide.png; nothing without `dot` or a Pyro
     program (the discriminative methods have none)."""
-    if not graphviz_available() or not hasattr(system, "guide"):
+    if not graphviz_available() or not system.can_decode:
         return []
     model = model_graph(system, views, image_shape).pipe(format="png")
     atomic_write_bytes(folder / "model_graph.png", model)

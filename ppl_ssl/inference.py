@@ -26,10 +26,13 @@ from pyro.infer.util import is_identically_zero
 from pyro.poutine.messenger import Messenger
 from pyro.poutine.util import site_is_subsample
 
+from ppl_ssl.contracts import BuildContext, Objective
+from ppl_ssl.options import option
 from ppl_ssl.registry import OBJECTIVES
 
 pyro.settings.set(module_local_params=True)  # parameters live in the nn.Modules, not Pyro's global store
 
+DEFAULT_OBJECTIVE = "elbo"  # what a config without an [objective] section fits (and what a discriminative method keeps)
 DATA_PLATE_DIM = -1  # every program in models/ and guides/ puts each datum in one plate at this dim
 
 
@@ -56,14 +59,37 @@ def _unscaled(site: dict) -> torch.Tensor:
     return site["unscaled_log_prob"].detach().sum()  # without β (which may be 0 in a warm-up)
 
 
-class TermTrace_ELBO(Trace_ELBO):
+@dataclass
+class ELBOOptions:
+    particles: int = option(1, lambda v: v >= 1, "at least 1 (vectorised samples per image)")
+    beta: float = option(1.0, lambda v: v > 0, "positive (the KL weight; 1: the ELBO, else the β-VAE's objective)")
+    # the KL weight ramps linearly from 0 to beta over this many epochs (0: no warm-up)
+    kl_warmup_epochs: float = option(0.0, lambda v: v >= 0, "0 (none) or a positive number of epochs")
+
+
+@OBJECTIVES.register("elbo", ELBOOptions,
+                     summary="Trace_ELBO (reparameterised Monte Carlo ELBO, objective.particles vectorised samples; β·KL)")
+class TermTrace_ELBO(Trace_ELBO, Objective):
     """Trace_ELBO with a KL weight, recording the ELBO's terms (summed over the batch, averaged over particles).
 
     The loss is Pyro's Trace_ELBO surrogate, computed without leaving the device: Pyro's own version reads every
     site's log-density into a Python float (`torch_item`) and checks the loss for NaN (`warn_if_nan`), each a
     device→host synchronisation per step. Value and gradient are the same as Pyro's."""
 
-    kl_weight: float = 1.0
+    weighs_kl = True
+    accepts_factors = True
+    beta: float = 1.0
+    warmup_epochs: float = 0.0
+
+    @classmethod
+    def build(cls, options: ELBOOptions, context: BuildContext | None = None) -> "TermTrace_ELBO":
+        elbo = cls(num_particles=options.particles, vectorize_particles=True, max_plate_nesting=1)
+        elbo.beta, elbo.warmup_epochs = options.beta, options.kl_warmup_epochs
+        elbo.kl_weight = options.beta
+        return elbo
+
+    def kl_weight_at(self, epochs_done: float) -> float:
+        return kl_weight(self.beta, self.warmup_epochs, epochs_done)
 
     def differentiable_loss(self, model, guide, *args, **kwargs):
         self._terms = {"reconstruction": 0.0, "log_prior": 0.0, "entropy": 0.0}
@@ -159,11 +185,25 @@ def iwae_bound(log_weight: torch.Tensor) -> torch.Tensor:
     return log_weight.logsumexp(0) - math.log(log_weight.shape[0])
 
 
-class IWAE(ELBO):
+@dataclass
+class IWAEOptions:
+    particles: int = option(5, lambda v: v >= 1, "at least 1 (K importance samples per image; 1 is the ELBO)")
+
+
+@OBJECTIVES.register("iwae", IWAEOptions,
+                     summary="importance-weighted bound with K = objective.particles samples, per datum (Burda et al.)")
+class IWAE(ELBO, Objective):
     """The importance-weighted bound log (1/K) Σ_k p(x, z_k)/q(z_k | x), per datum, summed over the batch.
 
     K = num_particles ≥ 1 (K = 1 is the ELBO). Gradients are reparameterised (every guide here has rsample).
+    It takes no KL weight: a β or warm-up on the IWAE bound would no longer bound log p(x).
     """
+
+    needs_guide_density = True  # importance weights divide by q(z | x)
+
+    @classmethod
+    def build(cls, options: IWAEOptions, context: BuildContext | None = None) -> "IWAE":
+        return cls(num_particles=options.particles)
 
     def __init__(self, num_particles: int = 5):
         super().__init__(num_particles=num_particles, max_plate_nesting=1, vectorize_particles=True)
@@ -190,19 +230,3 @@ class IWAE(ELBO):
 
     def _get_trace(self, model, guide, args, kwargs):  # abstract in ELBO; IWAE works on importance_sample instead
         raise NotImplementedError("IWAE computes its traces in importance_sample")
-
-
-@OBJECTIVES.register("elbo", summary="Trace_ELBO (reparameterised Monte Carlo ELBO, train.particles vectorised samples; β·KL)")
-def build_elbo(config) -> TermTrace_ELBO:
-    elbo = TermTrace_ELBO(num_particles=config.train.particles, vectorize_particles=True, max_plate_nesting=1)
-    elbo.kl_weight = config.model.beta
-    return elbo
-
-
-@OBJECTIVES.register("iwae", summary="importance-weighted bound with K = train.particles samples, per datum (Burda et al.)")
-def build_iwae(config) -> IWAE:
-    return IWAE(num_particles=config.train.particles)
-
-
-build_iwae.needs_guide_density = True  # importance weights divide by q(z | x)
-build_iwae.supports_kl_weight = False  # a β or warm-up on the IWAE bound would no longer bound log p(x)

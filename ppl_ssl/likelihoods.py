@@ -12,20 +12,13 @@ import pyro.distributions as dist
 import torch
 from torch import nn
 
-from ppl_ssl.config import option
+from ppl_ssl.contracts import BuildContext, Likelihood
 from ppl_ssl.distributions import DiscretizedLogisticMixture, IsotropicNormal
+from ppl_ssl.options import option
 from ppl_ssl.registry import LIKELIHOODS
 
-
-class Likelihood(nn.Module):
-    """A decoder's raw output (..., P, H, W) -> a distribution over images (..., C, H, W), and its mean image."""
-
-    binary_data = False  # True: only for images whose pixels are 0 or 1
-    discrete = False     # True: a probability of the pixel values themselves (bits/dim adds no D·ln 255)
-
-    def raw_channels(self, image_channels: int) -> int:
-        """How many maps P the decoder must emit for images with `image_channels` channels."""
-        return image_channels
+# Every likelihood maps a decoder's raw output (..., P, H, W) to a distribution over images (..., C, H, W) and its
+# mean image (`ppl_ssl.contracts.Likelihood`).
 
 
 @dataclass
@@ -37,7 +30,7 @@ class GaussianOptions:
 class GaussianLikelihood(Likelihood):
     discrete = False  # a density on the real line: bits/dim integrates it over each 8-bit bin
 
-    def __init__(self, options: GaussianOptions):
+    def __init__(self, options: GaussianOptions, context: BuildContext | None = None):
         super().__init__()
         self.variance = options.variance  # a Python number: reading a tensor back would wait for the device
         self.register_buffer("scale", torch.tensor(math.sqrt(options.variance)))  # kept: earlier checkpoints hold it
@@ -54,7 +47,7 @@ class BernoulliLikelihood(Likelihood):
     binary_data = True
     discrete = True  # probabilities of the pixel values themselves
 
-    def __init__(self, options: None = None):
+    def __init__(self, options: None = None, context: BuildContext | None = None):
         super().__init__()
 
     def forward(self, raw: torch.Tensor) -> dist.TorchDistribution:
@@ -77,7 +70,7 @@ class LogisticMixtureLikelihood(Likelihood):
 
     discrete = True  # probabilities of the 256 pixel values
 
-    def __init__(self, options: LogisticMixtureOptions):
+    def __init__(self, options: LogisticMixtureOptions, context: BuildContext | None = None):
         super().__init__()
         self.components, self.min_log_scale = options.components, options.min_log_scale
 
@@ -96,7 +89,3 @@ class LogisticMixtureLikelihood(Likelihood):
 
     def mean(self, raw: torch.Tensor) -> torch.Tensor:
         return self(raw).mean
-
-
-def build_likelihood(component) -> nn.Module:
-    return LIKELIHOODS[component.kind].build(component.options)

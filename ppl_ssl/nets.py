@@ -15,8 +15,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ppl_ssl.config import option
+from ppl_ssl.contracts import BuildContext, Nets
 from ppl_ssl.errors import ConfigError
+from ppl_ssl.options import option
 from ppl_ssl.precision import AutocastModule
 from ppl_ssl.registry import NETS
 
@@ -83,6 +84,12 @@ class MLPOptions:
 
 
 @NETS.register("mlp", MLPOptions, summary="MLP encoder/decoder of the SimVAE paper's Table 3 (MNIST, Fashion-MNIST)")
+class MLPNets(Nets):
+    @classmethod
+    def build(cls, options: MLPOptions, context: BuildContext) -> tuple[Encoder, Decoder]:
+        return build_mlp(context.image_shape, context.latent_dim, options, context.output_channels)
+
+
 def build_mlp(image_shape: tuple[int, int, int], latent_dim: int, options: MLPOptions,
               output_channels: int | None = None) -> tuple[Encoder, Decoder]:
     d = math.prod(image_shape)
@@ -120,6 +127,12 @@ class ResNetOptions:
 
 
 @NETS.register("resnet", ResNetOptions, summary="ResNet-style conv encoder/decoder of the paper's Table 4 (32/64 px colour)")
+class ResNetNets(Nets):
+    @classmethod
+    def build(cls, options: ResNetOptions, context: BuildContext) -> tuple[Encoder, Decoder]:
+        return build_resnet(context.image_shape, context.latent_dim, options, context.output_channels)
+
+
 def build_resnet(image_shape: tuple[int, int, int], latent_dim: int, options: ResNetOptions,
                  output_channels: int | None = None) -> tuple[Encoder, Decoder]:
     c, h, w = image_shape
@@ -148,6 +161,8 @@ def build_resnet(image_shape: tuple[int, int, int], latent_dim: int, options: Re
 
 
 def build_nets(component, image_shape: tuple[int, int, int], latent_dim: int,
-               output_channels: int | None = None) -> tuple[Encoder, Decoder]:
-    """Encoder and decoder for images of `image_shape`; the decoder emits `output_channels` maps (default C)."""
-    return NETS[component.kind].build(tuple(image_shape), latent_dim, component.options, output_channels)
+               output_channels: int | None = None, config=None) -> tuple[Encoder, Decoder]:
+    """Encoder and decoder of the config's `nets` component for images of `image_shape`; the decoder emits
+    `output_channels` maps (default C)."""
+    context = BuildContext(config, tuple(image_shape), latent_dim, output_channels)
+    return NETS.build(component.kind, component.options, context)

@@ -20,9 +20,10 @@ from tqdm.auto import tqdm
 from ppl_ssl import figures
 from ppl_ssl.data import DataSplits, as_float
 from ppl_ssl.evaluation import embed
-from ppl_ssl.likelihoods import build_likelihood
-from ppl_ssl.nets import build_nets
-from ppl_ssl.runs import Run, atomic_torch_save, atomic_write_json, load_checkpoint
+from ppl_ssl.contracts import BuildContext
+from ppl_ssl.registry import LIKELIHOODS, NETS
+from ppl_ssl.storage import atomic_torch_save, atomic_write_json, load_checkpoint
+from ppl_ssl.runs import Run
 
 
 class PosthocDecoder(torch.nn.Module):
@@ -30,9 +31,11 @@ class PosthocDecoder(torch.nn.Module):
 
     def __init__(self, run: Run, image_shape):
         super().__init__()
-        self.link = build_likelihood(run.config.model.likelihood)
-        _, self.decoder = build_nets(run.config.nets, image_shape, run.config.model.latent_dim,
-                                     self.link.raw_channels(image_shape[0]))
+        config = run.config
+        context = BuildContext(config, tuple(image_shape), config.model.latent_dim)
+        self.link = LIKELIHOODS.build(config.model.likelihood.kind, config.model.likelihood.options, context)
+        context = context.with_parts(output_channels=self.link.raw_channels(image_shape[0]))
+        _, self.decoder = NETS.build(config.nets.kind, config.nets.options, context)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         return self.link.mean(self.decoder(z))
@@ -85,7 +88,7 @@ def fit_posthoc_decoder(run: Run, data: DataSplits, max_epochs: int = 100, patie
         generator.set_state(state["generator"])
         best, best_state, best_epoch, done, seconds = (state["best"], state["best_decoder"], state["best_epoch"],
                                                        state["epoch"], state["seconds"])
-    codes = {split: embed(run.system.encode, getattr(data, f"{split}_x")).to(device) for split in ("train", "val", "test")}
+    codes = {split: embed(run.system.encode, data.split(split)[0]).to(device) for split in ("train", "val", "test")}
     n, trained = len(codes["train"]), done
     for epoch in range(done + 1, max_epochs + 1):
         if epoch - best_epoch > patience:

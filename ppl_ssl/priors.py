@@ -12,30 +12,23 @@ Each prior is an `nn.Module` called with the number of views J that returns a Py
 from __future__ import annotations
 
 import math
+from abc import abstractmethod
 from dataclasses import dataclass
 
 import pyro.distributions as dist
 import torch
 from torch import nn
 
-from ppl_ssl.config import option
+from ppl_ssl.contracts import BuildContext, Prior
 from ppl_ssl.distributions import ExchangeableGaussian, GroupedViews
 from ppl_ssl.flows import FlowStack
+from ppl_ssl.options import option
 from ppl_ssl.registry import PRIORS
 
 
-@dataclass
-class PriorContext:
-    """What a prior may be built from: the latent size, and the encoder and image shape (for the VampPrior)."""
-
-    latent_dim: int
-    image_shape: tuple[int, int, int]
-    encoder: nn.Module
-
-
 @PRIORS.register("standard_normal", summary="z^j ~ N(0, I) independently for each view (the VAE prior)")
-class StandardNormalPrior(nn.Module):
-    def __init__(self, context: PriorContext, options: None = None):
+class StandardNormalPrior(Prior):
+    def __init__(self, options: None, context: BuildContext):
         super().__init__()
         self.latent_dim = context.latent_dim
         self.register_buffer("zero", torch.zeros(()))
@@ -53,8 +46,8 @@ class SSLGroupOptions:
 
 
 @PRIORS.register("ssl_group", SSLGroupOptions, summary="ψ ~ N(0, γ²I), z^j | ψ ~ N(ψ, σ²I), ψ integrated out (SimVAE)")
-class SSLGroupPrior(nn.Module):
-    def __init__(self, context: PriorContext, options: SSLGroupOptions):
+class SSLGroupPrior(Prior):
+    def __init__(self, options: SSLGroupOptions, context: BuildContext):
         super().__init__()
         self.latent_dim = context.latent_dim
         self.register_buffer("sigma", torch.tensor(math.sqrt(options.sigma2)))
@@ -67,15 +60,16 @@ class SSLGroupPrior(nn.Module):
 # ----------------------------------------------------------------------------------------------- learned content
 
 
-class ContentPrior(nn.Module):
+class ContentPrior(Prior):
     """A learned density p_c over the content z̄ of each group; subclasses define `content()`."""
 
     def __init__(self, sigma2: float):
         super().__init__()
         self.register_buffer("sigma", torch.tensor(math.sqrt(sigma2)))
 
+    @abstractmethod
     def content(self) -> dist.TorchDistribution:
-        raise NotImplementedError
+        """The density over a group's content."""
 
     def forward(self, views: int) -> dist.TorchDistribution:
         return GroupedViews(self.content(), views, self.sigma)
@@ -99,7 +93,7 @@ class MixtureOptions:
 
 @PRIORS.register("mog", MixtureOptions, summary="learnable mixture of diagonal Gaussians for the content")
 class MixturePrior(ContentPrior):
-    def __init__(self, context: PriorContext, options: MixtureOptions):
+    def __init__(self, options: MixtureOptions, context: BuildContext):
         super().__init__(options.sigma2)
         k, dim = options.components, context.latent_dim
         self.loc = nn.Parameter(torch.randn(k, dim))  # spread out so the components start apart
@@ -120,7 +114,7 @@ class VampOptions:
 class VampPrior(ContentPrior):
     """p(z) = (1/K) Σ_k q(z | u_k), the encoder's Gaussian at K learnable pseudo-images u_k (shared encoder)."""
 
-    def __init__(self, context: PriorContext, options: VampOptions):
+    def __init__(self, options: VampOptions, context: BuildContext):
         super().__init__(options.sigma2)
         self.encoder = context.encoder  # shared with the guide: the prior moves with the posterior
         self.pseudo_logits = nn.Parameter(0.5 * torch.randn(options.components, *context.image_shape))
@@ -143,7 +137,7 @@ class FlowOptions:
 class FlowPrior(ContentPrior):
     """p_c = a standard normal pushed through a stack of learnable bijections."""
 
-    def __init__(self, context: PriorContext, options: FlowOptions, layer: str, inverse: bool, kind: str):
+    def __init__(self, options: FlowOptions, context: BuildContext, layer: str, inverse: bool, kind: str):
         super().__init__(options.sigma2)
         self.flow = FlowStack([layer] * options.flows, context.latent_dim, options.hidden, inverse, f"model.prior.kind = '{kind}'")
         self.register_buffer("zero", torch.zeros(context.latent_dim))
@@ -155,16 +149,12 @@ class FlowPrior(ContentPrior):
 
 @PRIORS.register("realnvp", FlowOptions, summary="RealNVP flow prior: affine coupling layers (Dinh et al.), Pyro's AffineCoupling")
 class RealNVPPrior(FlowPrior):
-    def __init__(self, context: PriorContext, options: FlowOptions):
-        super().__init__(context, options, "affine_coupling", inverse=False, kind="realnvp")
+    def __init__(self, options: FlowOptions, context: BuildContext):
+        super().__init__(options, context, "affine_coupling", inverse=False, kind="realnvp")
 
 
 @PRIORS.register("maf", FlowOptions, summary="masked autoregressive flow prior (Papamakarios et al.): one-pass log_prob")
 class MAFPrior(FlowPrior):
     # Pyro's AffineAutoregressive samples in one pass (IAF); used backwards it scores in one pass: the MAF.
-    def __init__(self, context: PriorContext, options: FlowOptions):
-        super().__init__(context, options, "affine_autoregressive", inverse=True, kind="maf")
-
-
-def build_prior(component, context: PriorContext) -> nn.Module:
-    return PRIORS[component.kind].build(context, component.options)
+    def __init__(self, options: FlowOptions, context: BuildContext):
+        super().__init__(options, context, "affine_autoregressive", inverse=True, kind="maf")

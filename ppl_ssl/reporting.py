@@ -13,8 +13,8 @@ import torch
 from ppl_ssl.cli import user_errors
 from ppl_ssl.config import build_config
 from ppl_ssl.pipeline import fit_and_evaluate
-from ppl_ssl.runs import load_checkpoint
-from ppl_ssl.training import fit
+from ppl_ssl.storage import load_checkpoint
+from ppl_ssl.train.loop import fit
 
 
 def markdown_table(header: list[str], rows: list[list]) -> str:

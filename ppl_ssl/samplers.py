@@ -9,24 +9,24 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from abc import abstractmethod
+
 import numpy as np
 import pyro.distributions as dist
 import torch
-from sklearn.mixture import GaussianMixture
-from torch import nn
 
+from ppl_ssl import contracts
+from ppl_ssl.contracts import BuildContext
 from ppl_ssl.flows import FlowStack
 from ppl_ssl.registry import SAMPLERS
 
 
-class Sampler(nn.Module):
-    """fit(codes (N, L)) once, then sample(n) -> codes (n, L) and log_prob(codes) -> (N,)."""
+class Sampler(contracts.Sampler):
+    """fit(codes (N, L)) once, then sample(n) -> codes (n, L) and log_prob(codes) -> (N,), from `distribution()`."""
 
-    def fit(self, codes: torch.Tensor) -> "Sampler":
-        raise NotImplementedError
-
+    @abstractmethod
     def distribution(self) -> dist.TorchDistribution:
-        raise NotImplementedError
+        """The fitted density over codes."""
 
     @torch.no_grad()
     def sample(self, n: int) -> torch.Tensor:
@@ -39,9 +39,12 @@ class Sampler(nn.Module):
 
 @SAMPLERS.register("prior", summary="the model's own prior p(z) (no fitting)")
 class PriorSampler(Sampler):
-    def __init__(self, system, latent_dim: int):
+    def __init__(self, options: None, context: BuildContext):
         super().__init__()
-        self.prior = system.model.prior
+        self.prior = context.system.model.prior
+
+    def distribution(self) -> dist.TorchDistribution:
+        return self.prior(1)
 
     def fit(self, codes: torch.Tensor) -> "PriorSampler":
         return self
@@ -55,16 +58,25 @@ class PriorSampler(Sampler):
         return self.prior(1).log_prob(codes.unsqueeze(-2))
 
 
-@SAMPLERS.register("gmm", summary="full-covariance Gaussian mixture (scikit-learn, 10 components) fitted to the codes")
+@dataclass
+class GaussianMixtureOptions:
+    components: int = 10
+    seed: int = 0
+
+
+@SAMPLERS.register("gmm", GaussianMixtureOptions,
+                   summary="full-covariance Gaussian mixture (scikit-learn, 10 components) fitted to the codes")
 class GaussianMixtureSampler(Sampler):
-    def __init__(self, system, latent_dim: int, components: int = 10, seed: int = 0):
+    def __init__(self, options: "GaussianMixtureOptions", context: BuildContext):
         super().__init__()
-        self.seed = seed
+        components, latent_dim, self.seed = options.components, context.latent_dim, options.seed
         self.register_buffer("weights", torch.full((components,), 1.0 / components))
         self.register_buffer("means", torch.zeros(components, latent_dim))
         self.register_buffer("scale_tril", torch.eye(latent_dim).repeat(components, 1, 1))
 
     def fit(self, codes: torch.Tensor) -> "GaussianMixtureSampler":
+        from sklearn.mixture import GaussianMixture  # scikit-learn only when a mixture is fitted
+
         gmm = GaussianMixture(len(self.weights), covariance_type="full", random_state=self.seed, reg_covar=1e-5)
         gmm.fit(codes.cpu().double().numpy())
         as_buffer = lambda a: torch.as_tensor(np.asarray(a), dtype=torch.float32, device=self.means.device)  # noqa: E731
@@ -78,18 +90,22 @@ class GaussianMixtureSampler(Sampler):
 
 
 @dataclass
-class MAFTraining:
+class MAFSamplerOptions:
+    flows: int = 4
+    seed: int = 0
     epochs: int = 30
     batch_size: int = 512
     lr: float = 1e-3
 
 
-@SAMPLERS.register("maf", summary="masked autoregressive flow (4 layers) fitted by maximum likelihood to the standardised codes")
+@SAMPLERS.register("maf", MAFSamplerOptions,
+                   summary="masked autoregressive flow (4 layers) fitted by maximum likelihood to the standardised codes")
 class MAFSampler(Sampler):
-    def __init__(self, system, latent_dim: int, flows: int = 4, seed: int = 0, training: MAFTraining = MAFTraining()):
+    def __init__(self, options: MAFSamplerOptions, context: BuildContext):
         super().__init__()
-        self.seed, self.training_options = seed, training
-        self.flow = FlowStack(["affine_autoregressive"] * flows, latent_dim, [64, 64], inverse=True, owner="sampler 'maf'")
+        latent_dim = context.latent_dim
+        self.seed, self.training_options = options.seed, options
+        self.flow = FlowStack(["affine_autoregressive"] * options.flows, latent_dim, [64, 64], inverse=True, owner="sampler 'maf'")
         self.register_buffer("shift", torch.zeros(latent_dim))
         self.register_buffer("scale", torch.ones(latent_dim))
 
@@ -118,4 +134,6 @@ class MAFSampler(Sampler):
 
 
 def build_sampler(name: str, system, latent_dim: int) -> Sampler:
-    return SAMPLERS[name].build(system, latent_dim)
+    """Sampler `name` with its default options, for the codes of a trained system."""
+    entry = SAMPLERS[name]
+    return entry.build(entry.options() if entry.options else None, BuildContext(None, latent_dim=latent_dim, system=system))

@@ -1,32 +1,42 @@
-"""Trainable systems, built from a Config by the method registry (`method.kind`).
+"""The "svi" method: a model program and a guide fitted by SVI on the [objective] (`GenerativeSystem`).
 
-Every system offers what the trainer and the evaluation use:
-    training_loss(views) -> (loss, terms)   terms summed over the batch's views, 'loss' among them
-    set_kl_weight(w), after_step()           hooks the trainer calls before / after each optimiser step
-    encode(images) -> (N, L)                 the representation that is evaluated
-    has_density, can_decode                  whether q(z | x) and p(x | z) exist (NLL, diagnostics, figures)
-The "svi" method is the `GenerativeSystem` below (model program + guide program + objective); the
-discriminative baselines live in `ppl_ssl.baselines`.
+What every method offers the trainer and the evaluation is `ppl_ssl.contracts.Method`; the discriminative
+baselines live in `ppl_ssl.baselines`. Components are assembled through the registries, each built from its
+options and the `BuildContext` of the parts built before it.
 """
 from __future__ import annotations
-
-from dataclasses import dataclass
 
 import torch
 from torch import nn
 
-from ppl_ssl.config import Config
+from ppl_ssl.contracts import BuildContext, Method
 from ppl_ssl.errors import ConfigError
-from ppl_ssl.likelihoods import build_likelihood
-from ppl_ssl.nets import build_nets
-from ppl_ssl.priors import PriorContext, build_prior
-from ppl_ssl.registry import GUIDES, LIKELIHOODS, METHODS, MODELS, OBJECTIVES
+from ppl_ssl.registry import GUIDES, LIKELIHOODS, METHODS, MODELS, NETS, OBJECTIVES, PRIORS
 
 
-class GenerativeSystem(nn.Module):
+@METHODS.register("svi", summary="fit the Pyro model program and guide (model.*, guide) by SVI on the [objective]")
+class GenerativeSystem(Method):
     """Owns the ELBO module (which owns model and guide) and offers what users do with a fitted model."""
 
     can_decode = True
+    uses_objective = True
+
+    @classmethod
+    def check_config(cls, config) -> None:
+        check_compatible(config)
+
+    @classmethod
+    def build(cls, options: None, context: BuildContext) -> "GenerativeSystem":
+        config = context.config
+        model_config = config.model
+        likelihood = LIKELIHOODS.build(model_config.likelihood.kind, model_config.likelihood.options, context)
+        context = context.with_parts(likelihood=likelihood, output_channels=likelihood.raw_channels(context.image_shape[0]))
+        encoder, decoder = NETS.build(config.nets.kind, config.nets.options, context)
+        context = context.with_parts(encoder=encoder, decoder=decoder)
+        context = context.with_parts(prior=PRIORS.build(model_config.prior.kind, model_config.prior.options, context))
+        model = MODELS.build(model_config.program.kind, model_config.program.options, context)
+        guide = GUIDES.build(config.guide.kind, config.guide.options, context.with_parts(model=model))
+        return cls(model, guide, OBJECTIVES.build(config.objective.kind, config.objective.options, context))
 
     def __init__(self, model: nn.Module, guide: nn.Module, elbo):
         super().__init__()
@@ -41,36 +51,33 @@ class GenerativeSystem(nn.Module):
     def guide(self) -> nn.Module:
         return self.objective.guide
 
-    def set_kl_weight(self, weight: float) -> None:
-        """The weight of the KL term for the next steps (β, or a warm-up value); objectives without one ignore it."""
-        if hasattr(self.elbo, "kl_weight"):
-            self.elbo.kl_weight = weight
+    def kl_weight_at(self, epochs_done: float) -> float:
+        """The objective's KL weight after `epochs_done` epochs (β, or its warm-up value; 1 without a KL weight)."""
+        return self.elbo.kl_weight_at(epochs_done)
 
     def after_step(self) -> None:
         """After each optimiser step: programs holding momentum networks or queues (CR-VAE) update them."""
-        for program in (self.model, self.guide):
-            hook = getattr(program, "after_step", None)
-            if hook is not None:
-                hook()
+        self.model.after_step()
+        self.guide.after_step()
 
     @property
     def has_density(self) -> bool:
         """Whether the guide's q(z | x) is a density (needed by importance weights and posterior diagnostics)."""
         return self.guide.has_density
 
-    def training_loss(self, views: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        """Loss to minimise on a batch of views (N, J, C, H, W) and its terms, summed over the batch."""
+    def training_loss(self, views: torch.Tensor, kl_weight: float | None = None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """Loss to minimise on a batch of views (N, J, C, H, W) and its terms, summed over the batch; the KL term
+        weighted by `kl_weight` (None: the weight last given, at first the objective's β; an objective without a
+        KL weight keeps 1)."""
+        if kl_weight is not None and self.elbo.weighs_kl:
+            self.elbo.kl_weight = kl_weight
         loss = self.objective(views)
         return loss, self.elbo.last_terms
-
-    def forward(self, views: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        """The training loss: what DistributedDataParallel calls (and the trainer, wrapped or not)."""
-        return self.training_loss(views)
 
     @property
     def code_parts(self) -> tuple[str, ...] | None:
         """Names of the equal-width parts of the representation (selfVAE: u, z_1, ..., z_K), or None for one code."""
-        return getattr(self.guide, "code_parts", None)
+        return self.guide.code_parts
 
     @torch.no_grad()
     def encode(self, images: torch.Tensor) -> torch.Tensor:
@@ -95,59 +102,33 @@ class GenerativeSystem(nn.Module):
         return self.decode(self.sample_prior(n, 1)[:, 0])
 
 
-@dataclass
-class ModelParts:
-    """What a model program's builder may use: the nets (the encoder is shared with the guide), prior, likelihood."""
-
-    encoder: nn.Module
-    decoder: nn.Module
-    prior: nn.Module
-    likelihood: nn.Module
-    latent_dim: int
-    image_shape: tuple[int, int, int]
-
-
-def build_system(config: Config, image_shape: tuple[int, int, int]) -> nn.Module:
+def build_system(config, image_shape: tuple[int, int, int]) -> nn.Module:
     """The system of the config's `method.kind`, assembled through the registries."""
-    return METHODS[config.method.kind].build(config, tuple(image_shape))
+    context = BuildContext(config, tuple(image_shape), config.model.latent_dim)
+    METHODS[config.method.kind].component.check_config(config)
+    return METHODS.build(config.method.kind, config.method.options, context)
 
 
-@METHODS.register("svi", summary="fit the Pyro model program and guide (model.*, guide) by SVI on train.objective")
-def build_generative_system(config: Config, image_shape: tuple[int, int, int]) -> GenerativeSystem:
-    latent = config.model.latent_dim
-    check_compatible(config)
-    likelihood = build_likelihood(config.model.likelihood)
-    encoder, decoder = build_nets(config.nets, image_shape, latent, likelihood.raw_channels(image_shape[0]))
-    prior = build_prior(config.model.prior, PriorContext(latent, tuple(image_shape), encoder))
-    parts = ModelParts(encoder, decoder, prior, likelihood, latent, tuple(image_shape))
-    model = MODELS[config.model.program.kind].build(parts, config.model.program.options)
-    build_guide = GUIDES[config.guide.kind].build
-    # a guide made for one program (selfVAE's) is built from that program's levels
-    guide = build_guide(encoder, config, model=model) if getattr(build_guide, "needs_model", False) else build_guide(encoder, config)
-    return GenerativeSystem(model, guide, OBJECTIVES[config.train.objective].build(config))
-
-
-def check_data_fits(config: Config, binary_data: bool) -> None:
+def check_data_fits(config, binary_data: bool) -> None:
     """Reject a likelihood that cannot score this dataset's pixels (e.g. Bernoulli on grey levels)."""
-    likelihood_cls = LIKELIHOODS[config.model.likelihood.kind].build
-    if getattr(likelihood_cls, "binary_data", False) and not binary_data:
+    if LIKELIHOODS[config.model.likelihood.kind].component.binary_data and not binary_data:
         raise ConfigError(
             f"model.likelihood.kind = '{config.model.likelihood.kind}' needs binary pixels but dataset "
             f"'{config.data.dataset}' has grey levels; use --set model.likelihood.kind=gaussian or --dataset mnist"
         )
 
 
-def check_compatible(config: Config) -> None:
+def check_compatible(config) -> None:
     """Reject combinations of components that make no sense, with the reason and a fix, before anything is built."""
-    objective = OBJECTIVES[config.train.objective].build
-    guide = config.guide.kind
-    for build in (MODELS[config.model.program.kind].build, GUIDES[guide].build):
-        program_check = getattr(build, "check_config", None)  # a program's (or its guide's) own requirements
-        if program_check is not None:
-            program_check(config)
-    if getattr(objective, "needs_guide_density", False) and not getattr(GUIDES[guide].build, "has_density", True):
-        raise ConfigError(f"train.objective = '{config.train.objective}' weighs samples by 1/q(z | x), but guide.kind = "
-                          f"'{guide}' is a point mass with no density; use guide.kind=mean_field or train.objective=elbo")
-    if not getattr(objective, "supports_kl_weight", True) and (config.model.beta != 1.0 or config.train.kl_warmup_epochs > 0):
-        raise ConfigError(f"train.objective = '{config.train.objective}' bounds log p(x) only with the KL unweighted; "
-                          f"set model.beta=1 and train.kl_warmup_epochs=0, or use train.objective=elbo")
+    objective = OBJECTIVES[config.objective.kind].component
+    program = MODELS[config.model.program.kind].component
+    guide = GUIDES[config.guide.kind].component
+    for component in (program, guide, objective, PRIORS[config.model.prior.kind].component,
+                      LIKELIHOODS[config.model.likelihood.kind].component):
+        component.check_config(config)  # each component's own requirements of the rest of the config
+    if program.adds_factors and not objective.accepts_factors:
+        raise ConfigError(f"model.program = '{config.model.program.kind}' adds a factor to the ELBO; objective.kind = "
+                          f"'{config.objective.kind}' would weigh it as a likelihood; use objective.kind=elbo")
+    if objective.needs_guide_density and not guide.has_density:
+        raise ConfigError(f"objective.kind = '{config.objective.kind}' weighs samples by 1/q(z | x), but guide.kind = "
+                          f"'{config.guide.kind}' is a point mass with no density; use guide.kind=mean_field or objective.kind=elbo")

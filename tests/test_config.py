@@ -15,8 +15,8 @@ def test_every_preset_resolves_and_round_trips_through_its_file(tmp_path):
 
 def test_presets_define_the_papers_models():
     vae, beta, sim = build_config("vae"), build_config("beta-vae"), build_config("simvae")
-    assert (vae.model.views, vae.model.prior.kind, vae.model.beta) == (1, "standard_normal", 1.0)
-    assert beta.model.beta == 2.0 and beta.model.views == 1
+    assert (vae.model.views, vae.model.prior.kind, vae.objective.options.beta) == (1, "standard_normal", 1.0)
+    assert beta.objective.options.beta == 2.0 and beta.model.views == 1
     assert (sim.model.views, sim.model.prior.kind, sim.model.prior.options.sigma2) == (10, "ssl_group", 0.15)
     assert sim.model.likelihood.options.variance == 0.02 and sim.nets.kind == "mlp" and sim.model.latent_dim == 10
     # Table 2 augmentation of the dataset comes in beneath the preset
@@ -45,8 +45,8 @@ def test_a_component_given_by_its_kind_alone_takes_options_later():
 
 
 def test_overrides_flags_then_set():
-    config = build_config("simvae", {"train.epochs": 3, "model.views": 4}, ["model.beta=0.5", "train.lr=1e-4", "model.views=6"])
-    assert (config.train.epochs, config.model.views, config.model.beta, config.train.lr) == (3, 6, 0.5, 1e-4)
+    config = build_config("simvae", {"train.epochs": 3, "model.views": 4}, ["objective.beta=0.5", "train.lr=1e-4", "model.views=6"])
+    assert (config.train.epochs, config.model.views, config.objective.options.beta, config.train.lr) == (3, 6, 0.5, 1e-4)
 
 
 def test_changing_a_component_kind_drops_the_old_kinds_options():
@@ -58,7 +58,8 @@ def test_changing_a_component_kind_drops_the_old_kinds_options():
 
 @pytest.mark.parametrize("assignment, words", [
     ("model.foo=1", ["unknown key 'model.foo'", "--set", "allowed keys in model", "views"]),
-    ("model.beta='abc'", ["model.beta expects a number", "'abc'", "--set"]),
+    ("objective.beta='abc'", ["objective.beta expects a number", "'abc'", "--set"]),
+    ("objective.kind=nope", ["objective.kind = 'nope'", "not a known objective", "elbo, iwae"]),
     ("model.views=0", ["model.views = 0", "at least 1"]),
     ("model.prior.kind=nope", ["not a known prior", "ssl_group", "standard_normal"]),
     ("model.prior.sigma2=-1", ["model.prior.sigma2", "positive"]),

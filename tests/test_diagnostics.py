@@ -52,7 +52,7 @@ def test_kl_weight_ramps_linearly_to_beta():
 
 def test_training_applies_the_warm_up_to_the_kl_term(tmp_path):
     config = tiny_config("vae", "train.kl_warmup_epochs=2.0", "eval.diagnostics_points=0", epochs=1)
-    ppl_ssl.training.fit(config, tmp_path / "run", progress=False)
+    ppl_ssl.train.loop.fit(config, tmp_path / "run", progress=False)
     steps = [json.loads(line) for line in (tmp_path / "run" / "train_log.jsonl").read_text().splitlines()]
     per_epoch = len(steps)
     for record in steps:

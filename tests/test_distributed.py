@@ -137,6 +137,7 @@ def test_outside_a_training_step_a_batch_is_this_process_alone():
     assert shard_sizes(7, 3) == (3, 2, 2) and shard_sizes(8, 2) == (4, 4)
 
 
+@pytest.mark.slow  # multi-process: make test-all (one torchrun test stays in make test)
 def test_simclr_under_torchrun_trains_as_one_process_on_the_same_global_batch(tmp_path):
     # SimCLR without the head's batch norm (on a CPU it normalises each rank's shard alone) and augmentation off is
     # deterministic: 2 ranks whose NT-Xent sees the gathered batch must end where one process does
@@ -151,6 +152,7 @@ def test_simclr_under_torchrun_trains_as_one_process_on_the_same_global_batch(tm
         assert (a - b).norm() <= 1e-5 * b.norm() + 1e-7, name
 
 
+@pytest.mark.slow  # multi-process: make test-all (one torchrun test stays in make test)
 def test_vicreg_trains_under_torchrun(tmp_path):
     result = _run(["--model", "vicreg", "--epochs", "1", "--views", "2", *SETTINGS], 2, tmp_path / "vicreg")
     assert result.returncode == 0, result.stderr[-2000:]
@@ -158,6 +160,7 @@ def test_vicreg_trains_under_torchrun(tmp_path):
     assert metrics["knn_accuracy"] > 0.3  # 10 classes: well above chance after one epoch
 
 
+@pytest.mark.slow  # multi-process: make test-all
 @pytest.mark.parametrize("preset", ["mocov2", "crvae"])
 def test_key_queues_take_every_ranks_keys_and_stay_identical(tmp_path, preset):
     # 2 epochs × 256 images: a queue fed by every rank has taken 512 keys; one fed by rank 0's shard alone, 256.
@@ -183,6 +186,7 @@ def _children(pid: int) -> list[int]:
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc to find torchrun's workers")
+@pytest.mark.slow  # multi-process: make test-all (one torchrun test stays in make test)
 def test_a_rank_killed_mid_run_resumes_under_torchrun_to_the_uninterrupted_result(tmp_path):
     # vae with augmentation: Pyro's samples and each rank's views are random, so an exact resume needs every
     # rank's generator states from the checkpoint

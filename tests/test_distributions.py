@@ -9,7 +9,8 @@ from scipy import integrate
 
 import ppl_ssl
 from ppl_ssl.distributions import ExchangeableGaussian, IsotropicNormal, pinch_term
-from ppl_ssl.likelihoods import build_likelihood
+from ppl_ssl.contracts import BuildContext
+from ppl_ssl.registry import LIKELIHOODS
 
 
 def normal_logpdf(x, loc, var):
@@ -94,7 +95,8 @@ def test_isotropic_normal_is_the_normal_with_one_fixed_variance():
 
 
 def test_the_gaussian_likelihood_scores_pixels_as_before():
-    likelihood = build_likelihood(ppl_ssl.build_config("vae").model.likelihood)
+    component = ppl_ssl.build_config("vae").model.likelihood
+    likelihood = LIKELIHOODS.build(component.kind, component.options, BuildContext(None))
     raw, images = torch.randn(4, 1, 28, 28), torch.rand(4, 1, 28, 28)
     expected = dist.Normal(torch.sigmoid(raw), math.sqrt(0.02)).to_event(3).log_prob(images)
     assert torch.allclose(likelihood(raw).log_prob(images), expected, rtol=1e-6, atol=1e-3)

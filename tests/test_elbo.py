@@ -68,7 +68,7 @@ def test_entropy_term_averages_to_the_analytic_gaussian_entropy():
 
 def test_beta_scales_the_kl_but_elbo_terms_stay_unscaled():
     beta = 0.25
-    config = tiny_config("beta-vae", f"model.beta={beta}")
+    config = tiny_config("beta-vae", f"objective.beta={beta}")
     system = build_system(config, (1, 8, 8))
     views = torch.rand(6, 1, 1, 8, 8)
     pyro.set_rng_seed(3)

@@ -12,8 +12,8 @@ import torch
 
 import ppl_ssl
 from ppl_ssl.errors import ConfigError, TrainingDiverged
-from ppl_ssl.runs import run_lock
-from ppl_ssl.training import fit
+from ppl_ssl.storage import run_lock
+from ppl_ssl.train.loop import fit
 from tests.conftest import TINY, tiny_config
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -35,7 +35,7 @@ def test_a_run_killed_after_a_mid_epoch_checkpoint_resumes_to_the_uninterrupted_
     config = tiny_config(preset, "model.views=2", "train.log_every=2", "train.checkpoint_minutes=1e-9", epochs=2)
     reference, _ = fit(config, tmp_path / "straight", progress=False)
 
-    import ppl_ssl.training as training
+    import ppl_ssl.train.checkpoint as training
     writes = []
     real_save = training.atomic_torch_save
 
@@ -80,8 +80,8 @@ def test_a_blow_up_stops_training_naming_the_term_and_keeps_the_last_good_checkp
     real = GenerativeSystem.training_loss
     calls = []
 
-    def blows_up(self, views):
-        loss, terms = real(self, views)
+    def blows_up(self, views, kl_weight=None):
+        loss, terms = real(self, views, kl_weight)
         calls.append(1)
         if len(calls) == 3:  # the third step of epoch 2 produces inf
             terms = {**terms, "reconstruction": terms["reconstruction"] * float("inf")}
@@ -98,6 +98,7 @@ def test_a_blow_up_stops_training_naming_the_term_and_keeps_the_last_good_checkp
     assert not (tmp_path / "run" / "metrics.json").exists()
 
 
+@pytest.mark.slow  # subprocesses: make test-all
 def test_a_learning_rate_that_explodes_exits_3_with_one_line(tmp_path):
     result = subprocess.run([sys.executable, "experiments/fit.py", "--model", "vae", "--lr", "50", "--epochs", "3",
                              *[f"--set={s}" for s in TINY], "--set=train.log_every=2", "--out", str(tmp_path / "run"),
@@ -120,7 +121,7 @@ def test_gradients_are_clipped_and_their_norm_logged(tmp_path):
 def test_a_second_writer_of_a_run_folder_is_refused_until_the_first_dies(tmp_path):
     folder = tmp_path / "run"
     holder = subprocess.Popen([sys.executable, "-c", "import sys, time; from pathlib import Path; "
-                               "from ppl_ssl.runs import run_lock\nwith run_lock(Path(sys.argv[1])):\n"
+                               "from ppl_ssl.storage import run_lock\nwith run_lock(Path(sys.argv[1])):\n"
                                " print('held', flush=True); time.sleep(60)", str(folder)],
                               cwd=ROOT, stdout=subprocess.PIPE, text=True)
     try:
@@ -142,6 +143,7 @@ def _fit_cli(*args):
                           timeout=300)
 
 
+@pytest.mark.slow  # subprocesses: make test-all
 def test_resume_accepts_the_same_command_and_names_each_real_difference(tmp_path):
     command = ["--model", "vae", "--epochs", "1", "--seed", "3", *[f"--set={s}" for s in TINY], "--out",
                str(tmp_path / "run"), "--quiet", "--no-figures"]
@@ -183,9 +185,9 @@ def bad_files(tmp_path_factory):
 
 FIT_CASES = [  # (arguments, words the one line must contain)
     (["--model", "nope"], ["unknown model preset 'nope'"]),
-    (["--set", "model.beta=abc"], ["model.beta expects a number"]),
+    (["--set", "objective.beta=abc"], ["objective.beta expects a number"]),
     (["--set", "model.nokey=1"], ["unknown key 'model.nokey'"]),
-    (["--set", "model.beta"], ["is not KEY=VALUE"]),
+    (["--set", "objective.beta"], ["is not KEY=VALUE"]),
     (["--epochs", "0"], ["train.epochs", "at least 1"]),
     (["--batch-size", "-3"], ["train.batch_size", "at least 1"]),
     (["--lr", "-1"], ["train.lr", "positive"]),
@@ -204,8 +206,9 @@ FIT_CASES = [  # (arguments, words the one line must contain)
     (["--set", "augment.hue=0.9"], ["augment.hue", "in [0, 0.5]"]),
     (["--set", "data.val_size=100000"], ["data.val_size=100000 leaves no training images"]),
     (["--model", "simclr", "--views", "1"], ["method 'simclr'", "--views 2"]),
-    (["--model", "crvae", "--set", "train.objective='iwae'"], ["model.program = 'crvae'", "train.objective=elbo"]),
-    (["--model", "infovae", "--set", "train.objective='iwae'"], ["model.program = 'infovae'", "train.objective=elbo"]),
+    (["--model", "crvae", "--set", "objective.kind='iwae'"], ["model.program = 'crvae'", "objective.kind=elbo"]),
+    (["--model", "infovae", "--set", "objective.kind='iwae'"], ["model.program = 'infovae'", "objective.kind=elbo"]),
+    (["--model", "simclr", "--set", "objective.particles=4"], ["method 'simclr'", "objective.particles does not apply"]),
     (["--model", "mocov2", "--set", "method.momentum=1.0"], ["method.momentum = 1.0", "[0, 1)"]),
     (["--model", "{bad}/broken.toml"], ["broken.toml: not valid TOML"]),
     (["--model", "{bad}/unknown.toml"], ["unknown key 'model.betta'"]),
@@ -302,7 +305,9 @@ def test_reproduce_refuses_unknown_suites_budgets_and_seeds(capsys):
 
 # ------------------------------------------------------------------------------------- SIGKILL anywhere
 
-KILL_POINTS = [("step", 3), ("step", 19), ("checkpoint-write", 2), ("checkpoint-write", 6), ("evaluation", 1)]
+# the first stays in make test (one kill-and-resume through the command line); the rest run in make test-all
+KILL_POINTS = [("step", 3), *(pytest.param(where, nth, marks=pytest.mark.slow)
+                              for where, nth in [("step", 19), ("checkpoint-write", 2), ("checkpoint-write", 6), ("evaluation", 1)])]
 
 
 @pytest.fixture(scope="module")

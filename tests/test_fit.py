@@ -12,7 +12,7 @@ import torch
 import ppl_ssl
 from ppl_ssl.config import preset_names
 from ppl_ssl.errors import ConfigError
-from ppl_ssl.training import fit
+from ppl_ssl.train.loop import fit
 from tests.conftest import TINY, tiny_config
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -24,6 +24,7 @@ DISCRIMINATIVE_METRICS = ["knn_accuracy", "knn_best_k", "linear_probe_accuracy",
                           "gmm_ari", "style_r2_mean", "loss"]
 
 
+@pytest.mark.slow  # every preset end to end: make test-all
 @pytest.mark.parametrize("preset", preset_names())
 def test_each_preset_fits_and_evaluates(tmp_path, preset):
     views = min(ppl_ssl.build_config(preset).model.views, 3)
@@ -109,17 +110,19 @@ def _cli(*args, cwd=ROOT, timeout=600):
 
 @pytest.mark.parametrize("args, words", [
     (["--model", "nope"], ["unknown model preset 'nope'"]),
-    (["--set", "model.beta=abc"], ["model.beta expects a number"]),
+    (["--set", "objective.beta=abc"], ["objective.beta expects a number"]),
     (["--set", "model.nokey=1"], ["unknown key 'model.nokey'"]),
     (["--dataset", "mnist", "--data-dir", "/nonexistent/mnist"], ["--data-dir /nonexistent/mnist does not exist"]),
-    (["--model", "iwae", "--set", "guide.kind='delta'"], ["train.objective = 'iwae'", "no density", "guide.kind=mean_field"]),
-    (["--model", "iwae", "--set", "model.beta=2.0"], ["model.beta=1"]),
+    (["--model", "iwae", "--set", "guide.kind='delta'"], ["objective.kind = 'iwae'", "no density", "guide.kind=mean_field"]),
+    (["--model", "iwae", "--set", "objective.beta=2.0"], ["unknown key 'objective.beta'", "particles"]),
+    (["--model", "simclr", "--set", "objective.beta=0.5"], ["method 'simclr'", "objective.beta does not apply"]),
     (["--model", "vae", "--set", "model.prior.kind='vampire'"], ["model.prior.kind = 'vampire'", "vamp"]),
     (["--model", "simclr", "--views", "1"], ["method 'simclr'", "model.views ≥ 2", "--views 2"]),
-    (["--model", "crvae", "--set", "train.objective='iwae'"], ["model.program = 'crvae'", "train.objective=elbo"]),
+    (["--model", "crvae", "--set", "objective.kind='iwae'"], ["model.program = 'crvae'", "objective.kind=elbo"]),
     (["--model", "crvae", "--set", "model.program.query='both'"], ["model.program.query", "'sample'"]),
     (["--model", "mocov2", "--set", "method.momentum=1.0"], ["method.momentum = 1.0", "[0, 1)"]),
 ])
+@pytest.mark.slow  # a subprocess per case; tests/test_faults.py runs the same catalogue in-process
 def test_cli_errors_are_one_line_with_exit_status_2(args, words, monkeypatch):
     monkeypatch.delenv("PPL_SSL_DATA", raising=False)
     result = _cli("experiments/fit.py", *args, "--out", "/tmp/ppl_ssl_never_written")
@@ -174,6 +177,7 @@ def test_quick_preset_reaches_its_quality(tmp_path):
     assert metrics["knn_accuracy"] > 0.68 and metrics["mlp_probe_accuracy"] > 0.62
 
 
+@pytest.mark.slow  # subprocesses: make test-all
 def test_the_installed_command_lists_and_runs_the_subcommands(tmp_path):
     import shutil
 

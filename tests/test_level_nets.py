@@ -10,7 +10,7 @@ from torch.nn.utils import parametrize
 
 import ppl_ssl
 from ppl_ssl.data.formats import write_cifar_batch
-from ppl_ssl.level_nets import ARCHITECTURES, ChannelAttention, DenseBlock
+from ppl_ssl.selfvae.level_nets import ARCHITECTURES, ChannelAttention, DenseBlock
 from ppl_ssl.system import build_system
 from tests.conftest import tiny_config
 

@@ -9,7 +9,7 @@ from ppl_ssl.augment import Augmenter
 from ppl_ssl.contrastive import info_nce
 from ppl_ssl.errors import ConfigError
 from ppl_ssl.system import build_system
-from ppl_ssl.training import fit
+from ppl_ssl.train.loop import fit
 from tests.conftest import tiny_config
 
 IMAGE = (1, 8, 8)

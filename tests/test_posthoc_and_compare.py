@@ -11,7 +11,8 @@ import ppl_ssl
 from ppl_ssl import posthoc
 from ppl_ssl.data import as_float
 from ppl_ssl.posthoc import fit_posthoc_decoder
-from ppl_ssl.training import fit, load_data_for
+from ppl_ssl.train.loop import fit
+from ppl_ssl.train.setup import load_data_for
 from tests.conftest import TINY, tiny_config
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -70,6 +71,7 @@ def _cli(*args):
     return subprocess.run([sys.executable, *args], cwd=ROOT, capture_output=True, text=True, timeout=300)
 
 
+@pytest.mark.slow  # subprocesses: make test-all
 def test_generative_only_commands_refuse_a_discriminative_run_in_one_line(simclr_run):
     for command in (["experiments/evaluate.py", str(simclr_run), "--nll"], ["experiments/sample.py", str(simclr_run)],
                     ["experiments/sample.py", str(simclr_run), "--mode", "all"]):

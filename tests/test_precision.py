@@ -16,7 +16,8 @@ from ppl_ssl.pipeline import evaluate_run
 from ppl_ssl.precision import AutocastModule, apply_precision, resolve_precision
 from ppl_ssl.system import build_system
 from ppl_ssl.term_log import PendingTerms
-from ppl_ssl.training import fit, make_optimiser, prepare_system
+from ppl_ssl.train.loop import fit
+from ppl_ssl.train.setup import make_optimiser, prepare_system
 from tests.conftest import tiny_config
 
 CUDA = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
@@ -176,8 +177,7 @@ def test_the_training_step_never_reads_a_value_back_to_the_host(preset, monkeypa
     pending = PendingTerms()
     with pyro.validation_enabled(False), _no_host_reads(monkeypatch):
         for step in range(2):
-            system.set_kl_weight(1.0)
-            loss, terms = system.training_loss(views)
+            loss, terms = system.training_loss(views, 1.0)
             optimiser.zero_grad(set_to_none=True)
             loss.backward()
             optimiser.step()

@@ -7,7 +7,7 @@ import torch
 from ppl_ssl.distributions import ExchangeableGaussian, GroupedViews
 from ppl_ssl.flows import LAYERS, FlowStack
 from ppl_ssl.nets import build_nets
-from ppl_ssl.priors import PriorContext, build_prior
+from ppl_ssl.contracts import BuildContext
 from ppl_ssl.registry import PRIORS
 from tests.conftest import tiny_config
 
@@ -16,7 +16,8 @@ def make_prior(kind: str, latent_dim: int):
     torch.manual_seed(0)
     config = tiny_config("vae", f"model.prior.kind='{kind}'", f"model.latent_dim={latent_dim}")
     encoder, _ = build_nets(config.nets, (1, 4, 4), latent_dim)
-    return build_prior(config.model.prior, PriorContext(latent_dim, (1, 4, 4), encoder))
+    return PRIORS.build(config.model.prior.kind, config.model.prior.options,
+                        BuildContext(config, (1, 4, 4), latent_dim, encoder=encoder))
 
 
 def grid(lim: float, n: int, dims: int) -> tuple[torch.Tensor, float]:

@@ -96,6 +96,7 @@ def test_the_report_sets_ours_beside_the_papers_with_a_verdict(tmp_path):
     assert "NMI" in text and "MP" not in text.split("\n")[2]  # columns without any value are left out
 
 
+@pytest.mark.slow  # twelve fits and their resumption: make test-all
 def test_a_reproduction_runs_resumes_and_reports(tmp_path):
     # the smoke budget on digits with tiny nets: the whole path in seconds
     settings = [s for s in TINY if not s.startswith("data.dataset")]

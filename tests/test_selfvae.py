@@ -8,8 +8,8 @@ import torch
 import ppl_ssl
 from ppl_ssl.errors import ConfigError
 from ppl_ssl.system import build_system
-from ppl_ssl.training import load_data_for
-from ppl_ssl.transforms import transform_chain
+from ppl_ssl.train.setup import load_data_for
+from ppl_ssl.selfvae.transforms import transform_chain
 from tests.conftest import tiny_config
 
 SMALL = ["model.program.channels=8", "model.program.components=2", "eval.nll_samples=8", "eval.style_probe=false"]
@@ -55,7 +55,7 @@ def test_selfvae_program_and_guide_must_go_together():
 
 
 def test_every_mode_returns_images_and_what_it_sends(tmp_path):
-    from ppl_ssl.selfvae_modes import MODES, quality, run_mode
+    from ppl_ssl.selfvae.modes import MODES, quality, run_mode
 
     config = tiny_config("selfvae-downscale", *SMALL, "train.lr=3e-3", epochs=8)
     ppl_ssl.fit_and_evaluate(config, tmp_path / "run", progress=False)
@@ -94,8 +94,8 @@ def test_elbo_terms_per_level_add_up_to_the_elbo():
 def test_selfvae_takes_every_prior_for_u_and_both_objectives(prior, objective):
     from ppl_ssl.evaluation import importance_weighted_nll
 
-    config = tiny_config("selfvae-downscale", *SMALL, f"model.prior.kind='{prior}'", f"train.objective='{objective}'",
-                         "train.particles=3")
+    config = tiny_config("selfvae-downscale", *SMALL, f"model.prior.kind='{prior}'", f"objective.kind='{objective}'",
+                         "objective.particles=3")
     torch.manual_seed(0)
     system = build_system(config, (1, 8, 8))
     views = (torch.randint(0, 256, (4, 1, 1, 8, 8)) / 255).float()
@@ -107,8 +107,8 @@ def test_selfvae_takes_every_prior_for_u_and_both_objectives(prior, objective):
 
 
 def test_one_level_is_the_vae_with_selfvaes_nets_and_has_no_conditional_modes(tmp_path):
-    from ppl_ssl.pipeline import selfvae_modes_run
-    from ppl_ssl.selfvae_modes import available_modes, run_mode
+    from ppl_ssl.selfvae.run import selfvae_modes_run
+    from ppl_ssl.selfvae.modes import available_modes, run_mode
 
     config = tiny_config("vae-logistic", *SMALL, epochs=2)
     assert config.model.program.options.levels == 1

@@ -6,7 +6,7 @@ import pytest
 
 import ppl_ssl
 from ppl_ssl.errors import ConfigError
-from ppl_ssl.training import fit
+from ppl_ssl.train.loop import fit
 from tests.conftest import tiny_config
 
 

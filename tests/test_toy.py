@@ -5,6 +5,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from ppl_ssl.data import load_dataset
 from ppl_ssl.data.toy import SHAPES, STYLE, toy_world
@@ -31,6 +32,7 @@ def test_the_toy_dataset_loads_with_its_classes():
     assert data.train_x.shape == (5500, 1, 16, 16) and len(data.test_x) == 1000 and data.spec.class_names == SHAPES
 
 
+@pytest.mark.slow  # three fits through experiments/toy.py: make test-all
 def test_toy_script_draws_codes_and_scores_style(tmp_path):
     result = subprocess.run([sys.executable, "experiments/toy.py", "--epochs", "1", "--out", str(tmp_path)], cwd=ROOT,
                             capture_output=True, text=True, timeout=600)

@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from ppl_ssl.errors import ConfigError
-from ppl_ssl.transforms import downscale, gaussian_blur, sketch, transform_chain
+from ppl_ssl.selfvae.transforms import downscale, gaussian_blur, sketch, transform_chain
 
 
 def _images(n=4, c=1, size=28, seed=0):

@@ -24,8 +24,8 @@ from ppl_ssl.errors import ConfigError
 from ppl_ssl.posthoc import decode_run, load_posthoc_decoder
 from ppl_ssl.reporting import ensure_run, format_mean_se, markdown_table, mean_and_standard_error
 from ppl_ssl.reproduction import paper_value
-from ppl_ssl.runs import atomic_write_json, atomic_write_text
-from ppl_ssl.training import load_data_for
+from ppl_ssl.storage import atomic_write_json, atomic_write_text
+from ppl_ssl.train.setup import load_data_for
 
 CONTENT = [("knn_accuracy", "kNN"), ("linear_probe_accuracy", "LP"), ("mlp_probe_accuracy", "MP"), ("gmm_accuracy", "GMM"),
            ("gmm_nmi", "NMI"), ("gmm_ari", "ARI")]

@@ -14,7 +14,7 @@ import ppl_ssl
 from ppl_ssl.cli import user_errors
 from ppl_ssl.errors import ConfigError
 from ppl_ssl.posthoc import decode_run
-from ppl_ssl.training import load_data_for
+from ppl_ssl.train.setup import load_data_for
 
 
 def main(argv=None) -> dict:

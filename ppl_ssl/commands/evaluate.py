@@ -46,8 +46,8 @@ def main(argv=None) -> dict:
 def amortisation_gap(args) -> dict:
     """Writes RUN/amortisation_gap.json (per image) and merges the summary into metrics.json."""
     from ppl_ssl.evaluation.amortisation import run_amortisation_gaps
-    from ppl_ssl.runs import atomic_write_json
-    from ppl_ssl.training import load_data_for
+    from ppl_ssl.storage import atomic_write_json
+    from ppl_ssl.train.setup import load_data_for
 
     if args.gap_images < 1 or args.gap_steps < 1 or args.gap_samples < 1:
         raise ConfigError(f"--gap-images {args.gap_images} / --gap-steps {args.gap_steps} / --gap-samples {args.gap_samples}: "

@@ -10,7 +10,7 @@ from ppl_ssl.cli import catalogue, user_errors
 from ppl_ssl.config import config_differences, load_config
 from ppl_ssl.distributed import process_group
 from ppl_ssl.errors import ConfigError
-from ppl_ssl.runs import RunPaths
+from ppl_ssl.storage import RunPaths
 
 DEFAULT_MODEL = "simvae"
 # flag -> config key; a flag left out keeps the preset's value
@@ -35,7 +35,7 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help="the nets' arithmetic: fp32, bf16 (log-densities stay fp32) or auto (bf16 where native)")
     parser.add_argument("--train-subset", type=int, metavar="N", help="train on the first N training images only")
     parser.add_argument("--out", help="run folder (default: runs/MODEL)")
-    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override any config field, e.g. model.beta=0.5")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override any config field, e.g. objective.beta=0.5")
     parser.add_argument("--resume", action="store_true", help="continue the interrupted run in --out from its last checkpoint")
     parser.add_argument("--no-figures", action="store_true", help="skip the figures")
     parser.add_argument("--tensorboard", action="store_true", default=None,

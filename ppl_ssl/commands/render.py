@@ -15,6 +15,7 @@ from ppl_ssl.cli import user_errors
 from ppl_ssl.data.datasets import image_shape
 from ppl_ssl.errors import ConfigError
 from ppl_ssl.graphs import graphviz_available, write_graphs
+from ppl_ssl.registry import METHODS
 from ppl_ssl.system import build_system
 
 
@@ -31,7 +32,7 @@ def main(argv=None) -> list[Path]:
             raise ConfigError("drawing graphs needs graphviz's `dot`: apt-get install graphviz (or your system's package)")
         for preset in args.model:
             config = ppl_ssl.build_config(preset, {"model.views": args.views}, args.set)
-            if config.method.kind != "svi":
+            if not METHODS[config.method.kind].component.can_decode:
                 raise ConfigError(f"'{preset}' is a discriminative method ({config.method.kind}): it has no Pyro model to draw")
             d = config.data
             shape = image_shape(d.dataset, d.data_dir, d.image_size)

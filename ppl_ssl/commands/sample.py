@@ -19,9 +19,10 @@ import json
 
 from ppl_ssl.cli import user_errors
 from ppl_ssl.errors import ConfigError
-from ppl_ssl.pipeline import sample_run, selfvae_modes_run
+from ppl_ssl.pipeline import sample_run
+from ppl_ssl.selfvae.run import selfvae_modes_run
 from ppl_ssl.registry import SAMPLERS
-from ppl_ssl.selfvae_modes import MODES, check_modes
+from ppl_ssl.selfvae.modes import MODES, check_modes
 
 
 def main(argv=None) -> dict:

@@ -17,6 +17,7 @@ import torch
 
 from ppl_ssl.data import formats, toy, user
 from ppl_ssl.errors import ConfigError, DataFileError, DataNotFoundError
+from ppl_ssl.contracts import BuildContext, Dataset
 from ppl_ssl.registry import DATASETS
 
 # Table 2 of the SimVAE TMLR paper: crop scale, ratio, vertical flip, colour jitter (b-s-c, hue, probability).
@@ -29,7 +30,7 @@ _COLOUR_AUGMENT = {"crop_scale": [0.6, 1.0], "crop_ratio": [0.75, 1.3], "vflip":
 
 
 @dataclass(frozen=True)
-class DatasetSpec:
+class DatasetSpec(Dataset):
     name: str
     image_shape: tuple[int, int, int]
     class_names: tuple[str, ...]
@@ -53,6 +54,11 @@ class DatasetSpec:
     @property
     def num_classes(self) -> int:
         return len(self.class_names)
+
+    def build(self, options, context: BuildContext | None = None) -> "DataSplits":
+        """The splits for the data options (the config's [data] section), on the CPU."""
+        return load_dataset(self.name, options.data_dir, options.val_size, options.train_subset, options.split_seed,
+                            "cpu", options.image_size)
 
     def config_defaults(self) -> dict:
         """Config values that depend on the dataset (the paper's per-dataset settings)."""
@@ -99,7 +105,7 @@ def as_float(images: torch.Tensor) -> torch.Tensor:
 def load_dataset(name: str, data_dir: str = "", val_size: int = 5000, train_subset: int = 0,
                  split_seed: int = 0, device: torch.device | str = "cpu", image_size: int = 32) -> DataSplits:
     """Read a registered dataset and carve its validation split from the training set (val_size 0: a tenth)."""
-    spec: DatasetSpec = DATASETS[name].build
+    spec: DatasetSpec = DATASETS[name].component
     if spec.read_user is not None:  # the user's own file or folder: its shape and classes come from the data
         if not data_dir:
             raise DataNotFoundError(f"--dataset {name} reads your data: pass --data-dir ({spec.files})")
@@ -125,7 +131,7 @@ def load_dataset(name: str, data_dir: str = "", val_size: int = 5000, train_subs
 
 def image_shape(name: str, data_dir: str = "", image_size: int = 32) -> tuple[int, int, int]:
     """The (C, H, W) a dataset's images have (for a user's data, read from its files' headers)."""
-    spec: DatasetSpec = DATASETS[name].build
+    spec: DatasetSpec = DATASETS[name].component
     if spec.user_shape is not None:
         if not data_dir:
             raise DataNotFoundError(f"--dataset {name} reads your data: pass --data-dir ({spec.files})")

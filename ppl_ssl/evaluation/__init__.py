@@ -53,7 +53,7 @@ def evaluate(system, data: DataSplits, config: EvalConfig, history: list[dict], 
     else:  # a user's unlabelled images: what needs labels is skipped, and the metrics say so
         metrics, features = {"skipped": "kNN, linear/MLP probes and GMM clustering: the data has no labels in every "
                                         "split"}, None
-    parts = getattr(system, "code_parts", None)
+    parts = system.code_parts
     if features is not None and parts and len(parts) > 1:  # a hierarchical representation is also scored level by level
         metrics.update(part_scores(features, parts, config, seed, data.train_x.device))
     if config.style_probe:

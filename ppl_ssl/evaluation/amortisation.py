@@ -91,10 +91,10 @@ def run_amortisation_gaps(system, images: torch.Tensor, steps: int = 300, num_sa
     """The gaps of a fitted run on uint8 test images (N, C, H, W), each image as a set of J = 1 views."""
     from ppl_ssl.data import as_float
 
-    guide = system.guide
-    if not hasattr(guide, "posterior") or not getattr(system, "has_density", False):
+    if not system.has_density:
         raise ConfigError("the amortisation gap needs a guide with a density over one latent site 'z' (mean_field or a "
-                          f"flow guide); this run's guide is {type(guide).__name__}")
+                          f"flow guide); this run's {type(system).__name__} has none")
+    guide = system.guide
     torch.manual_seed(seed)
     system.eval()
     device = next(system.parameters()).device

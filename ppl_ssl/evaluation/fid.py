@@ -21,7 +21,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from ppl_ssl.data import DataSplits, as_float
-from ppl_ssl.runs import atomic_torch_save
+from ppl_ssl.storage import atomic_torch_save
 
 
 def frechet_distance(mean_a: np.ndarray, cov_a: np.ndarray, mean_b: np.ndarray, cov_b: np.ndarray) -> float:

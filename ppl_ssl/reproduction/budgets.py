@@ -13,10 +13,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from ppl_ssl import components  # noqa: F401  (the registries, filled)
 from ppl_ssl.errors import ConfigError
+from ppl_ssl.registry import METHODS
 
-DISCRIMINATIVE = ("simclr", "vicreg", "mocov2")  # method kinds trained by their own losses, not SVI
 
+
+
+def trains_by_its_own_loss(method_kind: str) -> bool:
+    """A discriminative method (SimCLR, VICReg, MoCo v2, ...): trained by its own loss, not by SVI on [objective]."""
+    return not METHODS[method_kind].component.uses_objective
 
 @dataclass(frozen=True)
 class Budget:
@@ -39,11 +45,11 @@ class Budget:
     def epochs(self, method_kind: str, suite_kind: str = "table") -> int:
         if suite_kind == "ablation" and self.ablation_epochs:
             return self.ablation_epochs
-        return self.discriminative_epochs if method_kind in DISCRIMINATIVE else self.generative_epochs
+        return self.discriminative_epochs if trains_by_its_own_loss(method_kind) else self.generative_epochs
 
     def overrides(self, method_kind: str, suite_kind: str = "table") -> dict:
         """The dotted config overrides this budget sets for a run of a method of this kind in a suite of this kind."""
-        discriminative = method_kind in DISCRIMINATIVE
+        discriminative = trains_by_its_own_loss(method_kind)
         lr = self.discriminative_lr.get(method_kind) if discriminative else self.generative_lr
         return {"train.epochs": self.epochs(method_kind, suite_kind),
                 **({"train.lr": lr} if lr is not None else {}), "data.train_subset": self.train_subset,

@@ -10,7 +10,7 @@ from ppl_ssl.reproduction.budgets import budget as find_budget
 from ppl_ssl.reproduction.report import ablation_figures, markdown, summarise
 from ppl_ssl.reproduction.runner import run_suite, runs_folder
 from ppl_ssl.reproduction.suites import suite as find_suites
-from ppl_ssl.runs import atomic_write_json, atomic_write_text
+from ppl_ssl.storage import atomic_write_bytes, atomic_write_json, atomic_write_text
 
 
 def reproduce(suite_name: str, budget_name: str = "cpu", dataset: str = "fashion-mnist", seeds: int | None = None,
@@ -38,11 +38,14 @@ def reproduce(suite_name: str, budget_name: str = "cpu", dataset: str = "fashion
             figures = [(f"{suite.name}: mean ± s.e. over seeds", path.name) for path in ablation_figures(suite, summary, out)]
         elif suite.kind == "generation" and budget.figures:
             first = {r.spec.model: r.folder for r in reversed(results)}
+            prefix = f"{budget.name}-{dataset}"
             figures = [(f"{model}: samples from a Gaussian fitted to each class's codes",
-                        (first[model] / "figures" / "class_samples.png").relative_to(out).as_posix()) for model in first]
+                        _beside_report(out, first[model] / "figures" / "class_samples.png",
+                                       f"{prefix}-{model}-class_samples.png")) for model in first]
             if "simvae" in first:
                 figures.append(("simvae: each row one content y from the prior and views z^j | y decoded (only SimVAE's "
-                                "model can draw this)", (first["simvae"] / "figures" / "prior_samples.png").relative_to(out).as_posix()))
+                                "model can draw this)", _beside_report(out, first["simvae"] / "figures" / "prior_samples.png",
+                                                                      f"{prefix}-simvae-shared_content.png")))
         # a report holds every suite run into this folder; rerunning one replaces its section
         where = runs_folder(out, budget, dataset, list(assignments or [])).relative_to(out).as_posix()
         report["sections"][f"{where}/{suite.name}"] = {
@@ -52,6 +55,14 @@ def reproduce(suite_name: str, budget_name: str = "cpu", dataset: str = "fashion
             "wall_seconds": time.perf_counter() - started}
         _write_report(out, report)
     return report
+
+
+def _beside_report(out: Path, figure: Path, name: str) -> str:
+    """A copy of a run's figure in OUT/report_figures/, so the report and its figures move together (its path
+    relative to the report)."""
+    target = out / "report_figures" / name
+    atomic_write_bytes(target, figure.read_bytes())
+    return target.relative_to(out).as_posix()
 
 
 def _load_report(out: Path) -> dict:

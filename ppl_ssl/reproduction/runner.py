@@ -16,8 +16,9 @@ from ppl_ssl.pipeline import evaluate_run
 from ppl_ssl.reporting import ensure_run
 from ppl_ssl.reproduction.budgets import Budget
 from ppl_ssl.reproduction.suites import RunSpec, Suite
-from ppl_ssl.runs import atomic_write_json, load_run
-from ppl_ssl.training import load_data_for
+from ppl_ssl.storage import atomic_write_json
+from ppl_ssl.runs import load_run
+from ppl_ssl.train.setup import load_data_for
 
 
 @dataclass

@@ -11,13 +11,33 @@ import torch
 import torch.nn.functional as F
 
 from ppl_ssl.augment import to_grayscale
+from ppl_ssl.contracts import BuildContext, Transform
 from ppl_ssl.distributions import quantise
 from ppl_ssl.errors import ConfigError
 from ppl_ssl.registry import TRANSFORMS
 
 
 @TRANSFORMS.register("downscale", summary="2×2 average pooling (half the height and width), quantised to 8 bits")
-def downscale(x: torch.Tensor, **_) -> torch.Tensor:
+class Downscale(Transform):
+    def __init__(self, options=None, context: BuildContext | None = None):
+        pass
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        return downscale(x)
+
+
+@TRANSFORMS.register("sketch", summary="pencil sketch: colour dodge of the grey image with its blurred inverse (selfVAE A.6)")
+class Sketch(Transform):
+    """Options: the selfVAE program's (`sketch_blur`, the blur's σ in pixels)."""
+
+    def __init__(self, options=None, context: BuildContext | None = None):
+        self.blur_sigma = options.sketch_blur if options is not None else 1.5
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        return sketch(x, self.blur_sigma)
+
+
+def downscale(x: torch.Tensor) -> torch.Tensor:
     """The mean of each 2×2 block, rounded half up to the 8-bit grid — in integers, so exact on every device."""
     if x.shape[-1] % 2 or x.shape[-2] % 2:
         raise ConfigError(f"downscale halves the image, but {x.shape[-2]}×{x.shape[-1]} px is odd; use fewer "
@@ -40,8 +60,7 @@ def gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
     return F.conv2d(x, kernel.view(1, 1, -1, 1).expand(c, 1, -1, 1), groups=c)
 
 
-@TRANSFORMS.register("sketch", summary="pencil sketch: colour dodge of the grey image with its blurred inverse (selfVAE A.6)")
-def sketch(x: torch.Tensor, blur_sigma: float = 1.5, **_) -> torch.Tensor:
+def sketch(x: torch.Tensor, blur_sigma: float = 1.5) -> torch.Tensor:
     """dodge(g, blur(1 − g)) = g / (1 − blur(1 − g)), clipped to 1: flat regions turn white, edges stay dark.
     One channel whatever the input's."""
     grey = to_grayscale(x)
@@ -51,9 +70,11 @@ def sketch(x: torch.Tensor, blur_sigma: float = 1.5, **_) -> torch.Tensor:
     return quantise(dodged)
 
 
-def transform_chain(x: torch.Tensor, name: str, levels: int, **options) -> list[torch.Tensor]:
-    """[y_1, …, y_K, x] for `levels` = K + 1 images: y_K = d(x), y_{k} = d(y_{k+1}); coarsest first."""
+def transform_chain(x: torch.Tensor, transform: Transform | str, levels: int) -> list[torch.Tensor]:
+    """[y_1, …, y_K, x] for `levels` = K + 1 images: y_K = d(x), y_{k} = d(y_{k+1}); coarsest first.
+    `transform`: a built transform, or a registered name (built with its default options)."""
+    d = TRANSFORMS.build(transform, None, BuildContext(None)) if isinstance(transform, str) else transform
     chain = [x]
     for _ in range(levels - 1):
-        chain.insert(0, TRANSFORMS[name].build(chain[0], **options))
+        chain.insert(0, d(chain[0]))
     return chain

@@ -15,6 +15,7 @@ Every net accepts latents with extra leading dims (vectorised particles) and bro
 from __future__ import annotations
 
 import math
+from abc import abstractmethod
 
 import torch
 import torch.nn.functional as F
@@ -24,14 +25,36 @@ from torch.nn.utils.parametrizations import weight_norm
 
 from ppl_ssl.nets import GaussianHead
 from ppl_ssl.precision import AutocastModule
+from ppl_ssl.contracts import BuildContext, Component
 from ppl_ssl.registry import Registry
 
-ARCHITECTURES: Registry = Registry("selfVAE architecture")
+
+class Blocks(Component):
+    """The layers an architecture builds its level nets from (`model.program.architecture`); built from the
+    selfVAE program's options."""
+
+    @abstractmethod
+    def conv(self, inputs: int, outputs: int, kernel: int = 3) -> nn.Module: ...
+
+    @abstractmethod
+    def linear(self, inputs: int, outputs: int) -> nn.Module: ...
+
+    @abstractmethod
+    def refine(self, channels: int) -> list[nn.Module]: ...
+
+    @abstractmethod
+    def down(self, channels: int) -> list[nn.Module]: ...
+
+    @abstractmethod
+    def up(self, channels: int) -> list[nn.Module]: ...
+
+
+ARCHITECTURES: Registry = Registry("selfVAE architecture", Blocks)
 
 
 @ARCHITECTURES.register("compact", summary="plain convolutions + ELU (28-px grey images on a CPU)")
-class CompactBlocks:
-    def __init__(self, growth: int = 0, layers: int = 0):
+class CompactBlocks(Blocks):
+    def __init__(self, options=None, context: BuildContext | None = None):
         pass
 
     def conv(self, inputs: int, outputs: int, kernel: int = 3) -> nn.Module:
@@ -85,9 +108,10 @@ class ChannelAttention(nn.Module):
 
 
 @ARCHITECTURES.register("dense", summary="the paper's A.3: DenseNet blocks + channel attention, weight norm, ELU (32/64-px colour)")
-class DenseAttentionBlocks:
-    def __init__(self, growth: int = 16, layers: int = 3):
-        self.growth, self.layers = growth, layers
+class DenseAttentionBlocks(Blocks):
+    def __init__(self, options=None, context: BuildContext | None = None):
+        self.growth = options.growth if options is not None else 16
+        self.layers = options.dense_layers if options is not None else 3
 
     def conv(self, inputs: int, outputs: int, kernel: int = 3) -> nn.Module:
         return weight_norm(nn.Conv2d(inputs, outputs, kernel, 1, kernel // 2))

@@ -1,0 +1,96 @@
+"""Checkpoints of the training loop: everything its future depends on, so a resume continues exactly.
+
+A checkpoint holds the weights and buffers (key queues included), the optimiser's moments, the data-order
+generator as it was at the epoch's start, every rank's augmentation generator and global RNG state, the
+per-epoch history and, for a mid-epoch checkpoint, the step to continue at and what the epoch had summed so far.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from ppl_ssl import distributed
+from ppl_ssl.errors import ConfigError
+from ppl_ssl.runtime import rng_state, set_rng_state
+from ppl_ssl.storage import RunPaths, atomic_torch_save, atomic_write_json, atomic_write_text, load_checkpoint
+
+
+@dataclass
+class EpochProgress:
+    """What an epoch has trained so far: images, per-term sums (weighted by images), seconds before a resume."""
+    seen: int = 0
+    totals: dict = field(default_factory=dict)
+    seconds: float = 0.0
+
+    def add(self, record: dict, images: int) -> None:
+        """One logged step's terms (per view) over `images` images."""
+        self.seen += images
+        for k, v in record.items():
+            if k != "step":
+                self.totals[k] = self.totals.get(k, 0.0) + v * images
+
+    def means(self) -> dict:
+        return {k: v / self.seen for k, v in self.totals.items()}
+
+    def plus_seconds(self, seconds: float) -> "EpochProgress":
+        return dataclasses.replace(self, totals=dict(self.totals), seconds=self.seconds + seconds)
+
+
+@dataclass
+class Position:
+    """Where training continues: the history so far, the epoch, the step within it and that epoch's progress."""
+    history: list = field(default_factory=list)
+    epoch: int = 0
+    step: int = 0
+    progress: EpochProgress = field(default_factory=EpochProgress)
+
+
+class Checkpointer:
+    """Writes the loop's checkpoint (rank 0, atomically) and restores every rank from it."""
+
+    def __init__(self, paths: RunPaths, system, optimiser, augmenter, order: torch.Generator, ranks: distributed.Ranks):
+        self.paths, self.system, self.optimiser, self.augmenter, self.order, self.ranks = \
+            paths, system, optimiser, augmenter, order, ranks
+
+    def restore(self, device: torch.device) -> Position:
+        """Load the checkpoint into the system, optimiser and generators; where the loop continues."""
+        state = load_checkpoint(self.paths.checkpoint, device)
+        saved_ranks = state.get("world_size", 1)
+        if saved_ranks != self.ranks.world_size:
+            raise ConfigError(f"run {self.paths.root} was trained with {saved_ranks} rank(s) and is resumed with "
+                              f"{self.ranks.world_size}: every rank's data shard and generators depend on the number; "
+                              f"resume with --nproc-per-node {saved_ranks} (or without torchrun for 1)")
+        self.system.load_state_dict(state["system"])
+        self.optimiser.load_state_dict(state["optimiser"])
+        self.order.set_state(state["order"])
+        own = state["rank_states"][self.ranks.rank] if self.ranks.active else state
+        self.augmenter.load_state_dict(own["augmenter"])
+        set_rng_state(own["rng"])
+        return Position(state["history"], state["epoch"], state.get("step", 0),  # step > 0: a mid-epoch checkpoint
+                        EpochProgress(**state.get("epoch_progress", {})))
+
+    def save(self, position: Position, order_at_epoch_start: torch.Tensor) -> None:
+        """A checkpoint from which training continues at `position` (step 0: the epoch's start)."""
+        distributed.check_replicas_agree(self.system)
+        rank_states = distributed.gather_objects({"augmenter": self.augmenter.state_dict(), "rng": rng_state()})
+        if self.ranks.is_main:
+            atomic_torch_save(self.paths.checkpoint, {
+                "system": self.system.state_dict(), "optimiser": self.optimiser.state_dict(),
+                "order": order_at_epoch_start,  # the data-order generator before drawing this epoch's permutation
+                **rank_states[0], "world_size": self.ranks.world_size,
+                **({"rank_states": rank_states} if self.ranks.active else {}),
+                "history": position.history, "epoch": position.epoch, "step": position.step,
+                "epoch_progress": dataclasses.asdict(position.progress)})
+            atomic_write_json(self.paths.history, position.history)
+        distributed.barrier()  # no rank runs ahead of a checkpoint it might resume from
+
+
+def truncate_log(path: Path, next_step: int) -> None:
+    """Drop log lines of steps the resumed run will redo (those at or after the checkpoint's global step)."""
+    if path.exists():
+        keep = [line for line in path.read_text().splitlines() if line and json.loads(line)["step"] < next_step]
+        atomic_write_text(path, "".join(line + "\n" for line in keep))

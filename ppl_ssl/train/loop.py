@@ -1,0 +1,125 @@
+"""The training loop: for each epoch, each batch: one `TrainStep`; every `train.log_every` steps the terms are read
+(the loop's only host synchronisation), logged and guarded; checkpoints at epoch ends and every
+`train.checkpoint_minutes`. Resuming continues exactly as if the run had not stopped (`checkpoint`).
+
+Under torchrun every rank runs this loop on its shard of each batch; `ppl_ssl.distributed` says what each rank
+does, and rank 0 alone writes, holding the run folder's lock (`storage.run_lock`).
+"""
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import math
+import time
+from pathlib import Path
+from typing import Callable
+
+import pyro
+import torch
+
+from ppl_ssl import distributed, faults
+from ppl_ssl.augment import Augmenter
+from ppl_ssl.data import DataSplits
+from ppl_ssl.errors import ConfigError
+from ppl_ssl.runtime import keep_freed_memory, resolve_device, seed_everything
+from ppl_ssl.storage import RunPaths, run_lock
+from ppl_ssl.system import build_system, check_data_fits
+from ppl_ssl.term_log import PendingTerms
+from ppl_ssl.train.checkpoint import Checkpointer, EpochProgress, Position, truncate_log
+from ppl_ssl.train.guard import check_divergence
+from ppl_ssl.train.setup import load_data_for, make_optimiser, prepare_system
+from ppl_ssl.train.sinks import Sinks
+from ppl_ssl.train.step import TrainStep
+
+EpochCallback = Callable[[int, dict], None]
+
+
+def fit(config, out: str | Path, resume: bool = False, data: DataSplits | None = None,
+        on_epoch_end: EpochCallback | None = None, progress: bool = True) -> tuple[torch.nn.Module, DataSplits]:
+    """Train the system a config describes into run folder `out`; returns the trained system and its data."""
+    ranks = distributed.current()
+    with run_lock(Path(out)) if ranks.is_main else contextlib.nullcontext():
+        paths = RunPaths(Path(out))
+        if paths.checkpoint.exists() and not resume:
+            raise ConfigError(f"run folder {paths.root} already holds a checkpoint; pass --resume to continue it or "
+                              f"--out for a new run")
+        device = distributed.rank_device(resolve_device(config.train.device), ranks)
+        if config.train.keep_freed_memory:
+            keep_freed_memory()
+        seed_everything(distributed.rank_seed(config.train.seed, ranks))
+        data = (data or load_data_for(config, device)).to(device)
+        system = prepare_system(build_system(config, data.spec.image_shape).to(device), config, device)
+        if system.can_decode:  # the system scores pixels with model.likelihood: it must suit the data
+            check_data_fits(config, binary_data=bool(((data.train_x == 0) | (data.train_x == 255)).all()))
+        optimiser = make_optimiser(system, config)
+        augmenter = Augmenter(config.augment, seed=distributed.rank_seed(config.train.seed + 1, ranks), device=device)
+        order = torch.Generator().manual_seed(config.train.seed + 2)  # the same epoch permutation on every rank
+        checkpoints = Checkpointer(paths, system, optimiser, augmenter, order, ranks)
+        position = checkpoints.restore(device) if resume and paths.checkpoint.exists() else Position()
+        if config.train.precision == "auto":  # the run records what `auto` became here: it resumes and reloads alike
+            config = dataclasses.replace(config, train=dataclasses.replace(config.train, precision=system.precision))
+        if ranks.is_main:
+            config.save(paths.config)
+        step = TrainStep(system, optimiser, augmenter, config.model.views, config.train.max_grad_norm,
+                         trainable=distributed.wrap(system, device, ranks), ranks=ranks)
+        _train(config, data, system, step, checkpoints, position, paths, ranks, resume, on_epoch_end, progress)
+        system.eval()
+        return system, data
+
+
+def _train(config, data: DataSplits, system, step: TrainStep, checkpoints: Checkpointer, position: Position,
+           paths: RunPaths, ranks: distributed.Ranks, resume: bool, on_epoch_end: EpochCallback | None,
+           progress: bool) -> None:
+    train = config.train
+    n, batch, views = len(data.train_x), train.batch_size, config.model.views
+    steps_per_epoch = math.ceil(n / batch)
+    first_global_step = position.epoch * steps_per_epoch + position.step
+    if ranks.is_main and resume:
+        truncate_log(paths.log, first_global_step)  # the steps after the checkpoint are redone
+    parameters_at_start = len(list(system.parameters()))
+    pending, history = PendingTerms(), position.history
+    sinks = Sinks(paths, ranks.is_main, train.tensorboard, progress, first_global_step)
+    last_saved = time.perf_counter()
+    system.train()
+    try:
+        with pyro.validation_enabled(train.validate), torch.autograd.set_detect_anomaly(train.detect_anomaly):
+            for epoch in range(position.epoch, train.epochs):
+                started = time.perf_counter()
+                resumed_here = epoch == position.epoch
+                done = position.progress if resumed_here else EpochProgress()  # images and term sums so far
+                at_epoch_start = checkpoints.order.get_state()
+                permutation = torch.randperm(n, generator=checkpoints.order).to(data.train_x.device)
+                first = position.step if resumed_here else 0
+                for index_in_epoch in sinks.steps(epoch, train.epochs, first, steps_per_epoch):
+                    index = permutation[index_in_epoch * batch : (index_in_epoch + 1) * batch]  # the global batch
+                    if len(index) >= ranks.world_size:  # else too few images to give every rank one: left out
+                        terms = step(data.train_x[distributed.shard(index, ranks)],
+                                     system.kl_weight_at(epoch + index_in_epoch / steps_per_epoch), len(index))
+                        faults.point("step")
+                        pending.add(epoch * steps_per_epoch + index_in_epoch, terms, len(index) * views)
+                    if (index_in_epoch + 1) % train.log_every == 0 or index_in_epoch + 1 == steps_per_epoch:
+                        records = pending.drain(distributed.sum_over_ranks)  # the only host synchronisation of the loop
+                        for record in records:
+                            done.add(record, record.pop("views") // views)
+                        sinks.records(epoch, records)
+                        check_divergence(records, train.divergence_bound, paths, epoch, steps_per_epoch)
+                        minutes = train.checkpoint_minutes
+                        if minutes and index_in_epoch + 1 < steps_per_epoch and \
+                                distributed.agree(time.perf_counter() - last_saved >= 60 * minutes):
+                            sinks.flush()
+                            partial = done.plus_seconds(time.perf_counter() - started)
+                            checkpoints.save(Position(history, epoch, index_in_epoch + 1, partial), at_epoch_start)
+                            last_saved = time.perf_counter()
+                    if index_in_epoch == first and len(list(system.parameters())) != parameters_at_start:
+                        raise RuntimeError("a parameter was created after the optimiser (and DDP) took the system's "
+                                           "parameters; create every parameter in the module's __init__")
+                summary = {"epoch": epoch + 1, "seconds": done.seconds + time.perf_counter() - started, **done.means()}
+                history.append(summary)
+                sinks.epoch(summary, train.epochs, (epoch + 1) * steps_per_epoch)
+                if epoch + 1 == train.epochs or (epoch + 1) % train.checkpoint_every == 0:
+                    checkpoints.save(Position(history, epoch + 1), checkpoints.order.get_state())
+                    last_saved = time.perf_counter()
+                if on_epoch_end is not None:
+                    on_epoch_end(epoch + 1, summary)
+    finally:
+        sinks.close()

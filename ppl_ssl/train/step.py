@@ -1,0 +1,54 @@
+"""One training step, the same for `fit` and for every benchmark that times a step.
+
+Images (a rank's shard of the global batch, uint8 on the device) become J augmented views; the system's loss is
+computed, its gradient taken, clipped if asked, and Adam steps; then the system's after-step hook runs (momentum
+encoders, queues). Nothing waits for the host: the terms, the gradient norm among them, stay on the device.
+"""
+from __future__ import annotations
+
+import torch
+
+from ppl_ssl import distributed
+from ppl_ssl.augment import Augmenter
+from ppl_ssl.data import as_float
+
+
+def gradient_norm(system: torch.nn.Module, max_norm: float) -> torch.Tensor:
+    """The total gradient norm, a tensor left on the device (the divergence guard reads it with the terms); the
+    gradients are clipped to `max_norm` first if it is positive."""
+    grads = [p for p in system.parameters() if p.grad is not None]
+    if max_norm > 0:
+        return torch.nn.utils.clip_grad_norm_(grads, max_norm, foreach=True)
+    if hasattr(torch.nn.utils, "get_total_norm"):  # torch ≥ 2.6 (a feature of the installed torch, not of a component)
+        return torch.nn.utils.get_total_norm([p.grad for p in grads], foreach=True)
+    return torch.nn.utils.clip_grad_norm_(grads, float("inf"), foreach=True)  # the norm; scales by 1
+
+
+class TrainStep:
+    """step(images, kl_weight, global_batch) -> the step's terms, summed over this rank's views (device tensors).
+
+    `trainable` is what computes the loss: the system, or its DistributedDataParallel wrapper under torchrun.
+    The loss sums over this rank's shard and DDP averages gradients over ranks, so it is scaled by the number of
+    ranks: the gradient is that of the global batch's sum, as in one process."""
+
+    def __init__(self, system: torch.nn.Module, optimiser: torch.optim.Optimizer, augmenter: Augmenter, views: int,
+                 max_grad_norm: float = 0.0, trainable: torch.nn.Module | None = None,
+                 ranks: distributed.Ranks | None = None):
+        self.system, self.optimiser, self.augmenter, self.views = system, optimiser, augmenter, views
+        self.max_grad_norm = max_grad_norm
+        self.trainable = trainable if trainable is not None else system
+        self.ranks = ranks if ranks is not None else distributed.current()
+
+    def __call__(self, images: torch.Tensor, kl_weight: float | None = None, global_batch: int | None = None) -> dict:
+        global_batch = len(images) if global_batch is None else global_batch
+        views = self.augmenter(as_float(images), self.views).images
+        world_size = self.ranks.world_size
+        with distributed.global_batch(global_batch):  # losses and queues that look across it see all ranks
+            loss, terms = self.trainable(views, kl_weight)
+            self.optimiser.zero_grad(set_to_none=True)
+            (loss * world_size if self.ranks.active else loss).backward()
+            grad_norm = gradient_norm(self.system, self.max_grad_norm)
+            self.optimiser.step()
+            self.system.after_step()
+        # the norm is the same on every rank; logged like the terms, which are summed over ranks per view
+        return {**terms, "grad_norm": grad_norm * (global_batch * self.views / world_size)}
