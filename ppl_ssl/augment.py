@@ -10,6 +10,7 @@ this fixed order (torchvision permutes it per image).
 """
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, field
 
@@ -129,11 +130,18 @@ def _per_image(factor: torch.Tensor) -> torch.Tensor:
     return factor[:, None, None, None]
 
 
+@functools.lru_cache(maxsize=None)
+def constant(values: tuple[float, ...], device: torch.device, dtype: torch.dtype) -> torch.Tensor:
+    """A small constant tensor, made once per device and dtype: building it from a Python list inside a step would
+    be a blocking host-to-device copy on a GPU, every step."""
+    return torch.tensor(values, device=device, dtype=dtype)
+
+
 def to_grayscale(x: torch.Tensor) -> torch.Tensor:
     """(N, 3, H, W) -> (N, 1, H, W) luminance; single-channel images are returned as they are."""
     if x.shape[1] == 1:
         return x
-    weights = torch.tensor(_LUMA, device=x.device, dtype=x.dtype)
+    weights = constant(_LUMA, x.device, x.dtype)
     return (x * weights[:, None, None]).sum(1, keepdim=True)
 
 
@@ -173,6 +181,6 @@ def _rgb_to_hsv(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tens
 
 def _hsv_to_rgb(h: torch.Tensor, s: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
     # Each channel k in (5, 3, 1): v - v s max(0, min(t, 4 - t, 1)) with t = (k + 6h) mod 6.
-    k = torch.tensor([5.0, 3.0, 1.0], device=h.device, dtype=h.dtype)[None, :, None, None]
+    k = constant((5.0, 3.0, 1.0), h.device, h.dtype)[None, :, None, None]
     t = torch.remainder(k + 6.0 * h.unsqueeze(1), 6.0)
     return (v.unsqueeze(1) - v.unsqueeze(1) * s.unsqueeze(1) * torch.clamp(torch.minimum(t, 4.0 - t), 0.0, 1.0)).clamp_(0, 1)

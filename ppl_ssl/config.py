@@ -91,6 +91,10 @@ class TrainConfig:
     divergence_bound: float = field(default=1e10, metadata=checked(lambda v: v > 0, "positive"))
     detect_anomaly: bool = False  # torch.autograd's anomaly mode: names the op that made a NaN (slow; for debugging)
     tensorboard: bool = False  # RUN/tensorboard/: terms per step, epoch means, metrics, figures (ppl_ssl.tensorboard_log)
+    # under torchrun: batch norms' statistics over the global batch (SyncBatchNorm, CUDA only; each forward waits for
+    # the host once per batch-norm layer), and how long a collective may wait before the run fails
+    sync_batch_norm: bool = False
+    rank_timeout_minutes: float = field(default=30.0, metadata=checked(lambda v: v > 0, "positive (minutes)"))
 
 
 @dataclass

@@ -26,6 +26,7 @@ What each rank does (the training loop, ppl_ssl.train, uses these pieces):
 """
 from __future__ import annotations
 
+import datetime
 import os
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -67,9 +68,10 @@ def current() -> Ranks:
 
 
 @contextmanager
-def process_group(device: str) -> Iterator[Ranks]:
+def process_group(device: str, timeout_minutes: float = 30.0) -> Iterator[Ranks]:
     """Join torchrun's process group for the duration (NCCL for CUDA devices, gloo for the CPU); without torchrun,
-    a single process. The group is destroyed however the block ends."""
+    a single process. A collective that waits longer than `timeout_minutes` fails (train.rank_timeout_minutes).
+    The group is destroyed however the block ends."""
     if not launched_by_torchrun() or dist.is_initialized():
         yield current()
         return
@@ -77,18 +79,31 @@ def process_group(device: str) -> Iterator[Ranks]:
     if cuda:
         if not torch.cuda.is_available():
             raise ConfigError(f"device '{device}' asked for under torchrun but CUDA is not available here; use --device cpu")
-        torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", 0)))
-    dist.init_process_group("nccl" if cuda else "gloo")
+        torch.cuda.set_device(cuda_index(int(os.environ.get("LOCAL_RANK", 0))))
+    dist.init_process_group("nccl" if cuda else "gloo", timeout=datetime.timedelta(minutes=timeout_minutes))
     try:
         yield current()
     finally:
         dist.destroy_process_group()
 
 
+def cuda_index(local_rank: int) -> int:
+    """The visible GPU of a node's rank `local_rank`. Indices count the GPUs that CUDA_VISIBLE_DEVICES leaves
+    visible (CUDA renumbers them from 0), so rank r takes the r-th visible one; a node with fewer visible GPUs
+    than ranks is refused in one line."""
+    visible = torch.cuda.device_count()
+    if local_rank >= visible:
+        mask = os.environ.get("CUDA_VISIBLE_DEVICES")
+        shown = f"CUDA_VISIBLE_DEVICES={mask!r} leaves {visible}" if mask is not None else f"this node has {visible}"
+        raise ConfigError(f"rank with LOCAL_RANK={local_rank} needs GPU {local_rank}, but {shown} visible; run at most "
+                          f"{visible} process(es) per node (--nproc-per-node {max(visible, 1)}) or make more GPUs visible")
+    return local_rank
+
+
 def rank_device(device: torch.device, ranks: Ranks) -> torch.device:
-    """One device per rank: cuda:LOCAL_RANK under torchrun on GPUs; the CPU stays the CPU."""
+    """One device per rank: the LOCAL_RANK-th visible GPU under torchrun on GPUs; the CPU stays the CPU."""
     if ranks.active and device.type == "cuda":
-        return torch.device("cuda", ranks.local_rank)
+        return torch.device("cuda", cuda_index(ranks.local_rank))
     return device
 
 
@@ -102,11 +117,15 @@ def rank_seed(seed: int, ranks: Ranks) -> int:
     return seed + 7919 * ranks.rank
 
 
-def wrap(system: nn.Module, device: torch.device, ranks: Ranks) -> nn.Module:
-    """The trainable module: the system itself in one process, DistributedDataParallel around it under torchrun."""
+def wrap(system: nn.Module, device: torch.device, ranks: Ranks, sync_batch_norm: bool = False) -> nn.Module:
+    """The trainable module: the system itself in one process, DistributedDataParallel around it under torchrun.
+
+    `sync_batch_norm` (train.sync_batch_norm; CUDA only) computes batch-norm statistics over the global batch. It
+    is off by default: each rank sees B·J/ranks views, enough for its own statistics, and SyncBatchNorm's forward
+    waits for the host once per layer (it selects by a boolean mask)."""
     if not ranks.active:
         return system
-    if device.type == "cuda":  # batch statistics over the global batch (SyncBatchNorm runs on CUDA only)
+    if sync_batch_norm and device.type == "cuda":
         system = nn.SyncBatchNorm.convert_sync_batchnorm(system)
     return nn.parallel.DistributedDataParallel(system, device_ids=[device.index] if device.type == "cuda" else None)
 

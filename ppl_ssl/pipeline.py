@@ -45,16 +45,14 @@ def fit_and_evaluate(config: Config, out: str | Path, resume: bool = False, prog
                      make_figures: bool = True, on_epoch_end=None) -> dict:
     """Train the run, then write metrics.json and figures/; returns the metrics."""
     paths = RunPaths(Path(out))
-    if not distributed.current().is_main:  # under torchrun rank 0 alone evaluates and writes; the others wait
+    if not distributed.current().is_main:  # under torchrun rank 0 alone evaluates and writes; the others are done
         fit(config, out, resume=resume, progress=progress, on_epoch_end=on_epoch_end)
-        distributed.barrier()
-        return {}
+        return {}  # leaving now: waiting for rank 0's evaluation could outlast the process group's timeout
     with run_lock(paths.root):  # training and evaluation: one writer of the folder from start to metrics.json
         system, data = fit(config, out, resume=resume, progress=progress, on_epoch_end=on_epoch_end)
         history = load_checkpoint(paths.checkpoint)["history"]
         faults.point("evaluation")
         metrics = _report(system, data, config, paths, history, make_figures)
-    distributed.barrier()
     return metrics
 
 
@@ -94,7 +92,7 @@ def sample_run(run_dir: str | Path, sampler: str = "gmm", n: int = 64, refit: bo
     state_path = run.paths.root / "samplers" / f"{sampler}.pt"
     data = load_data_for(run.config, run.device)
     if state_path.exists() and not refit:
-        model.load_state_dict(load_checkpoint(state_path, run.device))
+        model.load_state_dict(load_checkpoint(state_path))
     else:
         model.fit(embed(run.system.encode, data.train_x).to(run.device))
         atomic_torch_save(state_path, model.state_dict())

@@ -58,7 +58,7 @@ def load_posthoc_decoder(run: Run, image_shape) -> PosthocDecoder | None:
     path = posthoc_path(run)
     if not path.exists():
         return None
-    state = load_checkpoint(path, run.device)
+    state = load_checkpoint(path)
     if state["summary"] is None:
         return None
     decoder = PosthocDecoder(run, image_shape).to(run.device)
@@ -79,7 +79,7 @@ def fit_posthoc_decoder(run: Run, data: DataSplits, max_epochs: int = 100, patie
     path = posthoc_path(run)
     best, best_state, best_epoch, done, seconds = math.inf, None, 0, 0, 0.0
     if path.exists() and not refit:
-        state = load_checkpoint(path, device)
+        state = load_checkpoint(path)
         if state["summary"] is not None:
             decoder.load_state_dict(state["best_decoder"])
             return decoder, state["summary"]

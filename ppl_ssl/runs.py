@@ -73,7 +73,7 @@ def load_run(path: str | Path, device: str = "cpu") -> Run:
     config = load_config(paths.config)
     dev = resolve_device(device)
     system = build_system(config, image_shape(config.data.dataset, config.data.data_dir, config.data.image_size)).to(dev)
-    system.load_state_dict(load_checkpoint(paths.checkpoint, dev)["system"])
+    system.load_state_dict(load_checkpoint(paths.checkpoint)["system"])
     prepare_system(system, config, dev)  # evaluation computes in the run's precision (train.precision) too
     system.eval()
     metrics = json.loads(paths.metrics.read_text()) if paths.metrics.is_file() else {}

@@ -26,21 +26,35 @@ def seed_everything(seed: int) -> None:
     pyro.set_rng_seed(seed)  # seeds torch, random and numpy
 
 
-def rng_state() -> dict:
-    """The global RNG states that Pyro's sampling draws from (torch CPU and CUDA); weights_only-loadable."""
+def rng_state(device: torch.device | str = "cpu") -> dict:
+    """The global RNG states that Pyro's sampling draws from: torch's CPU generator and, when training on a GPU, that
+    GPU's alone (a resume may see other GPUs, or fewer); CPU byte tensors, weights_only-loadable."""
+    device = torch.device(device)
     state = {"torch": torch.get_rng_state(), "python_random": list(random.getstate()[1])}
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
+    if device.type == "cuda":
+        state["cuda_device"] = torch.cuda.get_rng_state(device).cpu()
     return state
 
 
-def set_rng_state(state: dict) -> None:
-    torch.set_rng_state(state["torch"])
+def set_rng_state(state: dict, device: torch.device | str = "cpu") -> None:
+    """Restore `rng_state`'s states; generator states are CPU byte tensors whatever device they were loaded to."""
+    device = torch.device(device)
+    torch.set_rng_state(_cpu_bytes(state["torch"]))
     version, _, gauss = random.getstate()
     random.setstate((version, tuple(state["python_random"]), gauss))
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
+    if device.type == "cuda":
+        saved = state.get("cuda_device")
+        if saved is None and "cuda" in state:  # checkpoints that kept every visible GPU's state, in index order
+            index = device.index if device.index is not None else torch.cuda.current_device()
+            saved = state["cuda"][index] if index < len(state["cuda"]) else None
+        if saved is not None:
+            torch.cuda.set_rng_state(_cpu_bytes(saved), device)
     np.random.seed(int(state["torch"][:4].sum()))  # numpy is not used while training; keep it deterministic anyway
+
+
+def _cpu_bytes(state: torch.Tensor) -> torch.Tensor:
+    """Generator states must be CPU byte tensors (Generator.set_state and torch.set_rng_state refuse others)."""
+    return state if state.device.type == "cpu" else state.to("cpu")
 
 
 @functools.cache

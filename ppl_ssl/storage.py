@@ -135,9 +135,11 @@ class RunPaths:
         return self.root / "tensorboard"
 
 
-def load_checkpoint(path: Path, device: torch.device | str = "cpu") -> dict:
+def load_checkpoint(path: Path) -> dict:
+    """A checkpoint's content, read to the CPU (weights_only): weights are copied to their device by
+    `load_state_dict`, and generator states must stay on the CPU."""
     if not path.is_file():
         raise ConfigError(f"no checkpoint at {path}; train the run first (experiments/fit.py --out {path.parent})")
-    return torch.load(path, map_location=device, weights_only=True)
+    return torch.load(path, map_location="cpu", weights_only=True)
 
 

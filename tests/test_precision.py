@@ -234,6 +234,36 @@ def test_cuda_step_does_not_synchronise():
 
 
 @CUDA
+def test_cuda_step_with_colour_augmentation_does_not_synchronise():
+    from ppl_ssl.train.setup import build_train_step
+
+    config = tiny_config("simclr", "model.views=2", "train.device='cuda'", "train.precision='bf16'", "augment.jitter_prob=0.8",
+                         "augment.brightness=0.4", "augment.contrast=0.4", "augment.saturation=0.4", "augment.hue=0.1",
+                         "augment.grayscale_prob=0.2")
+    step = build_train_step(config, (3, 8, 8), torch.device("cuda"))
+    images = torch.randint(0, 256, (8, 3, 8, 8), dtype=torch.uint8, device="cuda")
+    step(images)  # warm-up: constants and lazy initialisation
+    torch.cuda.set_sync_debug_mode("error")
+    try:
+        with pyro.validation_enabled(False):
+            step(images)
+    finally:
+        torch.cuda.set_sync_debug_mode("default")
+
+
+@CUDA
+def test_cuda_run_resumes_to_the_uninterrupted_result(tmp_path):
+    from ppl_ssl.train.loop import fit
+
+    config = tiny_config("vae", "train.device='cuda'", epochs=2)
+    straight, _ = fit(config, tmp_path / "straight", progress=False)
+    fit(tiny_config("vae", "train.device='cuda'", epochs=1), tmp_path / "resumed", progress=False)
+    resumed, _ = fit(config, tmp_path / "resumed", resume=True, progress=False)
+    for (name, a), b in zip(straight.state_dict().items(), resumed.state_dict().values()):
+        assert torch.equal(a, b), name
+
+
+@CUDA
 def test_cuda_scripts_sample_and_nll(tmp_path):
     from ppl_ssl.pipeline import sample_run
 

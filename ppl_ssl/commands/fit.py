@@ -50,7 +50,7 @@ def resumed_config(saved_path: Path, model: str | None, cli: dict, assignments: 
     value that then differs is refused, naming each key with both values. --epochs may grow."""
     saved = load_config(saved_path)
     requested = dataclasses.replace(ppl_ssl.build_config(str(saved_path), cli, assignments), name=saved.name)
-    differences = config_differences(saved, requested, ignore=("name", "train.epochs"))
+    differences = config_differences(saved, requested, ignore=("name", "train.epochs", "train.rank_timeout_minutes"))
     if model is not None and Path(model).stem != saved.name:
         differences.insert(0, ("--model", saved.name, Path(model).stem))
     if differences:
@@ -71,7 +71,7 @@ def main(argv=None) -> dict:
             config = resumed_config(RunPaths(out).config, args.model, cli, args.set)
         else:
             config = ppl_ssl.build_config(args.model or DEFAULT_MODEL, cli, args.set)
-        with process_group(config.train.device) as ranks:  # torchrun: one process per rank; else one process
+        with process_group(config.train.device, config.train.rank_timeout_minutes) as ranks:  # torchrun: one process per rank; else one process
             if ranks.is_main:
                 print(f"fitting {config.name} on {config.data.dataset} (J={config.model.views}, {config.train.epochs} epochs"
                       f"{f', {ranks.world_size} ranks' if ranks.active else ''}) -> {out}")

@@ -80,8 +80,8 @@ def probe_accuracy(f: Features, hidden: int | None, epochs: int, lr: float, batc
     ytr = torch.as_tensor(f.train_y, device=device)
     classes = int(max(f.train_y.max(), f.val_y.max(), f.test_y.max())) + 1
     dim = xtr.shape[1]
-    with torch.random.fork_rng(devices=[]):  # seeded initialisation without touching the caller's RNG
-        torch.manual_seed(seed)
+    with torch.random.fork_rng(devices=[]):  # seeded initialisation without touching the caller's RNG:
+        torch.random.default_generator.manual_seed(seed)  # the CPU's alone (torch.manual_seed would reseed every GPU)
         probe = nn.Linear(dim, classes) if hidden is None else nn.Sequential(nn.Linear(dim, hidden), nn.ReLU(), nn.Linear(hidden, classes))
     probe.to(device)
     optimiser = torch.optim.Adam(probe.parameters(), lr=lr)

@@ -52,13 +52,18 @@ class Position:
 class Checkpointer:
     """Writes the loop's checkpoint (rank 0, atomically) and restores every rank from it."""
 
-    def __init__(self, paths: RunPaths, system, optimiser, augmenter, order: torch.Generator, ranks: distributed.Ranks):
+    def __init__(self, paths: RunPaths, system, optimiser, augmenter, order: torch.Generator, ranks: distributed.Ranks,
+                 device: torch.device | str = "cpu"):
         self.paths, self.system, self.optimiser, self.augmenter, self.order, self.ranks = \
             paths, system, optimiser, augmenter, order, ranks
+        self.device = torch.device(device)
 
     def restore(self, device: torch.device) -> Position:
-        """Load the checkpoint into the system, optimiser and generators; where the loop continues."""
-        state = load_checkpoint(self.paths.checkpoint, device)
+        """Load the checkpoint into the system, optimiser and generators; where the loop continues.
+
+        It is read to the CPU: the weights and the optimiser's moments are copied to where their parameters live
+        (`load_state_dict` does that), and generator states must stay CPU byte tensors."""
+        state = load_checkpoint(self.paths.checkpoint)
         saved_ranks = state.get("world_size", 1)
         if saved_ranks != self.ranks.world_size:
             raise ConfigError(f"run {self.paths.root} was trained with {saved_ranks} rank(s) and is resumed with "
@@ -69,14 +74,14 @@ class Checkpointer:
         self.order.set_state(state["order"])
         own = state["rank_states"][self.ranks.rank] if self.ranks.active else state
         self.augmenter.load_state_dict(own["augmenter"])
-        set_rng_state(own["rng"])
+        set_rng_state(own["rng"], device)
         return Position(state["history"], state["epoch"], state.get("step", 0),  # step > 0: a mid-epoch checkpoint
                         EpochProgress(**state.get("epoch_progress", {})))
 
     def save(self, position: Position, order_at_epoch_start: torch.Tensor) -> None:
         """A checkpoint from which training continues at `position` (step 0: the epoch's start)."""
         distributed.check_replicas_agree(self.system)
-        rank_states = distributed.gather_objects({"augmenter": self.augmenter.state_dict(), "rng": rng_state()})
+        rank_states = distributed.gather_objects({"augmenter": self.augmenter.state_dict(), "rng": rng_state(self.device)})
         if self.ranks.is_main:
             atomic_torch_save(self.paths.checkpoint, {
                 "system": self.system.state_dict(), "optimiser": self.optimiser.state_dict(),

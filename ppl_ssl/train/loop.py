@@ -54,14 +54,14 @@ def fit(config, out: str | Path, resume: bool = False, data: DataSplits | None =
         optimiser = make_optimiser(system, config)
         augmenter = Augmenter(config.augment, seed=distributed.rank_seed(config.train.seed + 1, ranks), device=device)
         order = torch.Generator().manual_seed(config.train.seed + 2)  # the same epoch permutation on every rank
-        checkpoints = Checkpointer(paths, system, optimiser, augmenter, order, ranks)
+        checkpoints = Checkpointer(paths, system, optimiser, augmenter, order, ranks, device)
         position = checkpoints.restore(device) if resume and paths.checkpoint.exists() else Position()
         if config.train.precision == "auto":  # the run records what `auto` became here: it resumes and reloads alike
             config = dataclasses.replace(config, train=dataclasses.replace(config.train, precision=system.precision))
         if ranks.is_main:
             config.save(paths.config)
         step = TrainStep(system, optimiser, augmenter, config.model.views, config.train.max_grad_norm,
-                         trainable=distributed.wrap(system, device, ranks), ranks=ranks)
+                         trainable=distributed.wrap(system, device, ranks, config.train.sync_batch_norm), ranks=ranks)
         _train(config, data, system, step, checkpoints, position, paths, ranks, resume, on_epoch_end, progress)
         system.eval()
         return system, data
