@@ -78,6 +78,8 @@ class TrainConfig:
     # the nets' arithmetic: fp32, bf16 (autocast; every log-density stays fp32) or auto (bf16 where the hardware
     # has it natively); see ppl_ssl.precision
     precision: str = field(default="auto", metadata=checked(lambda v: v in PRECISIONS, "fp32, bf16 or auto"))
+    # capture the whole training step once as a CUDA graph and replay it (ppl_ssl.train.graph; one process on a GPU)
+    cuda_graph: bool = False
     compile: bool = False  # torch.compile the nets (ppl_ssl.train.setup; measured in experiments/bench_precision.py)
     # the step's terms stay on the device and are read (one host sync) every this many steps and at epoch end
     log_every: int = field(default=25, metadata=checked(lambda v: v >= 1, "at least 1 (steps)"))

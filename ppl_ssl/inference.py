@@ -93,8 +93,9 @@ class TermTrace_ELBO(Trace_ELBO, Objective):
 
     def differentiable_loss(self, model, guide, *args, **kwargs):
         self._terms = {"reconstruction": 0.0, "log_prior": 0.0, "entropy": 0.0}
-        if self.kl_weight != 1.0:
-            model, guide = ScaleLatents(self.kl_weight)(model), ScaleLatents(self.kl_weight)(guide)
+        weight = self.kl_weight  # a number, or a device scalar (a captured step fills it before each replay)
+        if isinstance(weight, torch.Tensor) or weight != 1.0:
+            model, guide = ScaleLatents(weight)(model), ScaleLatents(weight)(guide)
         loss, surrogate = 0.0, 0.0
         for model_trace, guide_trace in self._get_traces(model, guide, args, kwargs):
             loss_particle, surrogate_particle = self._differentiable_loss_particle(model_trace, guide_trace)

@@ -128,6 +128,7 @@ class AutocastModule(nn.Module):
     the outer net's autocast region and leaves the casting back to the outer one."""
 
     compute_dtype: torch.dtype | None = None
+    autocast_cache: bool = True  # autocast's cache of cast weights (off in a CUDA graph: it does not survive replays)
 
     def __call__(self, *args, **kwargs):
         if self.compute_dtype is None:
@@ -135,7 +136,7 @@ class AutocastModule(nn.Module):
         device_type = _device_type(args, kwargs)
         if _autocast_enabled(device_type):  # inside an outer net: it casts back at its own boundary
             return super().__call__(*args, **kwargs)
-        with torch.autocast(device_type, dtype=self.compute_dtype):
+        with torch.autocast(device_type, dtype=self.compute_dtype, cache_enabled=self.autocast_cache):
             out = super().__call__(*args, **kwargs)
         return _to_float32(out)
 

@@ -26,6 +26,7 @@ from ppl_ssl.storage import RunPaths, run_lock
 from ppl_ssl.system import build_system, check_data_fits
 from ppl_ssl.term_log import PendingTerms
 from ppl_ssl.train.checkpoint import Checkpointer, EpochProgress, Position, truncate_log
+from ppl_ssl.train.graph import GraphedTrainStep, check_graph_config
 from ppl_ssl.train.guard import check_divergence
 from ppl_ssl.train.setup import load_data_for, make_optimiser, prepare_system
 from ppl_ssl.train.sinks import Sinks
@@ -44,6 +45,8 @@ def fit(config, out: str | Path, resume: bool = False, data: DataSplits | None =
             raise ConfigError(f"run folder {paths.root} already holds a checkpoint; pass --resume to continue it or "
                               f"--out for a new run")
         device = distributed.rank_device(resolve_device(config.train.device), ranks)
+        if config.train.cuda_graph:
+            check_graph_config(config, device, ranks.active)
         if config.train.keep_freed_memory:
             keep_freed_memory()
         seed_everything(distributed.rank_seed(config.train.seed, ranks))
@@ -62,12 +65,14 @@ def fit(config, out: str | Path, resume: bool = False, data: DataSplits | None =
             config.save(paths.config)
         step = TrainStep(system, optimiser, augmenter, config.model.views, config.train.max_grad_norm,
                          trainable=distributed.wrap(system, device, ranks, config.train.sync_batch_norm), ranks=ranks)
+        if config.train.cuda_graph:
+            step = GraphedTrainStep(step)
         _train(config, data, system, step, checkpoints, position, paths, ranks, resume, on_epoch_end, progress)
         system.eval()
         return system, data
 
 
-def _train(config, data: DataSplits, system, step: TrainStep, checkpoints: Checkpointer, position: Position,
+def _train(config, data: DataSplits, system, step: TrainStep | GraphedTrainStep, checkpoints: Checkpointer, position: Position,
            paths: RunPaths, ranks: distributed.Ranks, resume: bool, on_epoch_end: EpochCallback | None,
            progress: bool) -> None:
     train = config.train
