@@ -31,9 +31,9 @@ def import_profile(statement: str) -> tuple[float, set[str]]:
     for line in result.stderr.splitlines():
         if not line.startswith("import time:") or "cumulative" in line:
             continue
-        _, cumulative, name = (part.strip() for part in line[len("import time:"):].split("|"))
+        _, cumulative, name = line[len("import time:"):].split("|")
         modules.add(name.strip())
-        if not name.startswith(" "):  # a top-level import: its cumulative time includes everything below it
+        if len(name) - len(name.lstrip()) == 1:  # a top-level import: its cumulative time includes all below it
             total += int(cumulative)
     return total / 1e6, modules
 
@@ -50,7 +50,7 @@ def main(argv=None) -> dict:
     base = medians["torch, pyro"]
     for label, seconds in medians.items():
         heavy = sorted({m.split(".")[0] for m in loaded[label] if m.split(".")[0] in HEAVY})
-        extra = "" if label == "torch, pyro" else f"  (+{seconds - base:.2f} s over torch, pyro)"
+        extra = "" if label == "torch, pyro" else f"  ({seconds - base:+.2f} s over torch, pyro)"
         print(f"{label:<50} {seconds:5.2f} s{extra}{'  loads ' + ', '.join(heavy) if heavy else ''}")
     return medians
 

@@ -6,7 +6,8 @@ from contextlib import contextmanager
 
 from ppl_ssl.config import preset_names, read_preset
 from ppl_ssl.errors import ConfigError, DataFileError, DataNotFoundError, TrainingDiverged
-from ppl_ssl.registry import DATASETS, GUIDES, LIKELIHOODS, METHODS, MODELS, NETS, OBJECTIVES, PRIORS, SAMPLERS, TRANSFORMS
+from ppl_ssl.registry import (DATASETS, GUIDES, LIKELIHOODS, METHODS, MODELS, NETS, OBJECTIVES, OPTIMISERS, PRIORS, SAMPLERS,
+                              SCHEDULES, TRANSFORMS)
 
 
 @contextmanager
@@ -36,6 +37,7 @@ def catalogue() -> str:
                 ("model programs (model.program)", MODELS.describe()), ("priors (model.prior.kind)", PRIORS.describe()),
                 ("likelihoods (model.likelihood.kind)", LIKELIHOODS.describe()), ("guides (guide.kind)", GUIDES.describe()),
                 ("nets (nets.kind)", NETS.describe()), ("objectives (objective.kind)", OBJECTIVES.describe()),
+                ("optimisers (optim.kind)", OPTIMISERS.describe()), ("learning-rate schedules (schedule.kind)", SCHEDULES.describe()),
                 ("ex-post samplers (experiments/sample.py --sampler)", SAMPLERS.describe()),
                 ("selfVAE transforms (model.program.transform)", TRANSFORMS.describe())]
     return "\n\n".join(f"{title}:\n{body}" for title, body in sections)

@@ -3,7 +3,7 @@
 Only component modules are listed: they import torch and Pyro, never scikit-learn or matplotlib (evaluation and
 figures load those when they run).
 """
-from ppl_ssl import baselines, inference, likelihoods, nets, priors, samplers, system  # noqa: F401
+from ppl_ssl import baselines, inference, likelihoods, nets, optim, priors, samplers, system  # noqa: F401
 from ppl_ssl.data import datasets  # noqa: F401
 from ppl_ssl.guides import delta, flows, mean_field, selfvae  # noqa: F401
 from ppl_ssl.models import crvae, infovae, ssl  # noqa: F401

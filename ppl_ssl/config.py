@@ -25,7 +25,8 @@ from ppl_ssl.errors import ConfigError
 from ppl_ssl.inference import DEFAULT_OBJECTIVE
 from ppl_ssl.options import checked
 from ppl_ssl.precision import PRECISIONS
-from ppl_ssl.registry import DATASETS, GUIDES, LIKELIHOODS, METHODS, MODELS, NETS, OBJECTIVES, PRIORS, Registry
+from ppl_ssl.optim import DEFAULT_OPTIMISER, DEFAULT_SCHEDULE
+from ppl_ssl.registry import DATASETS, GUIDES, LIKELIHOODS, METHODS, MODELS, NETS, OBJECTIVES, OPTIMISERS, PRIORS, SCHEDULES, Registry
 from ppl_ssl.storage import atomic_write_text
 
 
@@ -68,7 +69,6 @@ class TrainConfig:
     epochs: int = field(default=20, metadata=checked(lambda v: v >= 1, "at least 1"))
     batch_size: int = field(default=128, metadata=checked(lambda v: v >= 1, "at least 1 (images per step)"))
     lr: float = field(default=1e-3, metadata=checked(lambda v: v > 0, "positive"))
-    adam_eps: float = field(default=1e-4, metadata=checked(lambda v: v > 0, "positive"))
     seed: int = 1234
     device: str = field(default="auto", metadata=checked(lambda v: v in ("auto", "cpu", "cuda") or v.startswith("cuda:"), "auto, cpu, cuda or cuda:N"))
     checkpoint_every: int = field(default=1, metadata=checked(lambda v: v >= 1, "at least 1 (epochs)"))
@@ -127,6 +127,9 @@ class Config:
     guide: Component = _component(GUIDES, "mean_field")
     # what SVI maximises, with its own settings (particles, β, KL warm-up); methods with their own loss leave it be
     objective: Component = _component(OBJECTIVES, DEFAULT_OBJECTIVE)
+    # the optimiser's own settings (the base rate is train.lr) and how the rate moves with training
+    optim: Component = _component(OPTIMISERS, DEFAULT_OPTIMISER)
+    schedule: Component = _component(SCHEDULES, DEFAULT_SCHEDULE)
     nets: Component = _component(NETS, "mlp")
     data: DataConfig = field(default_factory=DataConfig)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
@@ -189,8 +192,14 @@ NEUTRAL_OBJECTIVE_VALUES = {"beta": 1.0, "kl_warmup_epochs": 0.0}  # what "no KL
 def migrate(values: dict) -> dict:
     """A config layer in today's spelling: `model.beta`, `train.objective`, `train.particles` and
     `train.kl_warmup_epochs` (the spelling of earlier run folders, presets and --set) move to the [objective]
-    section. A neutral β = 1 or warm-up 0 that the chosen objective does not take (IWAE) is dropped, as it meant
-    nothing there; any other value stays, so the objective refuses it by name."""
+    section, `train.adam_eps` to `optim.eps`. A neutral β = 1 or warm-up 0 that the chosen objective does not take
+    (IWAE) is dropped, as it meant nothing there; any other value stays, so the objective refuses it by name."""
+    if isinstance(values.get("train"), dict) and "adam_eps" in values["train"]:
+        values = copy.deepcopy(values)
+        eps = values["train"].pop("adam_eps")
+        optim = values.setdefault("optim", {})
+        if isinstance(optim, dict):
+            optim.setdefault("eps", eps)
     moved = {new: values[section][old] for (section, old), new in MOVED_TO_OBJECTIVE.items()
              if isinstance(values.get(section), dict) and old in values[section]}
     if not moved:

@@ -177,6 +177,33 @@ class Objective(Component):
         return 1.0
 
 
+class Optimiser(Component):
+    """An optimiser (`[optim]`): build(options, context) -> a torch.optim.Optimizer over `context.system`'s
+    parameters at the base rate `train.lr`."""
+
+    @classmethod
+    @abstractmethod
+    def build(cls, options: Any, context: BuildContext) -> Any: ...
+
+
+class Schedule(Component):
+    """A learning-rate schedule (`[schedule]`): the step's rate is train.lr × factor(epochs done, fractional)."""
+
+    needs_validation_loss: ClassVar[bool] = False  # epoch_end hears the validation split's loss (a plateau)
+
+    @abstractmethod
+    def factor(self, epochs_done: float) -> float: ...
+
+    def epoch_end(self, validation_loss: float | None) -> None:
+        """After each epoch (with the validation loss where `needs_validation_loss`); nothing by default."""
+
+    def state_dict(self) -> dict:
+        return {}
+
+    def load_state_dict(self, state: dict) -> None:
+        """Restore `state_dict()`'s content (a resume)."""
+
+
 class Nets(Component):
     """An encoder/decoder pair (`nets.kind`). build(options, context) -> (encoder, decoder):
     encoder(x) -> (loc, scale), each (N, L); decoder(z) -> raw image parameters (..., P, H, W)."""

@@ -99,5 +99,8 @@ OBJECTIVES: Registry = Registry("objective", contracts.Objective)
 SAMPLERS: Registry = Registry("ex-post sampler", contracts.Sampler)
 METHODS: Registry = Registry("training method", contracts.Method)
 TRANSFORMS: Registry = Registry("self-supervised transform", contracts.Transform)
+OPTIMISERS: Registry = Registry("optimiser", contracts.Optimiser)
+SCHEDULES: Registry = Registry("learning-rate schedule", contracts.Schedule)
 
-ALL: tuple[Registry, ...] = (DATASETS, NETS, PRIORS, LIKELIHOODS, GUIDES, MODELS, OBJECTIVES, SAMPLERS, METHODS, TRANSFORMS)
+ALL: tuple[Registry, ...] = (DATASETS, NETS, PRIORS, LIKELIHOODS, GUIDES, MODELS, OBJECTIVES, SAMPLERS, METHODS, TRANSFORMS,
+                             OPTIMISERS, SCHEDULES)

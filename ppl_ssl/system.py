@@ -11,7 +11,7 @@ from torch import nn
 
 from ppl_ssl.contracts import BuildContext, Method
 from ppl_ssl.errors import ConfigError
-from ppl_ssl.registry import GUIDES, LIKELIHOODS, METHODS, MODELS, NETS, OBJECTIVES, PRIORS
+from ppl_ssl.registry import GUIDES, LIKELIHOODS, METHODS, MODELS, NETS, OBJECTIVES, OPTIMISERS, PRIORS, SCHEDULES
 
 
 @METHODS.register("svi", summary="fit the Pyro model program and guide (model.*, guide) by SVI on the [objective]")
@@ -105,7 +105,8 @@ class GenerativeSystem(Method):
 def build_system(config, image_shape: tuple[int, int, int]) -> nn.Module:
     """The system of the config's `method.kind`, assembled through the registries."""
     context = BuildContext(config, tuple(image_shape), config.model.latent_dim)
-    METHODS[config.method.kind].component.check_config(config)
+    for registry, component in ((METHODS, config.method), (OPTIMISERS, config.optim), (SCHEDULES, config.schedule)):
+        registry[component.kind].component.check_config(config)
     return METHODS.build(config.method.kind, config.method.options, context)
 
 

@@ -18,13 +18,14 @@ class PendingTerms:
     def __init__(self) -> None:
         self.names: list[str] | None = None
         self._rows: list[torch.Tensor] = []
-        self._meta: list[tuple[int, int]] = []  # (global step, views in the step)
+        self._meta: list[tuple[int, int, dict]] = []  # (global step, views in the step, host-side extras)
 
     def __len__(self) -> int:
         return len(self._rows)
 
-    def add(self, step: int, terms: dict[str, torch.Tensor | float], views: int) -> None:
-        """Queue one step's terms (sums over its `views` views); no host synchronisation."""
+    def add(self, step: int, terms: dict[str, torch.Tensor | float], views: int, extras: dict | None = None) -> None:
+        """Queue one step's terms (sums over its `views` views); no host synchronisation. `extras` are host-side
+        numbers logged as they are (not per view): the step's learning rate."""
         if self.names is None:
             self.names = list(terms)
         elif list(terms) != self.names:
@@ -32,7 +33,7 @@ class PendingTerms:
         device = next((t.device for t in terms.values() if isinstance(t, torch.Tensor)), None)
         self._rows.append(torch.stack([torch.as_tensor(terms[k], device=device).detach().float().reshape(())
                                        for k in self.names]))
-        self._meta.append((step, views))
+        self._meta.append((step, views, extras or {}))
 
     def drain(self, reduce: Callable[[torch.Tensor], torch.Tensor] | None = None) -> list[dict]:
         """All pending steps as {"step", "views", name: value per view}; one device→host transfer. `reduce` combines
@@ -41,7 +42,7 @@ class PendingTerms:
             return []
         stacked = torch.stack(self._rows)
         values = (reduce(stacked) if reduce is not None else stacked).tolist()
-        records = [{"step": step, "views": views, **{k: v / views for k, v in zip(self.names, row)}}
-                   for (step, views), row in zip(self._meta, values)]
+        records = [{"step": step, "views": views, **{k: v / views for k, v in zip(self.names, row)}, **extras}
+                   for (step, views, extras), row in zip(self._meta, values)]
         self._rows, self._meta = [], []
         return records

@@ -16,7 +16,7 @@ ENTRIES = [(registry, entry) for registry in REGISTRIES for entry in registry.en
 
 
 def test_every_registry_has_entries_and_a_contract():
-    assert len(REGISTRIES) == 11 and all(registry.names() for registry in REGISTRIES)
+    assert len(REGISTRIES) == 13 and all(registry.names() for registry in REGISTRIES)
 
 
 @pytest.mark.parametrize("registry, entry", ENTRIES, ids=[f"{r.kind}:{e.name}" for r, e in ENTRIES])

@@ -70,6 +70,7 @@ def test_only_rank_zero_writes_the_run_folder(two_rank_ae):
     assert not torch.equal(state["rank_states"][0]["rng"]["torch"], state["rank_states"][1]["rng"]["torch"])
 
 
+@pytest.mark.slow  # another launch of two processes: make test-all
 def test_resuming_with_another_number_of_ranks_is_refused(two_rank_ae):
     result = _run(["--model", "ae", "--epochs", "3", "--resume", "--quiet"], 1, two_rank_ae / "double", device=[])
     assert result.returncode == 2

@@ -149,7 +149,7 @@ def test_end_to_end_cli_on_fashion_mnist(tmp_path):
     out = tmp_path / "e2e"
     fit_run = _cli("experiments/fit.py", "--model", "simvae", "--epochs", "1", "--views", "4", "--train-subset", "2000",
                    "--device", "cpu", "--out", str(out), "--quiet", "--set", "eval.probe_epochs=5", "--set", "eval.gmm_n_init=1",
-                   "--set", "eval.tsne_points=300", "--set", "data.val_size=2000")
+                   "--set", "eval.tsne_points=150", "--set", "data.val_size=1000", "--set", "eval.diagnostics_points=500")
     assert fit_run.returncode == 0, fit_run.stderr
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["knn_accuracy"] > 0.5  # chance is 0.1
@@ -157,12 +157,12 @@ def test_end_to_end_cli_on_fashion_mnist(tmp_path):
     assert again.returncode == 0, again.stderr
     assert json.loads((out / "metrics.json").read_text())["knn_accuracy"] == pytest.approx(metrics["knn_accuracy"])
     assert len(list((out / "figures").glob("*.png"))) == 7  # + model_graph.png, model_and_guide.png
-    nll = _cli("experiments/evaluate.py", str(out), "--device", "cpu", "--nll", "--nll-samples", "50", "--nll-images", "300",
+    nll = _cli("experiments/evaluate.py", str(out), "--device", "cpu", "--nll", "--nll-samples", "50", "--nll-images", "200",
                "--only-generative", "--no-figures")
     assert nll.returncode == 0, nll.stderr
     scores = json.loads((out / "metrics.json").read_text())
     assert scores["knn_accuracy"] == pytest.approx(metrics["knn_accuracy"])  # kept, not recomputed
-    assert scores["nll_images"] == 300 and scores["nll_samples"] == 50 and 0 <= scores["psis_khat_gt_0_7"] <= 1
+    assert scores["nll_images"] == 200 and scores["nll_samples"] == 50 and 0 <= scores["psis_khat_gt_0_7"] <= 1
     dims = 28 * 28  # a density on [0, 1] per 8-bit bin of width 1/255
     assert scores["test_bpd"] == pytest.approx((scores["test_nll"] + dims * math.log(255)) / (dims * math.log(2)))
     sample = _cli("experiments/sample.py", str(out), "--sampler", "gmm", "--n", "16", "--device", "cpu")

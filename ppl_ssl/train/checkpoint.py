@@ -14,7 +14,9 @@ from pathlib import Path
 import torch
 
 from ppl_ssl import distributed
+from ppl_ssl.contracts import Schedule
 from ppl_ssl.errors import ConfigError
+from ppl_ssl.optim import Constant
 from ppl_ssl.runtime import rng_state, set_rng_state
 from ppl_ssl.storage import RunPaths, atomic_torch_save, atomic_write_json, atomic_write_text, load_checkpoint
 
@@ -53,10 +55,11 @@ class Checkpointer:
     """Writes the loop's checkpoint (rank 0, atomically) and restores every rank from it."""
 
     def __init__(self, paths: RunPaths, system, optimiser, augmenter, order: torch.Generator, ranks: distributed.Ranks,
-                 device: torch.device | str = "cpu"):
+                 device: torch.device | str = "cpu", schedule: Schedule | None = None):
         self.paths, self.system, self.optimiser, self.augmenter, self.order, self.ranks = \
             paths, system, optimiser, augmenter, order, ranks
         self.device = torch.device(device)
+        self.schedule = schedule if schedule is not None else Constant()
 
     def restore(self, device: torch.device) -> Position:
         """Load the checkpoint into the system, optimiser and generators; where the loop continues.
@@ -72,6 +75,7 @@ class Checkpointer:
         self.system.load_state_dict(state["system"])
         self.optimiser.load_state_dict(state["optimiser"])
         self.order.set_state(state["order"])
+        self.schedule.load_state_dict(state.get("schedule", {}))
         own = state["rank_states"][self.ranks.rank] if self.ranks.active else state
         self.augmenter.load_state_dict(own["augmenter"])
         set_rng_state(own["rng"], device)
@@ -85,6 +89,7 @@ class Checkpointer:
         if self.ranks.is_main:
             atomic_torch_save(self.paths.checkpoint, {
                 "system": self.system.state_dict(), "optimiser": self.optimiser.state_dict(),
+                "schedule": self.schedule.state_dict(),
                 "order": order_at_epoch_start,  # the data-order generator before drawing this epoch's permutation
                 **rank_states[0], "world_size": self.ranks.world_size,
                 **({"rank_states": rank_states} if self.ranks.active else {}),

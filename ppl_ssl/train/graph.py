@@ -81,6 +81,9 @@ def check_graph_config(config, device: torch.device, distributed_run: bool) -> N
                           "not captured here); drop it under torchrun")
     if config.train.compile:
         raise ConfigError("train.cuda_graph and train.compile each take over the step; choose one")
+    if config.schedule.kind != "constant":
+        raise ConfigError(f"train.cuda_graph = true captures the learning rate as a constant; schedule.kind = "
+                          f"'{config.schedule.kind}' would not reach the replays; use schedule.kind=constant")
 
 
 class GraphedTrainStep:

@@ -28,7 +28,9 @@ from ppl_ssl.term_log import PendingTerms
 from ppl_ssl.train.checkpoint import Checkpointer, EpochProgress, Position, truncate_log
 from ppl_ssl.train.graph import GraphedTrainStep, check_graph_config
 from ppl_ssl.train.guard import check_divergence
+from ppl_ssl.optim import build_schedule, set_learning_rate
 from ppl_ssl.train.setup import load_data_for, make_optimiser, prepare_system
+from ppl_ssl.train.validation import validation_loss
 from ppl_ssl.train.sinks import Sinks
 from ppl_ssl.train.step import TrainStep
 
@@ -54,10 +56,10 @@ def fit(config, out: str | Path, resume: bool = False, data: DataSplits | None =
         system = prepare_system(build_system(config, data.spec.image_shape).to(device), config, device)
         if system.can_decode:  # the system scores pixels with model.likelihood: it must suit the data
             check_data_fits(config, binary_data=bool(((data.train_x == 0) | (data.train_x == 255)).all()))
-        optimiser = make_optimiser(system, config)
+        optimiser, schedule = make_optimiser(system, config), build_schedule(config)
         augmenter = Augmenter(config.augment, seed=distributed.rank_seed(config.train.seed + 1, ranks), device=device)
         order = torch.Generator().manual_seed(config.train.seed + 2)  # the same epoch permutation on every rank
-        checkpoints = Checkpointer(paths, system, optimiser, augmenter, order, ranks, device)
+        checkpoints = Checkpointer(paths, system, optimiser, augmenter, order, ranks, device, schedule)
         position = checkpoints.restore(device) if resume and paths.checkpoint.exists() else Position()
         if config.train.precision == "auto":  # the run records what `auto` became here: it resumes and reloads alike
             config = dataclasses.replace(config, train=dataclasses.replace(config.train, precision=system.precision))
@@ -98,10 +100,13 @@ def _train(config, data: DataSplits, system, step: TrainStep | GraphedTrainStep,
                 for index_in_epoch in sinks.steps(epoch, train.epochs, first, steps_per_epoch):
                     index = permutation[index_in_epoch * batch : (index_in_epoch + 1) * batch]  # the global batch
                     if len(index) >= ranks.world_size:  # else too few images to give every rank one: left out
-                        terms = step(data.train_x[distributed.shard(index, ranks)],
-                                     system.kl_weight_at(epoch + index_in_epoch / steps_per_epoch), len(index))
+                        epochs_done = epoch + index_in_epoch / steps_per_epoch
+                        lr = train.lr * checkpoints.schedule.factor(epochs_done)
+                        set_learning_rate(checkpoints.optimiser, lr)
+                        terms = step(data.train_x[distributed.shard(index, ranks)], system.kl_weight_at(epochs_done),
+                                     len(index))
                         faults.point("step")
-                        pending.add(epoch * steps_per_epoch + index_in_epoch, terms, len(index) * views)
+                        pending.add(epoch * steps_per_epoch + index_in_epoch, terms, len(index) * views, {"lr": lr})
                     if (index_in_epoch + 1) % train.log_every == 0 or index_in_epoch + 1 == steps_per_epoch:
                         records = pending.drain(distributed.sum_over_ranks)  # the only host synchronisation of the loop
                         for record in records:
@@ -119,6 +124,9 @@ def _train(config, data: DataSplits, system, step: TrainStep | GraphedTrainStep,
                         raise RuntimeError("a parameter was created after the optimiser (and DDP) took the system's "
                                            "parameters; create every parameter in the module's __init__")
                 summary = {"epoch": epoch + 1, "seconds": done.seconds + time.perf_counter() - started, **done.means()}
+                if checkpoints.schedule.needs_validation_loss:
+                    summary["validation_loss"] = validation_loss(system, data, config)
+                    checkpoints.schedule.epoch_end(summary["validation_loss"])
                 history.append(summary)
                 sinks.epoch(summary, train.epochs, (epoch + 1) * steps_per_epoch)
                 if epoch + 1 == train.epochs or (epoch + 1) % train.checkpoint_every == 0:

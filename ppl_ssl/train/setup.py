@@ -4,6 +4,7 @@ from __future__ import annotations
 import torch
 
 from ppl_ssl.data import DataSplits, load_dataset
+from ppl_ssl.optim import build_optimiser
 from ppl_ssl.precision import apply_precision, outermost_nets, precision_name, resolve_precision
 
 
@@ -13,15 +14,8 @@ def load_data_for(config, device: torch.device) -> DataSplits:
 
 
 def make_optimiser(system: torch.nn.Module, config) -> torch.optim.Optimizer:
-    """Adam, fused (one kernel over all parameters) where torch has it for the device: on the 2-core CPU the
-    for-loop Adam takes about 5 ms of a VAE step's 25 ms over the paper's MLPs (3.4M parameters), the fused one 1.4 ms.
-    Capturable (its step count on the device) when the step is captured as a CUDA graph."""
-    parameters = list(system.parameters())  # frozen ones (momentum copies) too: they keep no state, as before
-    capturable = {"capturable": True} if config.train.cuda_graph and parameters[0].is_cuda else {}
-    try:
-        return torch.optim.Adam(parameters, lr=config.train.lr, eps=config.train.adam_eps, fused=True, **capturable)
-    except (RuntimeError, TypeError):  # torch < 2.4 on a CPU, or a device without the fused kernel
-        return torch.optim.Adam(parameters, lr=config.train.lr, eps=config.train.adam_eps, **capturable)
+    """The config's optimiser (`[optim]`, at the base rate train.lr) over the system's parameters."""
+    return build_optimiser(config, system)
 
 
 def prepare_system(system: torch.nn.Module, config, device: torch.device) -> torch.nn.Module:
