@@ -49,47 +49,43 @@ class AdamOptions:
     weight_decay: float = option(0.0, lambda v: v >= 0, "non-negative (an L2 term added to the gradient)")
 
 
-@OPTIMISERS.register("adam", AdamOptions, summary="Adam (fused where torch has it), lr = train.lr")
-class Adam(Optimiser):
-    @classmethod
-    def build(cls, options: AdamOptions, context: BuildContext) -> torch.optim.Optimizer:
-        parameters = _parameters(context)
-        return _fused_if_possible(torch.optim.Adam, parameters, lr=context.config.train.lr, eps=options.eps,
-                                  betas=tuple(options.betas), weight_decay=options.weight_decay,
-                                  **_device_kernels(parameters, context))
-
-
 @dataclass
-class AdamWOptions:
+class AdamWOptions(AdamOptions):
     eps: float = option(1e-8, lambda v: v > 0, "positive")
-    betas: list[float] = option([0.9, 0.999], *_BETAS)
     weight_decay: float = option(0.01, lambda v: v >= 0, "non-negative (decoupled from the gradient)")
 
 
-@OPTIMISERS.register("adamw", AdamWOptions, summary="AdamW: Adam with decoupled weight decay (fused where torch has it)")
-class AdamW(Optimiser):
+@dataclass
+class AdamaxOptions(AdamOptions):
+    eps: float = option(1e-8, lambda v: v > 0, "positive")
+
+
+class AdamFamily(Optimiser):
+    """Adam and its variants: one rate, eps, betas and weight decay; fused and capturable where torch has them."""
+
+    torch_optimiser: type = torch.optim.Adam
+
     @classmethod
-    def build(cls, options: AdamWOptions, context: BuildContext) -> torch.optim.Optimizer:
+    def build(cls, options: AdamOptions, context: BuildContext) -> torch.optim.Optimizer:
         parameters = _parameters(context)
-        return _fused_if_possible(torch.optim.AdamW, parameters, lr=context.config.train.lr, eps=options.eps,
+        return _fused_if_possible(cls.torch_optimiser, parameters, lr=context.config.train.lr, eps=options.eps,
                                   betas=tuple(options.betas), weight_decay=options.weight_decay,
                                   **_device_kernels(parameters, context))
 
 
-@dataclass
-class AdamaxOptions:
-    eps: float = option(1e-8, lambda v: v > 0, "positive")
-    betas: list[float] = option([0.9, 0.999], *_BETAS)
-    weight_decay: float = option(0.0, lambda v: v >= 0, "non-negative")
+@OPTIMISERS.register("adam", AdamOptions, summary="Adam (fused where torch has it), lr = train.lr")
+class Adam(AdamFamily):
+    torch_optimiser = torch.optim.Adam
+
+
+@OPTIMISERS.register("adamw", AdamWOptions, summary="AdamW: Adam with decoupled weight decay (fused where torch has it)")
+class AdamW(AdamFamily):
+    torch_optimiser = torch.optim.AdamW
 
 
 @OPTIMISERS.register("adamax", AdamaxOptions, summary="Adamax (Adam with the infinity norm; selfVAE's optimiser)")
-class Adamax(Optimiser):
-    @classmethod
-    def build(cls, options: AdamaxOptions, context: BuildContext) -> torch.optim.Optimizer:
-        parameters = _parameters(context)
-        return torch.optim.Adamax(parameters, lr=context.config.train.lr, eps=options.eps, betas=tuple(options.betas),
-                                  weight_decay=options.weight_decay, **_device_kernels(parameters, context))
+class Adamax(AdamFamily):
+    torch_optimiser = torch.optim.Adamax
 
 
 @dataclass
