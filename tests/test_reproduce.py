@@ -95,7 +95,7 @@ def test_the_report_sets_ours_beside_the_papers_with_a_verdict(tmp_path):
     assert summary["simvae"]["knn_accuracy"]["mean"] == pytest.approx(86.5)
     assert summary["simvae"]["knn_accuracy"]["verdict"] == "≈" and summary["simclr"]["knn_accuracy"]["verdict"] == "▼"
     text = markdown(SUITES["table1"], budget("cpu"), "fashion-mnist", results, summary, [])
-    assert "| simvae | 86.5 ± 0.5 | 86.5 ± 0 ≈ |" in text and "| simclr | 70.5 ± 0.5 | 76 ± 0.1 ▼ |" in text
+    assert "| simvae | 86.5 ± 0.5 | 86.5 ± 0.0 ≈ |" in text and "| simclr | 70.5 ± 0.5 | 76.0 ± 0.1 ▼ |" in text
     assert "budget 'cpu'" in text and "Seeds 1, 2" in text and "4 runs, 6.0 min" in text
     assert "NMI" in text and "MP" not in text.split("\n")[2]  # columns without any value are left out
 

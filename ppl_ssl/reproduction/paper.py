@@ -3,7 +3,7 @@ reproduction reports to set beside ppl-ssl's."""
 from __future__ import annotations
 
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 
@@ -14,9 +14,10 @@ RESULTS_FILE = Path(__file__).with_name("paper_results.toml")
 class PaperValue:
     mean: float
     se: float | None  # None where the paper gives no spread
+    text: str = field(default="", compare=False)  # the cell as the paper prints it ("79.0 ± 0.5")
 
-    def __str__(self) -> str:  # as printed in the paper
-        return f"{self.mean:g}" + ("" if self.se is None else f" ± {self.se:g}")
+    def __str__(self) -> str:  # as printed in the paper, with its digits
+        return self.text or f"{self.mean:g}" + ("" if self.se is None else f" ± {self.se:g}")
 
 
 @dataclass(frozen=True)
@@ -41,7 +42,7 @@ def _parse_cell(text: str, where: str) -> PaperValue | None:
         return None
     mean, _, se = text.partition("±")
     try:
-        return PaperValue(float(mean), float(se) if se.strip() else None)
+        return PaperValue(float(mean), float(se) if se.strip() else None, " ± ".join(p.strip() for p in (mean, se) if p.strip()))
     except ValueError:
         raise ValueError(f"{RESULTS_FILE.name}: cell {text!r} of {where} is not 'mean ± se', a number or '-'") from None
 

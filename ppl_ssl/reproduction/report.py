@@ -66,7 +66,7 @@ def summarise(suite: Suite, results: list[RunResult], dataset: str) -> dict:
             found = paper_value(suite.paper_name(key), model, dataset, suite.paper_tables or None) if suite.paper_tables and not setting else None
             if found is not None:
                 paper, table = found
-                entry.update(paper=paper.mean, paper_se=paper.se, paper_table=table)
+                entry.update(paper=paper.mean, paper_se=paper.se, paper_text=str(paper), paper_table=table)
                 if key not in FID_KEYS:  # an Inception-FID is not comparable with ours in absolute terms
                     direction = None if key in suite.neither_is_better else key in suite.lower_is_better
                     entry["verdict"] = verdict(mean, se, paper, direction, scale == 100)
@@ -87,7 +87,8 @@ def markdown(suite: Suite, budget: Budget, dataset: str, results: list[RunResult
             entry = row.get(key)
             cells.append(_cell(entry["values"], _digits(key, scale)) if entry else "–")
             if key in with_paper:
-                cells.append(str(PaperValue(entry["paper"], entry["paper_se"])) + f" {entry.get('verdict', '')}".rstrip()
+                paper_cell = entry.get("paper_text") or str(PaperValue(entry["paper"], entry["paper_se"]))  # the paper's digits
+                cells.append(paper_cell + f" {entry.get('verdict', '')}".rstrip()
                              if entry and "paper" in entry else "–")
         table_rows.append(cells)
     seconds = sum(r.metrics.get("train_seconds", 0) + r.metrics.get("eval_seconds", 0) for r in results)
