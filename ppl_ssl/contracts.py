@@ -1,5 +1,6 @@
 """What every kind of component provides: the one place a contributor reads before adding a method, a program,
-a guide, a prior, a likelihood, an objective, nets, a sampler, a transform or a dataset.
+a guide, a prior, a likelihood, an objective, nets, an optimiser, a schedule, a sampler, a transform or a
+dataset.
 
 Every registered component is a class (a dataset: an instance) that subclasses its kind's contract below. It is
 built in one way, ``Kind.build(options, context)``: `options` is its typed options dataclass from the config
