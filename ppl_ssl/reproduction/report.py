@@ -74,6 +74,13 @@ def summarise(suite: Suite, results: list[RunResult], dataset: str) -> dict:
     return dict(rows)
 
 
+def _paper_cell(entry: dict) -> str:
+    """The paper's number with the paper's digits (reports written before they were kept: rebuilt from the value),
+    and the verdict."""
+    paper = entry.get("paper_text") or str(PaperValue(entry["paper"], entry["paper_se"]))
+    return f"{paper} {entry.get('verdict', '')}".rstrip()
+
+
 def markdown(suite: Suite, budget: Budget, dataset: str, results: list[RunResult], summary: dict,
              figures: list[tuple[str, str]]) -> str:
     """The suite's section of report.md; figures: (caption, path relative to the report)."""
@@ -87,9 +94,7 @@ def markdown(suite: Suite, budget: Budget, dataset: str, results: list[RunResult
             entry = row.get(key)
             cells.append(_cell(entry["values"], _digits(key, scale)) if entry else "–")
             if key in with_paper:
-                paper_cell = entry.get("paper_text") or str(PaperValue(entry["paper"], entry["paper_se"]))  # the paper's digits
-                cells.append(paper_cell + f" {entry.get('verdict', '')}".rstrip()
-                             if entry and "paper" in entry else "–")
+                cells.append(_paper_cell(entry) if entry and "paper" in entry else "–")
         table_rows.append(cells)
     seconds = sum(r.metrics.get("train_seconds", 0) + r.metrics.get("eval_seconds", 0) for r in results)
     precisions = sorted({r.metrics.get("precision", "fp32") for r in results})
