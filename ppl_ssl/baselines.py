@@ -42,19 +42,18 @@ class DiscriminativeSystem(Method):
     has_density = False  # no q(z | x): no importance weights, no posterior diagnostics
     can_decode = False   # no p(x | z): reconstructions come from a post-hoc decoder
     uses_objective = False  # its own loss: no [objective], no KL weight
-    name: str = ""
 
     @classmethod
     def check_config(cls, config) -> None:
         """Every method compares J ≥ 2 views; an [objective] setting (β, particles, warm-up) has no meaning here."""
         if config.model.views < 2:
-            raise ConfigError(f"method '{cls.name}' compares views of an image and needs model.views ≥ 2, got "
+            raise ConfigError(f"method '{config.method.kind}' compares views of an image and needs model.views ≥ 2, got "
                               f"{config.model.views}; use --views 2")
         defaults = {"kind": DEFAULT_OBJECTIVE, **dataclasses.asdict(OBJECTIVES[DEFAULT_OBJECTIVE].options())}
         given = [key for key, value in config.objective.to_dict().items() if defaults.get(key) != value]
         if given:
             keys = ", ".join(f"objective.{key}" for key in given)
-            raise ConfigError(f"method '{cls.name}' trains by its own loss and has no KL term or particles: {keys} does "
+            raise ConfigError(f"method '{config.method.kind}' trains by its own loss and has no KL term or particles: {keys} does "
                               f"not apply; drop it (the [objective] section is for method.kind = svi)")
 
     @classmethod
@@ -113,7 +112,6 @@ class SimCLROptions:
 
 
 class SimCLR(DiscriminativeSystem):
-    name = "simclr"
     """SimCLR (Chen et al. 2020): NT-Xent between projected views; with J > 2 every other view is a positive."""
 
     def __init__(self, encoder: nn.Module, latent_dim: int, options: SimCLROptions):
@@ -141,7 +139,6 @@ class VICRegOptions:
 
 
 class VICReg(DiscriminativeSystem):
-    name = "vicreg"
     """VICReg (Bardes et al. 2022): λ·invariance + μ·variance + ν·covariance of expanded views."""
 
     def __init__(self, encoder: nn.Module, latent_dim: int, options: VICRegOptions):
@@ -168,7 +165,6 @@ class MoCoV2Options:
 
 
 class MoCoV2(DiscriminativeSystem):
-    name = "mocov2"
     """MoCo v2 (Chen et al. 2020b): queries from view 1 through encoder + MLP head, keys from a momentum copy of
     both on the other views, negatives from a FIFO queue; InfoNCE."""
 

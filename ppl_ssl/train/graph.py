@@ -22,6 +22,7 @@ from typing import Callable
 import torch
 
 from ppl_ssl.errors import ConfigError
+from ppl_ssl.optim import DEFAULT_SCHEDULE
 from ppl_ssl.precision import AutocastModule
 from ppl_ssl.train.step import TrainStep
 
@@ -81,7 +82,7 @@ def check_graph_config(config, device: torch.device, distributed_run: bool) -> N
                           "not captured here); drop it under torchrun")
     if config.train.compile:
         raise ConfigError("train.cuda_graph and train.compile each take over the step; choose one")
-    if config.schedule.kind != "constant":
+    if config.schedule.kind != DEFAULT_SCHEDULE:
         raise ConfigError(f"train.cuda_graph = true captures the learning rate as a constant; schedule.kind = "
                           f"'{config.schedule.kind}' would not reach the replays; use schedule.kind=constant")
 

@@ -3,14 +3,19 @@ from __future__ import annotations
 
 import torch
 
-from ppl_ssl.data import DataSplits, load_dataset
+from ppl_ssl.augment import Augmenter
+from ppl_ssl.contracts import BuildContext
+from ppl_ssl.data import DataSplits
 from ppl_ssl.optim import build_optimiser
 from ppl_ssl.precision import apply_precision, outermost_nets, precision_name, resolve_precision
+from ppl_ssl.registry import DATASETS
+from ppl_ssl.system import build_system
+from ppl_ssl.train.step import TrainStep
 
 
 def load_data_for(config, device: torch.device) -> DataSplits:
-    d = config.data
-    return load_dataset(d.dataset, d.data_dir, d.val_size, d.train_subset, d.split_seed, device, d.image_size)
+    """The config's dataset (its [data] options), on `device`."""
+    return DATASETS.build(config.data.dataset, config.data, BuildContext(config)).to(device)
 
 
 def make_optimiser(system: torch.nn.Module, config) -> torch.optim.Optimizer:
@@ -32,10 +37,6 @@ def prepare_system(system: torch.nn.Module, config, device: torch.device) -> tor
 def build_train_step(config, image_shape: tuple[int, int, int], device: torch.device, seed: int = 0):
     """A fresh system of `config` on `device` in training mode with its optimiser, augmentation and `TrainStep`:
     the step `fit` takes, for benchmarks and tests that time or inspect one step alone."""
-    from ppl_ssl.augment import Augmenter
-    from ppl_ssl.system import build_system
-    from ppl_ssl.train.step import TrainStep
-
     system = prepare_system(build_system(config, image_shape).to(device), config, device).train()
     augmenter = Augmenter(config.augment, seed=seed, device=device)
     return TrainStep(system, make_optimiser(system, config), augmenter, config.model.views, config.train.max_grad_norm)
