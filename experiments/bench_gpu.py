@@ -29,7 +29,7 @@ from ppl_ssl.reporting import markdown_table
 from ppl_ssl.train.graph import EagerBackend, GraphedTrainStep
 from ppl_ssl.train.setup import build_train_step
 
-MODELS = {"vae": 1, "simvae": 10, "crvae": 2, "simclr": 2, "selfvae-downscale": 1}
+MODELS = {"vae": 1, "simvae": 10, "crvae-contrastive": 2, "crvae-consistency": 2, "simclr": 2, "selfvae-downscale": 1}
 MODES = ("fp32", "tf32", "bf16", "compiled", "cuda-graph")
 TRAIN_IMAGES, BATCH, PAPER_EPOCHS = 55_000, 128, 400
 TINY_NETS = ["nets.encoder_hidden=[32]", "nets.decoder_hidden=[32]", "model.latent_dim=4"]

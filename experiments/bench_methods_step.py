@@ -20,7 +20,7 @@ from ppl_ssl.reporting import markdown_table, round_robin_medians
 from ppl_ssl.runtime import keep_freed_memory
 from ppl_ssl.train.setup import build_train_step
 
-METHODS = ["vae", "simvae", "crvae", "simclr", "vicreg", "mocov2"]
+METHODS = ["vae", "simvae", "crvae-consistency", "crvae-contrastive", "simclr", "vicreg", "mocov2"]
 
 
 def make_step(preset: str, views: int, batch: int, device: torch.device, precision: str = "fp32"):

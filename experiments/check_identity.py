@@ -21,7 +21,7 @@ from pathlib import Path
 
 import torch
 
-PRESETS = ["vae", "simvae-quick", "iwae", "crvae", "selfvae-downscale", "simclr", "mocov2"]
+PRESETS = ["vae", "simvae-quick", "iwae", "crvae-contrastive", "selfvae-downscale", "simclr", "mocov2"]
 # one epoch on 512 training images, small evaluation budgets: the whole evaluation still runs
 ARGUMENTS = ["--epochs", "1", "--train-subset", "512", "--seed", "7", "--precision", "fp32", "--batch-size", "64",
              "--no-figures", "--quiet", "--set", "eval.probe_epochs=2", "--set", "eval.gmm_n_init=1",

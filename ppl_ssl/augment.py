@@ -34,6 +34,8 @@ class AugmentConfig:
     hue: float = field(default=0.0, metadata=checked(lambda v: 0 <= v <= 0.5, "in [0, 0.5]"))
     jitter_prob: float = field(default=0.0, metadata=checked(lambda v: 0 <= v <= 1, "a probability in [0, 1]"))
     grayscale_prob: float = field(default=0.0, metadata=checked(lambda v: 0 <= v <= 1, "a probability in [0, 1]"))
+    # View 1 is the image itself and only the others are augmented: x and t(x) of Sinha & Dieng's CR-VAE.
+    original_first: bool = False
 
 
 
@@ -82,9 +84,7 @@ def augment(images: torch.Tensor, views: int, config: AugmentConfig, generator: 
     cfg = config
     ones = torch.ones(n, device=device)
     if not cfg.enabled:
-        params = {"crop_scale": ones, "crop_ratio": ones, "crop_x": 0.5 * ones, "crop_y": 0.5 * ones,
-                  "hflip": ones * 0, "vflip": ones * 0, "jitter": ones * 0, "brightness": ones, "contrast": ones,
-                  "saturation": ones, "hue": ones * 0, "grayscale": ones * 0}
+        params = _identity_params(ones)
         return Views(x.reshape(b, views, c, h, w).clone(), {k: v.reshape(b, views) for k, v in params.items()})
 
     # Random resized crop: area fraction s and aspect ratio r give width sqrt(s r), height sqrt(s / r).
@@ -123,7 +123,21 @@ def augment(images: torch.Tensor, views: int, config: AugmentConfig, generator: 
     params = {"crop_scale": crop_w * crop_h, "crop_ratio": crop_w / crop_h, "crop_x": centre_x, "crop_y": centre_y,
               "hflip": hflip.float(), "vflip": vflip.float(), "jitter": jitter.float(), "hue": hue,
               "grayscale": grayscale.float(), **factors}
-    return Views(x.reshape(b, views, c, h, w), {k: v.reshape(b, views) for k, v in params.items()})
+    x, params = x.reshape(b, views, c, h, w), {k: v.reshape(b, views) for k, v in params.items()}
+    if cfg.original_first:
+        # Drawn like the others (so the random stream does not depend on the option), then replaced.
+        x = torch.cat([images.unsqueeze(1).to(x.dtype), x[:, 1:]], dim=1)
+        identity = _identity_params(ones.reshape(b, views)[:, :1])
+        params = {k: torch.cat([identity[k], v[:, 1:]], dim=1) for k, v in params.items()}
+    return Views(x, params)
+
+
+def _identity_params(ones: torch.Tensor) -> dict[str, torch.Tensor]:
+    """The parameters of a view that is the image itself."""
+    zeros = ones * 0
+    return {"crop_scale": ones, "crop_ratio": ones, "crop_x": 0.5 * ones, "crop_y": 0.5 * ones, "hflip": zeros,
+            "vflip": zeros, "jitter": zeros, "brightness": ones, "contrast": ones, "saturation": ones, "hue": zeros,
+            "grayscale": zeros}
 
 
 def _per_image(factor: torch.Tensor) -> torch.Tensor:

@@ -1,4 +1,5 @@
-"""Discriminative SSL baselines as plain torch modules: SimCLR, VICReg and MoCo v2 (`method.kind`).
+"""Discriminative SSL baselines as plain torch modules: SimCLR, VICReg, MoCo v1 and v2, and the untrained
+encoder of the papers' *Random* row (`method.kind`).
 
 Each trains the *same* encoder as the generative models (`nets.kind`), on the same batched augmentations and J
 views, through the same `fit`; the representation evaluated downstream is the encoder output (its mean head, L
@@ -49,6 +50,10 @@ class DiscriminativeSystem(Method):
         if config.model.views < 2:
             raise ConfigError(f"method '{config.method.kind}' compares views of an image and needs model.views ≥ 2, got "
                               f"{config.model.views}; use --views 2")
+        cls.check_no_objective(config)
+
+    @staticmethod
+    def check_no_objective(config) -> None:
         defaults = {"kind": DEFAULT_OBJECTIVE, **dataclasses.asdict(OBJECTIVES[DEFAULT_OBJECTIVE].options())}
         given = [key for key, value in config.objective.to_dict().items() if defaults.get(key) != value]
         if given:
@@ -184,3 +189,50 @@ class MoCoV2(DiscriminativeSystem):
 
 
 METHODS.register("mocov2", MoCoV2Options, summary="MoCo v2: InfoNCE against a momentum encoder and a queue of 4096 keys")(MoCoV2)
+
+
+@dataclass
+class MoCoV1Options:
+    temperature: float = option(0.7, lambda v: v > 0, "positive")   # the SimVAE paper's (A.7.4); He et al. used 0.07
+    queue_size: int = option(4096, lambda v: v >= 1, "at least 1")
+    momentum: float = option(0.99, lambda v: 0 <= v < 1, "in [0, 1)")
+    # []: no head, the query is the (L2-normalised) representation itself, as MoCo v1's encoder output is
+    projection: list[int] = option([], lambda v: all(w > 0 for w in v), "a list of positive widths ([]: no head)")
+
+
+class MoCoV1(MoCoV2):
+    """MoCo v1 (He et al. 2020): MoCo v2's momentum contrast without its MLP head (v2's other changes, blur and a
+    cosine schedule, are not used by either here: the SimVAE paper keeps augmentations identical across methods)."""
+
+
+METHODS.register("mocov1", MoCoV1Options, summary="MoCo v1: InfoNCE of the encoder's output against a momentum encoder "
+                 "and a queue, no projection head")(MoCoV1)
+
+
+class RandomEncoder(DiscriminativeSystem):
+    """The papers' *Random* row: the encoder as initialised, never trained — a lower bound for every method.
+
+    Its loss is an exact 0 that still reaches every parameter, so the ordinary loop runs (checkpoints, resume,
+    evaluation) and every gradient is 0: an optimiser without weight decay leaves the weights where the seed put
+    them (`check_config` refuses one with weight decay)."""
+
+    learns = False  # a budget gives it one epoch, whatever it gives the others
+
+    @classmethod
+    def check_config(cls, config) -> None:
+        cls.check_no_objective(config)  # any number of views: none is compared
+        options = config.optim.options
+        decay = dataclasses.asdict(options).get("weight_decay", 0.0) if options is not None else 0.0
+        if decay:
+            raise ConfigError(f"method 'random' keeps the encoder as initialised, but optim.weight_decay = {decay} would "
+                              f"shrink it; use --set optim.weight_decay=0")
+
+    def __init__(self, encoder: nn.Module, latent_dim: int, options: None):
+        super().__init__(encoder)
+
+    def loss_terms(self, views):
+        loss = torch.stack([p.sum() for p in self.encoder.parameters()]).sum() * 0.0
+        return {"loss": loss}
+
+
+METHODS.register("random", summary="the encoder as initialised, never trained (the papers' Random row)")(RandomEncoder)

@@ -97,6 +97,9 @@ class TrainConfig:
     # the host once per batch-norm layer), and how long a collective may wait before the run fails
     sync_batch_norm: bool = False
     rank_timeout_minutes: float = field(default=30.0, metadata=checked(lambda v: v > 0, "positive (minutes)"))
+    # every this many epochs (and at the last): kNN and GMM accuracy on the validation split in the epoch's summary
+    # (val_knn_accuracy, val_gmm_accuracy; ppl_ssl.train.tracking), for curves against epochs; 0: off
+    track_every: int = field(default=0, metadata=checked(lambda v: v >= 0, "0 (off) or a positive number of epochs"))
 
 
 @dataclass
@@ -114,6 +117,9 @@ class EvalConfig:
     # style retention: probes predicting augmentation parameters from the representation (evaluation/style.py)
     style_probe: bool = True
     # posterior diagnostics (KL, active units, mutual information) on this many test images (0: skipped)
+    # MLP probes of this many binary attributes (the most balanced ones) where the dataset has them (CelebA: the
+    # paper's Figure 6 probes 20); 0: none
+    attribute_probes: int = field(default=20, metadata=checked(lambda v: v >= 0, "0 (none) or a positive count"))
     diagnostics_points: int = field(default=2000, metadata=checked(lambda v: v >= 0, "0 (skip) or a positive count"))
 
 
@@ -243,6 +249,11 @@ def preset_names() -> list[str]:
     return sorted(p.name[:-5] for p in resources.files(PRESET_PACKAGE).iterdir() if p.name.endswith(".toml"))
 
 
+AMBIGUOUS_PRESETS = {
+    "crvae": "'crvae' names two methods: use crvae-consistency (Sinha & Dieng's consistency-regularised VAE, the SimVAE "
+             "papers' CR-VAE) or crvae-contrastive (Lygerakis & Rueckert's contrastive CR-VAE)"}
+
+
 def read_preset(name_or_path: str) -> list[tuple[dict, str]]:
     """The preset's layers, base first (a preset may say `[preset] extends = "other"`)."""
     path = Path(name_or_path)
@@ -251,6 +262,8 @@ def read_preset(name_or_path: str) -> list[tuple[dict, str]]:
     elif name_or_path in preset_names():
         resource = resources.files(PRESET_PACKAGE) / f"{name_or_path}.toml"
         text, source = resource.read_text(), f"preset {name_or_path} ({resource})"
+    elif name_or_path in AMBIGUOUS_PRESETS:
+        raise ConfigError(AMBIGUOUS_PRESETS[name_or_path])
     else:
         raise ConfigError(f"unknown model preset '{name_or_path}'; choose one of: {', '.join(preset_names())} (or a .toml path)")
     try:

@@ -62,6 +62,7 @@ class Method(Component, nn.Module):
     has_density: ClassVar[bool] = False     # q(z | x) can be evaluated: importance weights, posterior diagnostics
     can_decode: ClassVar[bool] = False      # p(x | z) exists: reconstructions, samples, NLL
     uses_objective: ClassVar[bool] = False  # trained through the [objective] section (else its own loss)
+    learns: ClassVar[bool] = True           # training changes it (False: the untrained encoder of the Random row)
     precision: str = "fp32"                 # what train.precision became for this system (set when it is prepared)
 
     @abstractmethod

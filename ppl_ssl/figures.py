@@ -120,9 +120,24 @@ def tsne(features, class_names: tuple[str, ...], path: Path, points: int, seed: 
     save_figure(fig, path)
 
 
+def attribute_accuracies(metrics: dict, path: Path) -> None:
+    """The attribute probes' test accuracies (the SimVAE paper's Figure 6), lowest first, beside the majority share."""
+    prefix = "attribute_accuracy_"
+    scores = sorted((v, k[len(prefix):]) for k, v in metrics.items() if k.startswith(prefix) and k != prefix + "mean")
+    fig, ax = plt.subplots(figsize=(6, 0.25 * len(scores) + 1))
+    ax.barh([name for _, name in scores], [100 * v for v, _ in scores])
+    ax.axvline(100 * metrics["attribute_majority_mean"], color="gray", linestyle="--", label="majority (mean)")
+    ax.set_xlabel("MLP probe test accuracy (%)")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    save_figure(fig, path)
+
+
 def write_all(system, features, data: DataSplits, views: int, log_lines: list[dict], history: list[dict],
-              folder: Path, tsne_points: int) -> list[Path]:
+              folder: Path, tsne_points: int, metrics: dict | None = None) -> list[Path]:
     folder.mkdir(parents=True, exist_ok=True)
+    if metrics and "attribute_majority_mean" in metrics:
+        attribute_accuracies(metrics, folder / "attributes.png")
     if system.can_decode:  # discriminative systems have no decoder (experiments/decode.py fits one post hoc)
         reconstructions(system, data, folder / "reconstructions.png")
         if features is not None:  # classes need labels

@@ -32,7 +32,7 @@ def _report(system, data, config: Config, paths: RunPaths, history: list[dict], 
     if make_figures and config.eval.figures:
         log_lines = [json.loads(line) for line in paths.log.read_text().splitlines() if line] if paths.log.exists() else []
         drawn = figures.write_all(system, features, data, config.model.views, log_lines, history, paths.figures,
-                                  config.eval.tsne_points)
+                                  config.eval.tsne_points, metrics)
     if config.train.tensorboard:
         board = TensorBoardLog(paths.tensorboard)
         board.metrics(metrics, history[-1]["epoch"] if history else 0)

@@ -26,8 +26,8 @@ def test_presets_define_the_papers_models():
 
 
 def test_presets_define_the_comparison_methods():
-    crvae, simclr, moco, vicreg = (build_config(n) for n in ("crvae", "simclr", "mocov2", "vicreg"))
-    assert (crvae.method.kind, crvae.model.program.kind, crvae.model.views) == ("svi", "crvae", 2)
+    crvae, simclr, moco, vicreg = (build_config(n) for n in ("crvae-contrastive", "simclr", "mocov2", "vicreg"))
+    assert (crvae.method.kind, crvae.model.program.kind, crvae.model.views) == ("svi", "crvae_contrastive", 2)
     options = crvae.model.program.options
     assert (options.gamma, options.temperature, options.queue_size, options.momentum, options.query) == (1.0, 0.1, 4096, 0.99, "sample")
     assert (simclr.method.kind, simclr.method.options.temperature) == ("simclr", 0.7)
@@ -37,9 +37,9 @@ def test_presets_define_the_comparison_methods():
 
 
 def test_a_component_given_by_its_kind_alone_takes_options_later():
-    config = build_config("vae", assignments=["model.program=crvae", "model.program.gamma=0.25", "model.views=2"])
-    assert config.model.program.kind == "crvae" and config.model.program.options.gamma == 0.25
-    assert build_config("crvae", assignments=["model.program=ssl"]).model.program.options is None  # a new kind: options reset
+    config = build_config("vae", assignments=["model.program=crvae_contrastive", "model.program.gamma=0.25", "model.views=2"])
+    assert config.model.program.kind == "crvae_contrastive" and config.model.program.options.gamma == 0.25
+    assert build_config("crvae-contrastive", assignments=["model.program=ssl"]).model.program.options is None  # a new kind: options reset
     switched = build_config("simclr", assignments=["method.kind=mocov2"])
     assert switched.method.kind == "mocov2" and switched.method.options.temperature == 0.2  # SimCLR's 0.7 did not leak
 
@@ -99,7 +99,7 @@ def test_public_api_is_reachable_from_the_package():
 
 def test_a_component_option_set_through_its_section_reaches_the_one_component_that_has_it():
     assert ppl_ssl.build_config("selfvae-hier", {}, ["model.levels=4"]).model.program.options.levels == 4  # the spelling
-    assert ppl_ssl.build_config("crvae", {}, ["model.gamma=0.5"]).model.program.options.gamma == 0.5
+    assert ppl_ssl.build_config("crvae-contrastive", {}, ["model.gamma=0.5"]).model.program.options.gamma == 0.5
     assert ppl_ssl.build_config("vae", {}, ["model.latent_dim=3"]).model.latent_dim == 3  # a section's own key wins
     with pytest.raises(ConfigError, match="model.likelihood.components or model.program.components|model.program.components or model.likelihood.components"):
         ppl_ssl.build_config("selfvae-hier", {}, ["model.likelihood=logistic_mixture", "model.components=3"])

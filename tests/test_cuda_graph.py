@@ -66,7 +66,7 @@ def test_a_cpu_run_asking_for_a_cuda_graph_stops_before_training(tmp_path):
 
 
 @CUDA
-@pytest.mark.parametrize("preset, precision", [("simvae", "bf16"), ("crvae", "fp32"), ("simclr", "bf16")])
+@pytest.mark.parametrize("preset, precision", [("simvae", "bf16"), ("crvae-contrastive", "fp32"), ("crvae-consistency", "fp32"), ("simclr", "bf16")])
 def test_cuda_graph_trains_as_the_eager_step_on_a_gpu(tmp_path, preset, precision):
     settings = ["model.views=2", "train.device='cuda'", f"train.precision='{precision}'", "data.train_subset=250"]
     eager, _ = fit(tiny_config(preset, *settings, epochs=2), tmp_path / "eager", progress=False)

@@ -77,27 +77,73 @@ def test_cifar10_pickle_batches(tmp_path):
     assert torch.equal(data.test_x, torch.as_tensor(images["test_batch"]))
 
 
-def test_celeba_images_attributes_and_hair_classes(tmp_path):
+def _celeba_folder(tmp_path, names, rows, brightness=None, test_from=None):
+    """A CelebA release in miniature: aligned JPEGs (218 × 178, one flat grey level each), the attribute list and
+    the official partition (images from `test_from` on are the test split)."""
     from PIL import Image
 
     folder = tmp_path / "celeba"
     (folder / "img_align_celeba").mkdir(parents=True)
-    names = ["5_o_Clock_Shadow", "Bald", "Black_Hair", "Blond_Hair", "Brown_Hair", "Gray_Hair"]
-    rows = [[-1, 1, -1, -1, -1, -1], [-1, -1, 1, -1, -1, -1], [-1, -1, -1, 1, -1, -1], [-1, -1, -1, -1, 1, -1],
-            [-1, -1, -1, -1, -1, 1], [1, -1, 1, 1, -1, -1], [1, -1, -1, -1, -1, -1], [-1, -1, 1, -1, -1, -1]]
     lines = [str(len(rows)), " ".join(names)]
     for i, row in enumerate(rows):
         name = f"{i + 1:06d}.jpg"
-        Image.fromarray(np.full((218, 178, 3), 30 * i, dtype=np.uint8)).save(folder / "img_align_celeba" / name)
+        level = 30 * i if brightness is None else brightness[i]
+        Image.fromarray(np.full((218, 178, 3), level, dtype=np.uint8)).save(folder / "img_align_celeba" / name)
         lines.append(name + " " + " ".join(map(str, row)))
     (folder / "list_attr_celeba.txt").write_text("\n".join(lines) + "\n")
-    (folder / "list_eval_partition.txt").write_text("\n".join(f"{i + 1:06d}.jpg {2 if i >= 6 else 0}" for i in range(8)))
+    test_from = len(rows) - 2 if test_from is None else test_from
+    (folder / "list_eval_partition.txt").write_text("\n".join(f"{i + 1:06d}.jpg {2 if i >= test_from else 0}"
+                                                              for i in range(len(rows))))
+    return folder
+
+
+CELEBA_NAMES = ["5_o_Clock_Shadow", "Bald", "Black_Hair", "Blond_Hair", "Brown_Hair", "Gray_Hair", "Male"]
+CELEBA_ROWS = [[-1, 1, -1, -1, -1, -1, 1], [-1, -1, 1, -1, -1, -1, -1], [-1, -1, -1, 1, -1, -1, -1],
+               [-1, -1, -1, -1, 1, -1, 1], [-1, -1, -1, -1, -1, 1, 1], [1, -1, 1, 1, -1, -1, 1],
+               [1, -1, -1, -1, -1, -1, 1], [-1, -1, 1, -1, -1, -1, -1]]
+
+
+def test_celeba_is_gender_with_its_40_attributes_alongside(tmp_path):
+    folder = _celeba_folder(tmp_path, CELEBA_NAMES, CELEBA_ROWS)
     data = load_dataset("celeba", str(folder), val_size=2, split_seed=0)
-    assert data.test_x.shape == (2, 3, 64, 64)
+    assert data.spec.class_names == ("female", "male") and data.test_x.shape == (2, 3, 64, 64)
+    assert data.test_y.tolist() == [1, 0]  # images 7 and 8: Male +1, -1
+    assert data.attributes.names == tuple(CELEBA_NAMES)
+    assert data.attributes.test.tolist() == [[1, 0, 0, 0, 0, 0, 1], [0, 0, 1, 0, 0, 0, 0]]
+    # the attributes follow the images through the validation carve: each row's Male column is its label
+    for split in ("train", "val", "test"):
+        assert torch.equal(data.attributes.split(split)[:, -1].long(), data.split(split)[1])
+    assert int(data.test_x[1].float().mean().round()) == 210  # the flat grey level of image 8 survives crop+resize
+
+
+def test_celeba_hair_is_the_five_hair_colours(tmp_path):
+    folder = _celeba_folder(tmp_path, CELEBA_NAMES, CELEBA_ROWS)
+    data = load_dataset("celeba-hair", str(folder), val_size=2, split_seed=0)
     # hair: Bald 0, Black 1, Blond 2, Brown 3, Gray 4; two hair attributes or none -> -1 (dropped at evaluation)
     assert data.test_y.tolist() == [-1, 1]
     assert sorted(torch.cat([data.train_y, data.val_y]).tolist()) == [-1, 0, 1, 2, 3, 4]
-    assert int(data.test_x[1].float().mean().round()) == 210  # the flat grey level of image 8 survives crop+resize
+
+
+def test_attribute_probes_read_an_attribute_the_representation_holds_and_pick_the_balanced_ones(tmp_path):
+    from ppl_ssl.evaluation.attributes import attribute_probe_scores, balanced_attributes
+
+    rng = np.random.default_rng(0)
+    n = 120
+    bright = rng.random(n) < 0.5                      # "Bright": what the representation (mean grey level) shows
+    coin = rng.random(n) < 0.5                        # "Coin": balanced, invisible in the images
+    rare = np.arange(n) % 20 == 0                     # "Rare": 5 % positives, left out as imbalanced
+    rows = [[1 if b else -1, 1 if c else -1, 1 if r else -1, 1 if c else -1] for b, c, r in zip(bright, coin, rare)]
+    levels = np.where(bright, 200, 40) + rng.integers(0, 30, n)
+    folder = _celeba_folder(tmp_path, ["Bright", "Coin", "Rare", "Male"], rows, brightness=levels, test_from=80)
+    data = load_dataset("celeba", str(folder), val_size=20, split_seed=0)
+    assert [data.attributes.names[i] for i in balanced_attributes(data.attributes, 3)] == ["Bright", "Coin", "Male"]
+    encode = lambda images: images.mean((2, 3))  # noqa: E731  a "representation": the mean of each colour channel
+    scores = attribute_probe_scores(encode, data, count=2, epochs=60, lr=1e-2, batch_size=32)
+    assert set(scores) == {"attribute_accuracy_Bright", "attribute_accuracy_Coin", "attribute_accuracy_mean",
+                           "attribute_majority_mean"}
+    assert scores["attribute_accuracy_Bright"] >= 0.95            # held in the representation
+    assert scores["attribute_accuracy_Coin"] <= 0.75              # not held: about chance on 40 test images
+    assert scores["attribute_accuracy_mean"] == pytest.approx((scores["attribute_accuracy_Bright"] + scores["attribute_accuracy_Coin"]) / 2)
 
 
 def test_digits_always_available():
@@ -183,3 +229,20 @@ def test_a_truncated_or_malformed_cifar_batch_is_named(tmp_path):
     write_cifar_batch(folder / "test_batch", np.zeros((4, 3, 32, 32), dtype=np.uint8), np.arange(3))
     with pytest.raises(DataFileError, match="4 images but 3 labels"):
         load_dataset("cifar10", str(folder), val_size=2)
+
+
+def test_a_celeba_run_reports_gender_and_draws_its_attribute_probes(tmp_path):
+    from ppl_ssl.pipeline import fit_and_evaluate
+    from tests.conftest import tiny_config
+
+    rng = np.random.default_rng(1)
+    rows = [[1 if v else -1 for v in rng.random(4) < 0.5] for _ in range(60)]
+    folder = _celeba_folder(tmp_path, ["Smiling", "Young", "Wavy_Hair", "Male"], rows, brightness=rng.integers(0, 256, 60),
+                            test_from=45)
+    config = tiny_config("vae", "data.dataset='celeba'", f"data.data_dir='{folder}'", "data.val_size=10",
+                         "data.train_subset=0", "nets.kind='mlp'", "eval.figures=true", "eval.attribute_probes=2",
+                         "eval.style_probe=false", "eval.diagnostics_points=0")
+    metrics = fit_and_evaluate(config, tmp_path / "run", progress=False)
+    assert 0 <= metrics["knn_accuracy"] <= 1  # the content task: gender
+    assert len([k for k in metrics if k.startswith("attribute_accuracy_")]) == 3  # 2 attributes and their mean
+    assert (tmp_path / "run" / "figures" / "attributes.png").read_bytes()[:4] == b"\x89PNG"

@@ -162,7 +162,7 @@ def test_vicreg_trains_under_torchrun(tmp_path):
 
 
 @pytest.mark.slow  # multi-process: make test-all
-@pytest.mark.parametrize("preset", ["mocov2", "crvae"])
+@pytest.mark.parametrize("preset", ["mocov2", "crvae-contrastive"])
 def test_key_queues_take_every_ranks_keys_and_stay_identical(tmp_path, preset):
     # 2 epochs × 256 images: a queue fed by every rank has taken 512 keys; one fed by rank 0's shard alone, 256.
     # At each checkpoint the trainer compares every parameter and buffer (queue, momentum network) across ranks

@@ -206,7 +206,7 @@ FIT_CASES = [  # (arguments, words the one line must contain)
     (["--set", "augment.hue=0.9"], ["augment.hue", "in [0, 0.5]"]),
     (["--set", "data.val_size=100000"], ["data.val_size=100000 leaves no training images"]),
     (["--model", "simclr", "--views", "1"], ["method 'simclr'", "--views 2"]),
-    (["--model", "crvae", "--set", "objective.kind='iwae'"], ["model.program = 'crvae'", "objective.kind=elbo"]),
+    (["--model", "crvae-contrastive", "--set", "objective.kind='iwae'"], ["model.program = 'crvae_contrastive'", "objective.kind=elbo"]),
     (["--model", "infovae", "--set", "objective.kind='iwae'"], ["model.program = 'infovae'", "objective.kind=elbo"]),
     (["--model", "simclr", "--set", "objective.particles=4"], ["method 'simclr'", "objective.particles does not apply"]),
     (["--model", "mocov2", "--set", "method.momentum=1.0"], ["method.momentum = 1.0", "[0, 1)"]),

@@ -69,7 +69,7 @@ def _parameters(system):
     return {k: v.clone() for k, v in system.state_dict().items()}
 
 
-@pytest.mark.parametrize("preset, extra", [("simvae", ()), ("crvae", ()), ("mocov2", ()),  # momentum encoders, queues
+@pytest.mark.parametrize("preset, extra", [("simvae", ()), ("crvae-contrastive", ()), ("crvae-consistency", ()), ("mocov2", ()),  # momentum encoders, queues
                                            ("simvae", ("train.precision='bf16'",))])          # nets in bf16
 def test_resume_after_interruption_matches_an_uninterrupted_run(tmp_path, preset, extra):
     config = tiny_config(preset, "model.views=2", *extra, epochs=3)
@@ -118,8 +118,8 @@ def _cli(*args, cwd=ROOT, timeout=600):
     (["--model", "simclr", "--set", "objective.beta=0.5"], ["method 'simclr'", "objective.beta does not apply"]),
     (["--model", "vae", "--set", "model.prior.kind='vampire'"], ["model.prior.kind = 'vampire'", "vamp"]),
     (["--model", "simclr", "--views", "1"], ["method 'simclr'", "model.views ≥ 2", "--views 2"]),
-    (["--model", "crvae", "--set", "objective.kind='iwae'"], ["model.program = 'crvae'", "objective.kind=elbo"]),
-    (["--model", "crvae", "--set", "model.program.query='both'"], ["model.program.query", "'sample'"]),
+    (["--model", "crvae-contrastive", "--set", "objective.kind='iwae'"], ["model.program = 'crvae_contrastive'", "objective.kind=elbo"]),
+    (["--model", "crvae-contrastive", "--set", "model.program.query='both'"], ["model.program.query", "'sample'"]),
     (["--model", "mocov2", "--set", "method.momentum=1.0"], ["method.momentum = 1.0", "[0, 1)"]),
 ])
 @pytest.mark.slow  # a subprocess per case; tests/test_faults.py runs the same catalogue in-process
@@ -135,7 +135,7 @@ def test_cli_errors_are_one_line_with_exit_status_2(args, words, monkeypatch):
 
 def test_cli_help_lists_models_datasets_and_presets():
     out = _cli("experiments/fit.py", "--help").stdout
-    for word in ("simvae", "beta-vae", "fashion-mnist", "cifar10", "ssl_group", "--train-subset", "--resume", "crvae",
+    for word in ("simvae", "beta-vae", "fashion-mnist", "cifar10", "ssl_group", "--train-subset", "--resume", "crvae-contrastive", "crvae-consistency",
                  "simclr", "vicreg", "mocov2", "training methods (method.kind)"):
         assert word in out
 

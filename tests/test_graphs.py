@@ -28,8 +28,10 @@ def test_the_ssl_model_is_drawn_with_its_plates_content_and_observed_views():
 
 
 def test_cr_vae_shows_its_factor_and_selfvae_its_levels():
-    crvae, _ = _graph("crvae", views=2)
+    crvae, _ = _graph("crvae-contrastive", views=2)
     assert "z -> contrast" in crvae and "contrast [label=contrast fillcolor=gray" in crvae
+    consistency, _ = _graph("crvae-consistency", views=2)
+    assert "consistency [label=consistency fillcolor=gray" in consistency
     selfvae, _ = _graph("selfvae-hier", views=1)
     for site in ("u", "y1", "y2", "z1", "z2", "x"):
         assert f"{site} [label={site}" in selfvae
@@ -57,8 +59,8 @@ def test_the_content_explicit_model_has_the_collapsed_prior_of_the_views():
 def test_render_writes_each_presets_graphs_and_refuses_a_method_without_a_model(tmp_path, capsys):
     from ppl_ssl.commands import render
 
-    written = render.main(["--model", "simvae", "crvae", "--views", "2", "--out", str(tmp_path)])
-    assert sorted(p.name for p in written) == ["crvae_model_and_guide.png", "crvae_model_graph.png",
+    written = render.main(["--model", "simvae", "crvae-contrastive", "--views", "2", "--out", str(tmp_path)])
+    assert sorted(p.name for p in written) == ["crvae-contrastive_model_and_guide.png", "crvae-contrastive_model_graph.png",
                                                "simvae_model_and_guide.png", "simvae_model_graph.png"]
     assert all(p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in written)
     with pytest.raises(SystemExit) as exit_:

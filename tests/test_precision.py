@@ -165,7 +165,7 @@ def _no_host_reads(monkeypatch):
         yield
 
 
-@pytest.mark.parametrize("preset", ["vae", "simvae", "iwae", "vae-iaf", "vamp", "crvae", "selfvae-downscale", "simclr",
+@pytest.mark.parametrize("preset", ["vae", "simvae", "iwae", "vae-iaf", "vamp", "crvae-contrastive", "crvae-consistency", "selfvae-downscale", "simclr",
                                     "vicreg", "mocov2"])
 def test_the_training_step_never_reads_a_value_back_to_the_host(preset, monkeypatch):
     j = _views(preset)
@@ -200,7 +200,7 @@ def test_compiled_nets_train_to_the_same_loss_and_keep_parameter_names(tmp_path)
 
 # -------------------------------------------------------------------------------------------------- the CUDA path
 
-GPU_PRESETS = ["vae", "simvae", "iwae", "crvae", "selfvae-downscale", "simclr", "vicreg", "mocov2"]
+GPU_PRESETS = ["vae", "simvae", "iwae", "crvae-contrastive", "crvae-consistency", "selfvae-downscale", "simclr", "vicreg", "mocov2"]
 
 
 @CUDA

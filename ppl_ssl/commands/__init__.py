@@ -3,7 +3,7 @@
     ppl-ssl fit --model simvae            ppl-ssl evaluate RUN --nll
     ppl-ssl sample RUN --sampler gmm      ppl-ssl decode RUN
     ppl-ssl compare --epochs 10           ppl-ssl reproduce --suite table1 --budget cpu
-    ppl-ssl render --model simvae crvae   (model graphs)
+    ppl-ssl render --model simvae crvae-contrastive   (model graphs)
 """
 from __future__ import annotations
 

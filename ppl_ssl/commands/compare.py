@@ -1,6 +1,6 @@
 """Generative and discriminative SSL side by side: same data, encoder, augmentations, budget and evaluation.
 
-    python experiments/compare.py --models vae beta-vae simvae crvae simclr vicreg mocov2 --epochs 10 --seeds 3
+    python experiments/compare.py --models vae beta-vae simvae crvae-consistency simclr vicreg mocov2 --epochs 10 --seeds 3
 
 Trains (or reuses) one run per model and seed under --out (OUT/MODEL-eEPOCHS-sSEED, normal run folders; a
 killed comparison resumes), fits post-hoc decoders to the encoders that have no decoder, and writes
@@ -66,7 +66,7 @@ def reconstruction_figure(runs: dict[str, Path], path: Path, n: int = 12, device
 
 def main(argv=None) -> str:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--models", nargs="+", default=["vae", "beta-vae", "simvae", "crvae", "simclr", "vicreg", "mocov2"])
+    parser.add_argument("--models", nargs="+", default=["vae", "beta-vae", "simvae", "crvae-consistency", "simclr", "vicreg", "mocov2"])
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--seeds", type=int, default=3, help="number of seeds (runs per model)")
     parser.add_argument("--first-seed", type=int, default=1234)

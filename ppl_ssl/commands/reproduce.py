@@ -5,7 +5,7 @@
     python experiments/reproduce.py --suite ablation-variance                    # Figure 9: likelihood variance
     python experiments/reproduce.py --suite ablation-augment                     # Figure 7: crop scale / jitter
     python experiments/reproduce.py --suite generation                           # Table 7: MSE and FID, Figure 10
-    python experiments/reproduce.py --suite crvae                                # CR-VAE Table III (Fashion-MNIST rows)
+    python experiments/reproduce.py --suite crvae                                # contrastive CR-VAE paper's Table III (Fashion-MNIST)
     python experiments/reproduce.py --suite selfvae                              # selfVAE Table 1 shape (bits/dim)
     python experiments/reproduce.py --suite all --budget paper --device cuda     # the paper's budget, on a GPU
     python experiments/reproduce.py --suite table1 --budget smoke                # minutes: checks the whole path

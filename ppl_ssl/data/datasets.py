@@ -77,9 +77,26 @@ class DatasetSpec(Dataset):
         return list(dict.fromkeys(expanded))
 
 
+@dataclass(frozen=True)
+class Attributes:
+    """Binary attributes of every image besides its content label (CelebA's 40), 0/1 int8 (N, A) per split."""
+
+    names: tuple[str, ...]
+    train: torch.Tensor
+    val: torch.Tensor
+    test: torch.Tensor
+
+    def to(self, device: torch.device | str) -> "Attributes":
+        return Attributes(self.names, self.train.to(device), self.val.to(device), self.test.to(device))
+
+    def split(self, name: str) -> torch.Tensor:
+        return {"train": self.train, "val": self.val, "test": self.test}[name]
+
+
 @dataclass
 class DataSplits:
-    """uint8 images and int64 labels (-1: no label, ignored by evaluation) for each split."""
+    """uint8 images and int64 labels (-1: no label, ignored by evaluation) for each split, and the images' other
+    attributes where the dataset has them."""
 
     spec: DatasetSpec
     train_x: torch.Tensor
@@ -88,13 +105,14 @@ class DataSplits:
     val_y: torch.Tensor
     test_x: torch.Tensor
     test_y: torch.Tensor
+    attributes: Attributes | None = None
 
     def split(self, name: str) -> tuple[torch.Tensor, torch.Tensor]:
         return getattr(self, f"{name}_x"), getattr(self, f"{name}_y")
 
     def to(self, device: torch.device | str) -> "DataSplits":
         moved = {k: getattr(self, k).to(device) for k in ("train_x", "train_y", "val_x", "val_y", "test_x", "test_y")}
-        return DataSplits(self.spec, **moved)
+        return DataSplits(self.spec, **moved, attributes=self.attributes.to(device) if self.attributes else None)
 
 
 def as_float(images: torch.Tensor) -> torch.Tensor:
@@ -111,9 +129,9 @@ def load_dataset(name: str, data_dir: str = "", val_size: int = 5000, train_subs
             raise DataNotFoundError(f"--dataset {name} reads your data: pass --data-dir ({spec.files})")
         user = spec.read_user(Path(data_dir).expanduser(), image_size)
         spec = dataclasses.replace(spec, image_shape=tuple(user.train_x.shape[1:]), class_names=user.class_names)
-        train_x, train_y, test_x, test_y = user.train_x, user.train_y, user.test_x, user.test_y
+        train_x, train_y, test_x, test_y, extra = user.train_x, user.train_y, user.test_x, user.test_y, []
     else:
-        train_x, train_y, test_x, test_y = spec.read(_locate(spec, data_dir))
+        train_x, train_y, test_x, test_y, *extra = spec.read(_locate(spec, data_dir))
     if spec.binarise:  # the paper's binarised MNIST: threshold at 0.5
         train_x, test_x = ((a >= 128).astype(np.uint8) * 255 for a in (train_x, test_x))
     if val_size == 0:
@@ -125,8 +143,13 @@ def load_dataset(name: str, data_dir: str = "", val_size: int = 5000, train_subs
     if train_subset:
         train_idx = train_idx[:train_subset]
     tensor = lambda a: torch.from_numpy(np.ascontiguousarray(a))  # noqa: E731
+    attributes = None
+    if extra:  # (names, training-split matrix, test-split matrix) of a dataset with attributes
+        names, train_attributes, test_attributes = extra[0]
+        attributes = Attributes(tuple(names), tensor(train_attributes[train_idx]), tensor(train_attributes[val_idx]),
+                                tensor(test_attributes))
     return DataSplits(spec, tensor(train_x[train_idx]), tensor(train_y[train_idx]), tensor(train_x[val_idx]),
-                      tensor(train_y[val_idx]), tensor(test_x), tensor(test_y)).to(device)
+                      tensor(train_y[val_idx]), tensor(test_x), tensor(test_y), attributes).to(device)
 
 
 def image_shape(name: str, data_dir: str = "", image_size: int = 32) -> tuple[int, int, int]:
@@ -205,11 +228,12 @@ def _has_cifar(folder: Path) -> bool:
     return all((folder / n).is_file() for n in ["test_batch"] + [f"data_batch_{i}" for i in range(1, 6)])
 
 
-def _read_celeba(folder: Path):
+def _read_celeba(folder: Path, content=formats.celeba_gender_labels):
+    """Images, the content label (`content`: gender, or hair colour for celeba-hair) and all 40 attributes as 0/1."""
     from tqdm import tqdm
 
     files, names, attributes = formats.read_celeba_attributes(folder / "list_attr_celeba.txt")
-    labels = formats.celeba_hair_labels(names, attributes)
+    labels = content(names, attributes)
     partition_file = folder / "list_eval_partition.txt"
     if partition_file.is_file():
         part = dict(line.split() for line in partition_file.read_text().splitlines() if line.strip())
@@ -218,7 +242,13 @@ def _read_celeba(folder: Path):
         is_test = np.arange(len(files)) >= len(files) - max(1, len(files) // 10)
     images = np.stack([formats.read_celeba_image(folder / "img_align_celeba" / f)
                        for f in tqdm(files, desc="reading CelebA", leave=False)])
-    return images[~is_test], labels[~is_test], images[is_test], labels[is_test]
+    binary = (attributes > 0).astype(np.int8)
+    return (images[~is_test], labels[~is_test], images[is_test], labels[is_test],
+            (names, binary[~is_test], binary[is_test]))
+
+
+def _read_celeba_hair(folder: Path):
+    return _read_celeba(folder, formats.celeba_hair_labels)
 
 
 def _has_celeba(folder: Path) -> bool:
@@ -258,8 +288,15 @@ for _spec in (
         _COLOUR_AUGMENT, "resnet", 64, env_subfolders=("cifar-10-batches-py",),
         files="data_batch_1 … data_batch_5 and test_batch",
     ),
-    DatasetSpec(
-        "celeba", (3, 64, 64), formats.CELEBA_HAIR, _read_celeba, _has_celeba,
+    DatasetSpec(  # the SimVAE paper's CelebA task: gender (its Tables 1, 5, 6); the 40 attributes ride along
+        "celeba", (3, 64, 64), formats.CELEBA_GENDER, _read_celeba, _has_celeba,
+        ("~/.cache/ppl_ssl/celeba",),
+        "Put img_align_celeba/ and list_attr_celeba.txt (and list_eval_partition.txt) from the CelebA release in a "
+        "folder and pass --data-dir (or its parent as PPL_SSL_DATA with the folder named celeba).",
+        _COLOUR_AUGMENT, "resnet", 64, env_subfolders=("celeba",), files="list_attr_celeba.txt and img_align_celeba/",
+    ),
+    DatasetSpec(  # its Figure 5 (left) and the workshop paper's Table 2: hair colour, 5 classes
+        "celeba-hair", (3, 64, 64), formats.CELEBA_HAIR, _read_celeba_hair, _has_celeba,
         ("~/.cache/ppl_ssl/celeba",),
         "Put img_align_celeba/ and list_attr_celeba.txt (and list_eval_partition.txt) from the CelebA release in a "
         "folder and pass --data-dir (or its parent as PPL_SSL_DATA with the folder named celeba).",

@@ -103,6 +103,7 @@ def write_cifar_batch(path: Path, images: np.ndarray, labels: np.ndarray) -> Non
 
 
 CELEBA_HAIR = ("Bald", "Black_Hair", "Blond_Hair", "Brown_Hair", "Gray_Hair")
+CELEBA_GENDER = ("female", "male")
 
 
 def read_celeba_attributes(path: Path) -> tuple[list[str], list[str], np.ndarray]:
@@ -123,6 +124,11 @@ def celeba_hair_labels(attribute_names: list[str], attributes: np.ndarray) -> np
     columns = [attribute_names.index(a) for a in CELEBA_HAIR]
     hair = attributes[:, columns] > 0
     return np.where(hair.sum(1) == 1, hair.argmax(1), -1).astype(np.int64)
+
+
+def celeba_gender_labels(attribute_names: list[str], attributes: np.ndarray) -> np.ndarray:
+    """The SimVAE paper's CelebA content label (its Tables 1, 5, 6): gender, from the `Male` attribute (female 0, male 1)."""
+    return (attributes[:, attribute_names.index("Male")] > 0).astype(np.int64)
 
 
 def read_celeba_image(path: Path, size: int = 64, crop: int = 148) -> np.ndarray:

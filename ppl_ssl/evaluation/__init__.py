@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from ppl_ssl.config import AugmentConfig, EvalConfig
 from ppl_ssl.data import DataSplits, as_float
+from ppl_ssl.evaluation.attributes import attribute_probe_scores, balanced_attributes
 from ppl_ssl.evaluation.diagnostics import active_units, aggregate_log_density, posterior_diagnostics, site_terms
 from ppl_ssl.evaluation.fid import FeatureNetwork, cached_feature_network, frechet_distance
 from ppl_ssl.evaluation.generation import class_conditional_codes, generation_scores
@@ -15,7 +16,7 @@ from ppl_ssl.evaluation.representation import (Features, cluster_accuracy, embed
                                                gmm_scores, knn_accuracy, part_scores, probe_accuracy)
 
 __all__ = [
-    "FeatureNetwork", "Features", "active_units", "cached_feature_network", "class_conditional_codes", "frechet_distance",
+    "FeatureNetwork", "Features", "active_units", "attribute_probe_scores", "balanced_attributes", "cached_feature_network", "class_conditional_codes", "frechet_distance",
     "generation_scores", "aggregate_log_density", "bits_per_dim", "cluster_accuracy", "embed", "evaluate",
     "evaluate_generative", "evaluate_representation", "extract_features", "gmm_scores", "importance_log_weights",
     "importance_weighted_nll", "knn_accuracy", "part_scores", "posterior_diagnostics", "probe_accuracy", "psis_khat",
@@ -56,6 +57,9 @@ def evaluate(system, data: DataSplits, config: EvalConfig, history: list[dict], 
     parts = system.code_parts
     if features is not None and parts and len(parts) > 1:  # a hierarchical representation is also scored level by level
         metrics.update(part_scores(features, parts, config, seed, data.train_x.device))
+    if data.attributes is not None and config.attribute_probes > 0:
+        metrics.update(attribute_probe_scores(system.encode, data, config.attribute_probes, config.probe_epochs,
+                                              config.probe_lr, config.probe_batch_size, seed))
     if config.style_probe:
         metrics.update(evaluate_style(system.encode, data, augment or AugmentConfig(), seed))
     if system.can_decode:
@@ -66,5 +70,8 @@ def evaluate(system, data: DataSplits, config: EvalConfig, history: list[dict], 
 
 
 def training_summary(history: list[dict]) -> dict:
-    """Epochs trained and the training seconds they took, from the per-epoch history."""
-    return {"epochs": history[-1]["epoch"], "train_seconds": float(sum(h["seconds"] for h in history))}
+    """Epochs trained and the training seconds they took, from the per-epoch history, and the last validation scores
+    tracked during training (`train.track_every`), which choose settings without looking at the test split."""
+    tracked = [h for h in history if "val_knn_accuracy" in h]
+    last = {k: tracked[-1][k] for k in ("val_knn_accuracy", "val_gmm_accuracy")} if tracked else {}
+    return {"epochs": history[-1]["epoch"], "train_seconds": float(sum(h["seconds"] for h in history)), **last}

@@ -46,6 +46,12 @@ def extract_features(encode, data: DataSplits) -> Features:
     return Features(*parts)
 
 
+def knn_validation_scores(f: Features, max_k: int = 15) -> np.ndarray:
+    """Validation accuracy of k-NN for k = 1..max_k (one neighbour search for all k)."""
+    knn = KNeighborsClassifier(n_neighbors=min(max_k, len(f.train))).fit(f.train, f.train_y)
+    return _knn_scores(knn, f.val, f.val_y, f.train_y, max_k)
+
+
 def knn_accuracy(f: Features, max_k: int = 15) -> tuple[float, int]:
     """Test accuracy of k-NN (scikit-learn) with k in 1..max_k chosen on validation accuracy."""
     knn = KNeighborsClassifier(n_neighbors=min(max_k, len(f.train))).fit(f.train, f.train_y)

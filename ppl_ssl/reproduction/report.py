@@ -2,6 +2,7 @@
 whether it matches (≈), beats (▲) or trails (▼) the paper, the budget actually used, and the ablations' figures."""
 from __future__ import annotations
 
+import json
 import math
 from collections import defaultdict
 from pathlib import Path
@@ -153,3 +154,28 @@ def ablation_figures(suite: Suite, summary: dict, folder: Path) -> list[Path]:
         save_figure(fig, path)
         paths.append(path)
     return paths
+
+
+def curve_figure(suite: Suite, results: list[RunResult], folder: Path, dataset: str) -> Path:
+    """Validation kNN and GMM accuracy against epochs (tracked during training, `train.track_every`), a line per
+    run, the paper's test number of each model as a dotted line of its colour where it has one."""
+
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.4), squeeze=False)
+    for key, label, ax in (("val_knn_accuracy", "kNN", axes[0][0]), ("val_gmm_accuracy", "GMM", axes[0][1])):
+        for result in results:
+            history = json.loads((result.folder / "history.json").read_text())
+            points = [(h["epoch"], 100 * h[key]) for h in history if key in h]
+            if not points:
+                continue
+            line, = ax.plot(*zip(*points), marker="o", markersize=3, label=result.folder.name)
+            paper = paper_value(key.removeprefix("val_"), result.spec.model, dataset, suite.paper_tables)
+            if paper is not None:
+                ax.axhline(paper[0].mean, color=line.get_color(), linestyle=":", linewidth=1)
+        ax.set_title(f"{label} accuracy, validation split (dotted: the paper's, test split)", fontsize=8)
+        ax.set_xlabel("epoch")
+        ax.set_ylabel("%")
+    axes[0][0].legend(fontsize=7)
+    fig.tight_layout()
+    path = folder / f"{suite.name}-curves.png"
+    save_figure(fig, path)
+    return path

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from ppl_ssl.config import build_config
 from ppl_ssl.reproduction.budgets import budget as find_budget
-from ppl_ssl.reproduction.report import ablation_figures, markdown, summarise
+from ppl_ssl.reproduction.report import ablation_figures, curve_figure, markdown, summarise
 from ppl_ssl.reproduction.runner import run_suite, runs_folder
 from ppl_ssl.reproduction.suites import suite as find_suites
 from ppl_ssl.storage import atomic_write_bytes, atomic_write_json, atomic_write_text
@@ -34,12 +34,15 @@ def reproduce(suite_name: str, budget_name: str = "cpu", dataset: str = "fashion
         results = run_suite(suite, budget, dataset, seed_list, out, device, precision, assignments, progress)
         summary = summarise(suite, results, dataset)
         figures = []
+        if suite.curves:
+            figures.append((f"{suite.name}: validation accuracy against epochs",
+                            curve_figure(suite, results, out, dataset).relative_to(out).as_posix()))
         if suite.kind == "ablation":
-            figures = [(f"{suite.name}: mean ± s.e. over seeds", path.name) for path in ablation_figures(suite, summary, out)]
+            figures += [(f"{suite.name}: mean ± s.e. over seeds", path.name) for path in ablation_figures(suite, summary, out)]
         elif suite.kind == "generation" and budget.figures:
             first = {r.spec.model: r.folder for r in reversed(results)}
             prefix = f"{budget.name}-{dataset}"
-            figures = [(f"{model}: samples from a Gaussian fitted to each class's codes",
+            figures += [(f"{model}: samples from a Gaussian fitted to each class's codes",
                         _beside_report(out, first[model] / "figures" / "class_samples.png",
                                        f"{prefix}-{model}-class_samples.png")) for model in first]
             if "simvae" in first:

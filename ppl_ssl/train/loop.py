@@ -30,6 +30,7 @@ from ppl_ssl.train.graph import GraphedTrainStep, check_graph_config
 from ppl_ssl.train.guard import check_divergence
 from ppl_ssl.optim import build_schedule, set_learning_rate
 from ppl_ssl.train.setup import load_data_for, make_optimiser, prepare_system
+from ppl_ssl.train.tracking import tracked_scores
 from ppl_ssl.train.validation import validation_loss
 from ppl_ssl.train.sinks import Sinks
 from ppl_ssl.train.step import TrainStep
@@ -127,6 +128,10 @@ def _train(config, data: DataSplits, system, step: TrainStep | GraphedTrainStep,
                 if checkpoints.schedule.needs_validation_loss:
                     summary["validation_loss"] = validation_loss(system, data, config)
                     checkpoints.schedule.epoch_end(summary["validation_loss"])
+                if train.track_every and ((epoch + 1) % train.track_every == 0 or epoch + 1 == train.epochs):
+                    tracking_started = time.perf_counter()
+                    summary.update(tracked_scores(system, data, config.eval.knn_max_k, seed=train.seed))
+                    summary["tracking_seconds"] = time.perf_counter() - tracking_started
                 history.append(summary)
                 sinks.epoch(summary, train.epochs, (epoch + 1) * steps_per_epoch)
                 if epoch + 1 == train.epochs or (epoch + 1) % train.checkpoint_every == 0:

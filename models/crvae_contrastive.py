@@ -1,4 +1,4 @@
-"""CR-VAE (Lygerakis & Rueckert, "CR-VAE: Contrastive Regularization on Variational Autoencoders").
+"""Contrastive CR-VAE (Lygerakis & Rueckert, "CR-VAE: Contrastive Regularization on Variational Autoencoders").
 
     z^j ~ N(0, I),   x^j | z^j ~ p_θ(x | z^j)                    a VAE on each of the J views
     + γ · (−InfoNCE(z^1, k^2))                                    a factor, not a distribution
@@ -25,7 +25,7 @@ from ppl_ssl.models.ssl import SSLModel
 from ppl_ssl.registry import MODELS
 
 
-def crvae_model(views: torch.Tensor, decoder: nn.Module, prior: nn.Module, likelihood: nn.Module,
+def contrastive_crvae_model(views: torch.Tensor, decoder: nn.Module, prior: nn.Module, likelihood: nn.Module,
                 contrast: nn.Module, gamma: float):
     """views: (N, J, C, H, W). The contrastive factor needs a second view, so single test images score as a VAE."""
     n, j = views.shape[:2]
@@ -52,7 +52,7 @@ class SampledCode(nn.Module):
 class ViewContrast(nn.Module):
     """InfoNCE between view 1's query and momentum keys of the other views (`MomentumContrast`)."""
 
-    def __init__(self, encoder: nn.Module, latent_dim: int, options: "CRVAEOptions"):
+    def __init__(self, encoder: nn.Module, latent_dim: int, options: "ContrastiveCRVAEOptions"):
         super().__init__()
         self.online = SampledCode(encoder)
         self.momentum = MomentumContrast(self.online, latent_dim, options.queue_size, options.temperature, options.momentum)
@@ -66,20 +66,22 @@ class ViewContrast(nn.Module):
         self.momentum.after_step(self.online)
 
 
-class CRVAEModel(SSLModel):
-    """The SSL model's pieces (decoding and prior sampling included) plus the contrastive factor."""
+class ContrastiveCRVAEModel(SSLModel):
+    """The SSL model's pieces (decoding and prior sampling included) plus the contrastive factor.
+
+    Not `crvae_consistency` (Sinha & Dieng's consistency-regularised CR-VAE, the SimVAE papers' baseline)."""
 
     adds_factors = True  # γ·(−InfoNCE): a factor only a plain ELBO weighs as the paper means it
 
     @classmethod
-    def build(cls, options: "CRVAEOptions", context: BuildContext) -> "CRVAEModel":
+    def build(cls, options: "ContrastiveCRVAEOptions", context: BuildContext) -> "ContrastiveCRVAEModel":
         contrast = ViewContrast(context.encoder, context.latent_dim, options)
         return cls(context.decoder, context.prior, context.likelihood, contrast, options.gamma)
 
     @classmethod
     def check_config(cls, config) -> None:
         if config.model.views < 2:
-            raise ConfigError(f"model.program = 'crvae' contrasts view 1 with view 2 and needs model.views ≥ 2, "
+            raise ConfigError(f"model.program = 'crvae_contrastive' contrasts view 1 with view 2 and needs model.views ≥ 2, "
                               f"got {config.model.views}; use --views 2")
 
     def __init__(self, decoder: nn.Module, prior: nn.Module, likelihood: nn.Module, contrast: ViewContrast, gamma: float):
@@ -87,14 +89,14 @@ class CRVAEModel(SSLModel):
         self.contrast, self.gamma = contrast, gamma
 
     def forward(self, views: torch.Tensor) -> torch.Tensor:
-        return crvae_model(views, self.decoder, self.prior, self.likelihood, self.contrast, self.gamma)
+        return contrastive_crvae_model(views, self.decoder, self.prior, self.likelihood, self.contrast, self.gamma)
 
     def after_step(self) -> None:
         self.contrast.after_step()
 
 
 @dataclass
-class CRVAEOptions:
+class ContrastiveCRVAEOptions:
     gamma: float = option(1.0, lambda v: v >= 0, "non-negative")          # weight of −InfoNCE (the CR-VAE paper's γ = 1)
     temperature: float = option(0.1, lambda v: v > 0, "positive")
     queue_size: int = option(4096, lambda v: v >= 1, "at least 1")
@@ -102,4 +104,5 @@ class CRVAEOptions:
     query: str = option("sample", lambda v: v in ("sample", "mean"), "'sample' (the authors' choice) or 'mean'")
 
 
-MODELS.register("crvae", CRVAEOptions, summary="VAE on J ≥ 2 views + γ·(−InfoNCE) factor with a momentum key encoder (CR-VAE)")(CRVAEModel)
+MODELS.register("crvae_contrastive", ContrastiveCRVAEOptions,
+                summary="VAE on J ≥ 2 views + γ·(−InfoNCE) factor with a momentum key encoder (Lygerakis & Rueckert's CR-VAE)")(ContrastiveCRVAEModel)
