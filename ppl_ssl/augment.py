@@ -24,8 +24,10 @@ class AugmentConfig:
     """The augmentation's options (the config's [augment] section)."""
 
     enabled: bool = True
-    crop_scale: list[float] = field(default_factory=lambda: [0.4, 1.0])
-    crop_ratio: list[float] = field(default_factory=lambda: [0.75, 1.3])
+    crop_scale: list[float] = field(default_factory=lambda: [0.4, 1.0], metadata=checked(
+        lambda v: len(v) == 2 and 0 < v[0] <= v[1] <= 1, "[smallest, largest] area fractions with 0 < smallest ≤ largest ≤ 1"))
+    crop_ratio: list[float] = field(default_factory=lambda: [0.75, 1.3], metadata=checked(
+        lambda v: len(v) == 2 and 0 < v[0] <= v[1], "[smallest, largest] aspect ratios with 0 < smallest ≤ largest"))
     hflip: float = field(default=0.0, metadata=checked(lambda v: 0 <= v <= 1, "a probability in [0, 1]"))
     vflip: float = field(default=0.5, metadata=checked(lambda v: 0 <= v <= 1, "a probability in [0, 1]"))
     brightness: float = field(default=0.0, metadata=checked(lambda v: v >= 0, "non-negative"))

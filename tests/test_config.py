@@ -105,3 +105,10 @@ def test_a_component_option_set_through_its_section_reaches_the_one_component_th
         ppl_ssl.build_config("selfvae-hier", {}, ["model.likelihood=logistic_mixture", "model.components=3"])
     with pytest.raises(ConfigError, match="unknown key 'model.foo'"):
         ppl_ssl.build_config("selfvae-hier", {}, ["model.foo=1"])
+
+
+@pytest.mark.parametrize("assignment", ["augment.crop_scale=[-0.5, 1.0]", "augment.crop_scale=[]", "augment.crop_scale=[0.8, 0.4]",
+                                        "augment.crop_scale=[0.4, 1.5]", "augment.crop_ratio=[2, 1]", "augment.crop_ratio=[0, 1]"])
+def test_a_crop_range_that_would_train_on_nothing_is_refused(assignment):
+    with pytest.raises(ConfigError, match=assignment.split("=")[0].replace(".", r"\.") + ".*must be"):
+        build_config("vae", {}, [assignment])
