@@ -16,7 +16,7 @@ def test_every_preset_resolves_and_round_trips_through_its_file(tmp_path):
 def test_presets_define_the_papers_models():
     vae, beta, sim = build_config("vae"), build_config("beta-vae"), build_config("simvae")
     assert (vae.model.views, vae.model.prior.kind, vae.objective.options.beta) == (1, "standard_normal", 1.0)
-    assert beta.objective.options.beta == 2.0 and beta.model.views == 1
+    assert beta.objective.options.beta == 0.2 and beta.model.views == 1
     assert (sim.model.views, sim.model.prior.kind, sim.model.prior.options.sigma2) == (10, "ssl_group", 0.15)
     assert sim.model.likelihood.options.variance == 0.02 and sim.nets.kind == "mlp" and sim.model.latent_dim == 10
     # Table 2 augmentation of the dataset comes in beneath the preset

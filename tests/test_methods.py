@@ -59,17 +59,23 @@ def test_fit_moves_the_key_network_after_the_optimiser_step(tmp_path):
     assert int(system.contrast.queue.pointer) == 256  # every training image's key entered the queue once (8 steps × 32)
 
 
+def _loss_and_gradients(config):
+    """The system's loss, terms and (encoder, decoder) first-layer gradients on fixed views under fixed draws."""
+    torch.manual_seed(2)
+    system = build_system(config, IMAGE)
+    views = _fixed_views(config)
+    pyro.set_rng_seed(3)
+    loss, terms = system.training_loss(views)
+    loss.backward()
+    grads = (system.guide.encoder.head.linear.weight.grad.clone(), system.model.decoder.body[0][0].weight.grad.clone())
+    return system, views, loss, terms, grads
+
+
 def test_crvae_factor_reaches_the_encoder_and_not_the_decoder():
     grads = {}
     for gamma in (0.0, 1.0):
         config = tiny_config("crvae-contrastive", "model.views=2", f"model.program.gamma={gamma}")
-        torch.manual_seed(2)
-        system = build_system(config, IMAGE)
-        views = _fixed_views(config)
-        pyro.set_rng_seed(3)
-        loss, terms = system.training_loss(views)
-        loss.backward()
-        grads[gamma] = (system.guide.encoder.head.linear.weight.grad.clone(), system.model.decoder.body[0][0].weight.grad.clone())
+        _, _, loss, terms, grads[gamma] = _loss_and_gradients(config)
         contrast = float(terms["contrast"])
         assert float(loss.detach()) == pytest.approx(-(float(terms["elbo"]) + contrast), rel=1e-5)  # loss = −(ELBO + factor)
         assert (contrast == 0.0) == (gamma == 0.0) and contrast <= 0.0  # the factor is −γ·InfoNCE ≤ 0
@@ -141,14 +147,8 @@ def test_consistency_loss_is_the_vaes_two_elbos_plus_lambda_kl_and_the_kl_trains
     losses, grads = {}, {}
     for weight in (0.0, 0.5):
         config = tiny_config("crvae-consistency", f"model.program.weight={weight}")
-        torch.manual_seed(2)
-        system = build_system(config, IMAGE)
-        views = _fixed_views(config)
-        pyro.set_rng_seed(3)
-        loss, terms = system.training_loss(views)
-        loss.backward()
+        system, views, loss, terms, grads[weight] = _loss_and_gradients(config)
         losses[weight] = float(loss.detach())
-        grads[weight] = (system.guide.encoder.head.linear.weight.grad.clone(), system.model.decoder.body[0][0].weight.grad.clone())
         with torch.no_grad():
             (loc_x, scale_x), (loc_t, scale_t) = system.guide.encoder(views[:, 0]), system.guide.encoder(views[:, 1])
         kl = float(_hand_kl(loc_t, scale_t, loc_x, scale_x).sum())

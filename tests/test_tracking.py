@@ -26,7 +26,7 @@ def test_the_long_budget_and_suite_and_the_beta_tuning_suite():
     assert "schedule.kind='warmup_cosine'" in suite.shared and "train.track_every=2" in suite.shared
     assert [spec.model for spec in suite.specs([1])] == ["simvae", "vae", "crvae-consistency"]
     tune = SUITES["tune-beta"]
-    assert {spec.setting for spec in tune.specs([1])} == {f"beta={b:g}" for b in (0.5, 1, 2, 5, 10, 25)}
+    assert {spec.setting for spec in tune.specs([1])} == {f"beta={b:g}" for b in (0.1, 0.2, 0.5, 1, 2, 5, 10, 25)}
     assert [key for key, _, _ in tune.metrics] == ["val_knn_accuracy", "val_gmm_accuracy"]  # never the test split
     assert BUDGETS["paper"].overrides("random")["train.epochs"] == 1  # an encoder that does not learn: one epoch
 

@@ -22,8 +22,8 @@ STYLE = [("style_r2_mean", "style R²", 1), ("style_accuracy_vflip", "v-flip acc
 VALIDATION = [("val_knn_accuracy", "kNN (validation)", 100), ("val_gmm_accuracy", "GMM (validation)", 100)]
 # β of the β-VAE at the TMLR paper's likelihood variance σ² = 0.02. The workshop paper tuned β over 0.1, 0.2, 0.5 at
 # σ² = 1 and chose 0.1. The loss ‖x − x̂‖²/(2σ²) + β·KL = (‖x − x̂‖²/2 + βσ²·KL)/σ² depends on βσ² alone, so its
-# β = 0.1 at σ² = 1 is β = 5 at σ² = 0.02, and its range is 5, 10, 25; the sweep brackets that from β = 0.5 up.
-BETAS = [0.5, 1, 2, 5, 10, 25]
+# β = 0.1 at σ² = 1 is β = 5 at σ² = 0.02, and its range is 5, 10, 25; the sweep brackets that from β = 0.1 up.
+BETAS = [0.1, 0.2, 0.5, 1, 2, 5, 10, 25]
 
 
 @dataclass(frozen=True)
