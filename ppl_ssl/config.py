@@ -116,10 +116,10 @@ class EvalConfig:
     nll_test_images: int = field(default=0, metadata=checked(lambda v: v >= 0, "0 (the whole test split) or a positive count"))
     # style retention: probes predicting augmentation parameters from the representation (evaluation/style.py)
     style_probe: bool = True
-    # posterior diagnostics (KL, active units, mutual information) on this many test images (0: skipped)
     # MLP probes of this many binary attributes (the most balanced ones) where the dataset has them (CelebA: the
     # paper's Figure 6 probes 20); 0: none
     attribute_probes: int = field(default=20, metadata=checked(lambda v: v >= 0, "0 (none) or a positive count"))
+    # posterior diagnostics (KL, active units, mutual information) on this many test images (0: skipped)
     diagnostics_points: int = field(default=2000, metadata=checked(lambda v: v >= 0, "0 (skip) or a positive count"))
 
 

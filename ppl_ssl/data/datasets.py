@@ -255,6 +255,15 @@ def _has_celeba(folder: Path) -> bool:
     return (folder / "list_attr_celeba.txt").is_file() and (folder / "img_align_celeba").is_dir()
 
 
+# the SimVAE paper's CelebA task: gender (its Tables 1, 5, 6); the 40 attributes ride along
+_CELEBA = DatasetSpec(
+    "celeba", (3, 64, 64), formats.CELEBA_GENDER, _read_celeba, _has_celeba,
+    ("~/.cache/ppl_ssl/celeba",),
+    "Put img_align_celeba/ and list_attr_celeba.txt (and list_eval_partition.txt) from the CelebA release in a "
+    "folder and pass --data-dir (or its parent as PPL_SSL_DATA with the folder named celeba).",
+    _COLOUR_AUGMENT, "resnet", 64, env_subfolders=("celeba",), files="list_attr_celeba.txt and img_align_celeba/",
+)
+
 FASHION_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
 DIGIT_CLASSES = tuple(str(i) for i in range(10))
 CIFAR_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
@@ -288,20 +297,9 @@ for _spec in (
         _COLOUR_AUGMENT, "resnet", 64, env_subfolders=("cifar-10-batches-py",),
         files="data_batch_1 … data_batch_5 and test_batch",
     ),
-    DatasetSpec(  # the SimVAE paper's CelebA task: gender (its Tables 1, 5, 6); the 40 attributes ride along
-        "celeba", (3, 64, 64), formats.CELEBA_GENDER, _read_celeba, _has_celeba,
-        ("~/.cache/ppl_ssl/celeba",),
-        "Put img_align_celeba/ and list_attr_celeba.txt (and list_eval_partition.txt) from the CelebA release in a "
-        "folder and pass --data-dir (or its parent as PPL_SSL_DATA with the folder named celeba).",
-        _COLOUR_AUGMENT, "resnet", 64, env_subfolders=("celeba",), files="list_attr_celeba.txt and img_align_celeba/",
-    ),
-    DatasetSpec(  # its Figure 5 (left) and the workshop paper's Table 2: hair colour, 5 classes
-        "celeba-hair", (3, 64, 64), formats.CELEBA_HAIR, _read_celeba_hair, _has_celeba,
-        ("~/.cache/ppl_ssl/celeba",),
-        "Put img_align_celeba/ and list_attr_celeba.txt (and list_eval_partition.txt) from the CelebA release in a "
-        "folder and pass --data-dir (or its parent as PPL_SSL_DATA with the folder named celeba).",
-        _COLOUR_AUGMENT, "resnet", 64, env_subfolders=("celeba",), files="list_attr_celeba.txt and img_align_celeba/",
-    ),
+    _CELEBA,
+    # the same files, hair colour as the label: the paper's Figure 5 (left) and the workshop paper's Table 2
+    dataclasses.replace(_CELEBA, name="celeba-hair", class_names=formats.CELEBA_HAIR, read=_read_celeba_hair),
     DatasetSpec(
         "toy", (1, toy.SIZE, toy.SIZE), toy.SHAPES, toy.read_toy, lambda _: True, (),
         "generated on the fly (ppl_ssl.data.toy); nothing to download.",

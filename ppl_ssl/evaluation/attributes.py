@@ -32,6 +32,6 @@ def attribute_probe_scores(encode, data: DataSplits, count: int, epochs: int, lr
         accuracy, _ = probe_accuracy(f, f.train.shape[1], epochs, lr, batch_size, seed, data.train_x.device)
         scores[f"attribute_accuracy_{attributes.names[index]}"] = accuracy
         majority.append(max(labels["test"].mean(), 1 - labels["test"].mean()))
-    scores["attribute_accuracy_mean"] = float(np.mean([v for k, v in scores.items()]))
+    scores["attribute_accuracy_mean"] = float(np.mean(list(scores.values())))
     scores["attribute_majority_mean"] = float(np.mean(majority))  # what always guessing the commoner value scores
     return scores

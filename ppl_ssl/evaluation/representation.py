@@ -37,24 +37,29 @@ def embed(encode, images: torch.Tensor, batch_size: int = 2048) -> torch.Tensor:
     return torch.cat([encode(as_float(images[i : i + batch_size])).float().cpu() for i in range(0, len(images), batch_size)])
 
 
+def split_features(encode, data: DataSplits, split: str) -> tuple[np.ndarray, np.ndarray]:
+    """Representations and labels of one split's labelled images, as numpy arrays."""
+    x, y = data.split(split)
+    keep = (y >= 0).cpu()
+    return embed(encode, x)[keep].numpy(), y.cpu()[keep].numpy()
+
+
 def extract_features(encode, data: DataSplits) -> Features:
-    parts = []
-    for split in ("train", "val", "test"):
-        x, y = data.split(split)
-        keep = (y >= 0).cpu()
-        parts += [embed(encode, x)[keep].numpy(), y.cpu()[keep].numpy()]
-    return Features(*parts)
+    return Features(*(part for split in ("train", "val", "test") for part in split_features(encode, data, split)))
+
+
+def _fit_knn(f: Features, max_k: int) -> KNeighborsClassifier:
+    return KNeighborsClassifier(n_neighbors=min(max_k, len(f.train))).fit(f.train, f.train_y)
 
 
 def knn_validation_scores(f: Features, max_k: int = 15) -> np.ndarray:
     """Validation accuracy of k-NN for k = 1..max_k (one neighbour search for all k)."""
-    knn = KNeighborsClassifier(n_neighbors=min(max_k, len(f.train))).fit(f.train, f.train_y)
-    return _knn_scores(knn, f.val, f.val_y, f.train_y, max_k)
+    return _knn_scores(_fit_knn(f, max_k), f.val, f.val_y, f.train_y, max_k)
 
 
 def knn_accuracy(f: Features, max_k: int = 15) -> tuple[float, int]:
     """Test accuracy of k-NN (scikit-learn) with k in 1..max_k chosen on validation accuracy."""
-    knn = KNeighborsClassifier(n_neighbors=min(max_k, len(f.train))).fit(f.train, f.train_y)
+    knn = _fit_knn(f, max_k)
     # One neighbour search for all k: votes of the first k neighbours, ties to the nearest neighbour's class.
     val_acc = _knn_scores(knn, f.val, f.val_y, f.train_y, max_k)
     best_k = int(np.argmax(val_acc)) + 1

@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from ppl_ssl.data import DataSplits
-from ppl_ssl.evaluation.representation import Features, cluster_accuracy, embed, knn_validation_scores
+from ppl_ssl.evaluation.representation import Features, cluster_accuracy, knn_validation_scores, split_features
 from sklearn.mixture import GaussianMixture
 
 
@@ -22,14 +22,10 @@ def tracked_scores(system, data: DataSplits, knn_max_k: int, seed: int = 0) -> d
     was_training = system.training
     system.eval()
     try:
-        parts = []
-        for split in ("train", "val"):
-            x, y = data.split(split)
-            keep = (y >= 0).cpu()
-            parts += [embed(system.encode, x)[keep].numpy(), y.cpu()[keep].numpy()]
+        train, val = (split_features(system.encode, data, split) for split in ("train", "val"))
     finally:
         system.train(was_training)
-    f = Features(*parts, test=parts[2][:0], test_y=parts[3][:0])
+    f = Features(*train, *val, test=val[0][:0], test_y=val[1][:0])  # the test split is never looked at
     scores = knn_validation_scores(f, knn_max_k)
     gmm = GaussianMixture(n_components=data.spec.num_classes, covariance_type="full", n_init=1, random_state=seed,
                           reg_covar=1e-3).fit(f.train.astype(np.float64))
