@@ -20,8 +20,8 @@ demo: install data  ## train SimVAE (quick preset), evaluate it (NLL included), 
 test: install data  ## the test suite without the slow tests (one short end-to-end fit, one torchrun run and one kill-and-resume still run)
 	$(PYTHON) -m pytest -m "not slow" -q
 
-test-all: install data  ## every test, the slow ones included
-	$(PYTHON) -m pytest -q
+test-all: install data  ## every test, the slow ones included, and the property tests with their longer search
+	HYPOTHESIS_PROFILE=thorough $(PYTHON) -m pytest -q --hypothesis-show-statistics
 
 bench: install data  ## the benchmarks of the README
 	$(PYTHON) experiments/bench_svi_step.py
@@ -40,7 +40,7 @@ bench-speed: install data  ## precision (fp32/bf16/compiled, 3-seed quality chec
 	$(PYTHON) experiments/bench_ddp.py --single-process
 
 compare: install data  ## generative vs discriminative SSL, 3 seeds (the README's comparison; about an hour on 2 CPU cores)
-	$(PYTHON) experiments/compare.py --models vae beta-vae simvae crvae simclr vicreg mocov2 --epochs 3 --seeds 3 \
+	$(PYTHON) experiments/compare.py --models vae beta-vae simvae crvae-consistency simclr vicreg mocov2 --epochs 3 --seeds 3 \
 	  --set eval.probe_epochs=30 --set eval.gmm_n_init=2 --set eval.tsne_points=0 --decode-epochs 15 --decode-lr 1e-3 --decode-patience 3 --out runs/compare
 
 bench-selfvae: install data  ## selfVAE vs the VAE with the same nets and likelihood (the README's selfVAE table; about 1.5 h on 2 CPU cores)

@@ -17,7 +17,7 @@ from torch import nn
 from ppl_ssl.guides.mean_field import AmortisedGuide, amortised_normal
 from ppl_ssl.contracts import BuildContext
 from ppl_ssl.flows import FlowStack
-from ppl_ssl.options import option
+from ppl_ssl.options import at_least, list_of, one_of, option, widths
 from ppl_ssl.registry import GUIDES
 
 
@@ -46,8 +46,8 @@ class FlowGuide(AmortisedGuide):
 
 @dataclass
 class IAFOptions:
-    flows: int = option(2, lambda v: v >= 1, "at least 1")
-    hidden: list[int] = option([64, 64], lambda v: len(v) > 0 and min(v) > 0, "a non-empty list of positive widths")
+    flows: int = option(2, at_least(1))
+    hidden: list[int] = option([64, 64], widths())
 
 
 @GUIDES.register("iaf", IAFOptions, summary="mean-field Gaussian followed by inverse autoregressive flows (VAE-IAF)")
@@ -61,7 +61,7 @@ class IAFGuide(FlowGuide):
 @dataclass
 class LinearNFOptions:
     flows: list[str] = option(["planar", "radial", "planar", "radial"],
-                              lambda v: len(v) > 0 and set(v) <= {"planar", "radial"}, "a non-empty list of 'planar' / 'radial'")
+                              list_of(one_of(("planar", "radial")), text="a non-empty list of 'planar' / 'radial'"))
 
 
 @GUIDES.register("linear_nf", LinearNFOptions, summary="mean-field Gaussian followed by planar / radial flows (VAE-lin-NF)")

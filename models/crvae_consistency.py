@@ -29,7 +29,7 @@ from torch.distributions import Normal, kl_divergence
 from ppl_ssl.contracts import BuildContext
 from ppl_ssl.errors import ConfigError
 from ppl_ssl.models.ssl import SSLModel
-from ppl_ssl.options import option
+from ppl_ssl.options import non_negative, option
 from ppl_ssl.registry import MODELS
 
 
@@ -81,7 +81,7 @@ class ConsistencyCRVAEModel(SSLModel):
 @dataclass
 class ConsistencyCRVAEOptions:
     # λ, the weight of KL(q(z | t(x)) ‖ q(z | x)) (the SimVAE paper's 0.1; Sinha & Dieng's code defaults to 1e-3)
-    weight: float = option(0.1, lambda v: v >= 0, "non-negative")
+    weight: float = option(0.1, non_negative())
 
 
 MODELS.register("crvae_consistency", ConsistencyCRVAEOptions,

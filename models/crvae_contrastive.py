@@ -17,7 +17,7 @@ import pyro
 import torch
 from torch import nn
 
-from ppl_ssl.options import option
+from ppl_ssl.options import at_least, between, non_negative, one_of, option, positive
 from ppl_ssl.contrastive import MomentumContrast
 from ppl_ssl.contracts import BuildContext
 from ppl_ssl.errors import ConfigError
@@ -97,11 +97,11 @@ class ContrastiveCRVAEModel(SSLModel):
 
 @dataclass
 class ContrastiveCRVAEOptions:
-    gamma: float = option(1.0, lambda v: v >= 0, "non-negative")          # weight of −InfoNCE (the CR-VAE paper's γ = 1)
-    temperature: float = option(0.1, lambda v: v > 0, "positive")
-    queue_size: int = option(4096, lambda v: v >= 1, "at least 1")
-    momentum: float = option(0.99, lambda v: 0 <= v < 1, "in [0, 1)")
-    query: str = option("sample", lambda v: v in ("sample", "mean"), "'sample' (the authors' choice) or 'mean'")
+    gamma: float = option(1.0, non_negative())          # weight of −InfoNCE (the CR-VAE paper's γ = 1)
+    temperature: float = option(0.1, positive())
+    queue_size: int = option(4096, at_least(1))
+    momentum: float = option(0.99, between(0, 1, high_open=True))
+    query: str = option("sample", one_of(("sample", "mean"), note="sample: the authors' choice"))
 
 
 MODELS.register("crvae_contrastive", ContrastiveCRVAEOptions,

@@ -23,7 +23,7 @@ import pyro
 import torch
 from torch import nn
 
-from ppl_ssl.options import option
+from ppl_ssl.options import at_least, non_negative, option, positive
 from ppl_ssl.contracts import BuildContext
 from ppl_ssl.divergences import MutualInformationCritic, mmd_rbf
 from ppl_ssl.models.ssl import SSLModel
@@ -86,14 +86,14 @@ class InfoMaxModel(SSLModel):
 
 @dataclass
 class InfoVAEOptions:
-    mmd_weight: float = option(1000.0, lambda v: v >= 0, "non-negative")  # λ (InfoVAE's MMD-VAE setting on MNIST)
-    bandwidth: float = option(0.0, lambda v: v >= 0, "0 (√(L/2), InfoVAE's kernel exp(−‖a − b‖²/L)) or positive")
+    mmd_weight: float = option(1000.0, non_negative())  # λ (InfoVAE's MMD-VAE setting on MNIST)
+    bandwidth: float = option(0.0, positive(zero="√(L/2), InfoVAE's kernel exp(−‖a − b‖²/L)"))
 
 
 @dataclass
 class InfoMaxOptions:
-    mi_weight: float = option(1.0, lambda v: v >= 0, "non-negative")  # γ, per image
-    critic_hidden: int = option(256, lambda v: v >= 1, "at least 1")
+    mi_weight: float = option(1.0, non_negative())  # γ, per image
+    critic_hidden: int = option(256, at_least(1))
 
 
 MODELS.register("infovae", InfoVAEOptions, summary="VAE − λ·MMD²(q(z), p(z)) factor (InfoVAE, as CR-VAE compares it)")(InfoVAEModel)

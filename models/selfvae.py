@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from ppl_ssl.contracts import BuildContext, ModelProgram
-from ppl_ssl.options import option
+from ppl_ssl.options import at_least, one_of, option, positive
 from ppl_ssl.distributions import quantise
 from ppl_ssl.errors import ConfigError
 from ppl_ssl.selfvae.level_nets import ARCHITECTURES, ConditionalLatent, ImageDecoder
@@ -42,14 +42,14 @@ def selfvae_model(views: torch.Tensor, levels: "SelfVAELevels", prior: nn.Module
 
 @dataclass
 class SelfVAEOptions:
-    levels: int = option(2, lambda v: v >= 1, "at least 1 (1: the VAE u -> x with selfVAE's nets; 2: x and one transform of it)")
-    transform: str = option("downscale", lambda v: v in TRANSFORMS, "a registered transform: downscale, sketch")
-    sketch_blur: float = option(1.5, lambda v: v > 0, "positive (pixels)")
-    components: int = option(5, lambda v: v >= 1, "at least 1 (logistic mixture components per pixel)")
-    channels: int = option(32, lambda v: v >= 1, "at least 1 (conv channels)")
-    architecture: str = option("compact", lambda v: v in ARCHITECTURES, "compact (28-px grey, CPU) or dense (the paper's A.3)")
-    growth: int = option(16, lambda v: v >= 1, "at least 1 (maps each dense layer adds; architecture = dense)")
-    dense_layers: int = option(3, lambda v: v >= 1, "at least 1 (convolutions per dense block; architecture = dense)")
+    levels: int = option(2, at_least(1, "1: the VAE u -> x with selfVAE's nets; 2: x and one transform of it"))
+    transform: str = option("downscale", one_of(TRANSFORMS.names, note="a registered transform"))
+    sketch_blur: float = option(1.5, positive('pixels'))
+    components: int = option(5, at_least(1, 'logistic mixture components per pixel'))
+    channels: int = option(32, at_least(1, 'conv channels'))
+    architecture: str = option("compact", one_of(ARCHITECTURES.names, note="compact: 28-px grey, CPU; dense: the paper's A.3"))
+    growth: int = option(16, at_least(1, 'maps each dense layer adds; architecture = dense'))
+    dense_layers: int = option(3, at_least(1, 'convolutions per dense block; architecture = dense'))
 
 
 class SelfVAELevels(nn.Module):

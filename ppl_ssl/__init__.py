@@ -19,7 +19,8 @@ __version__ = "0.1.0"
 _NAMES = {
     "Config": "ppl_ssl.config", "build_config": "ppl_ssl.config", "load_config": "ppl_ssl.config",
     "ConfigError": "ppl_ssl.errors", "DataFileError": "ppl_ssl.errors", "DataNotFoundError": "ppl_ssl.errors",
-    "evaluate_run": "ppl_ssl.pipeline", "fit_and_evaluate": "ppl_ssl.pipeline",
+    "CheckpointError": "ppl_ssl.errors",
+    "evaluate_run": "ppl_ssl.pipeline", "fit_and_evaluate": "ppl_ssl.pipeline", "sample_run": "ppl_ssl.pipeline",
     "Run": "ppl_ssl.runs", "load_run": "ppl_ssl.runs",
     "GenerativeSystem": "ppl_ssl.system", "build_system": "ppl_ssl.system",
     "reproduce": "ppl_ssl.reproduction",

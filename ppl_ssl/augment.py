@@ -12,30 +12,29 @@ from __future__ import annotations
 
 import functools
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 
-from ppl_ssl.options import checked
+from ppl_ssl.options import between, non_negative, option, ordered_pair, positive, probability
 
 @dataclass
 class AugmentConfig:
     """The augmentation's options (the config's [augment] section)."""
 
     enabled: bool = True
-    crop_scale: list[float] = field(default_factory=lambda: [0.4, 1.0], metadata=checked(
-        lambda v: len(v) == 2 and 0 < v[0] <= v[1] <= 1, "[smallest, largest] area fractions with 0 < smallest ≤ largest ≤ 1"))
-    crop_ratio: list[float] = field(default_factory=lambda: [0.75, 1.3], metadata=checked(
-        lambda v: len(v) == 2 and 0 < v[0] <= v[1], "[smallest, largest] aspect ratios with 0 < smallest ≤ largest"))
-    hflip: float = field(default=0.0, metadata=checked(lambda v: 0 <= v <= 1, "a probability in [0, 1]"))
-    vflip: float = field(default=0.5, metadata=checked(lambda v: 0 <= v <= 1, "a probability in [0, 1]"))
-    brightness: float = field(default=0.0, metadata=checked(lambda v: v >= 0, "non-negative"))
-    contrast: float = field(default=0.0, metadata=checked(lambda v: v >= 0, "non-negative"))
-    saturation: float = field(default=0.0, metadata=checked(lambda v: v >= 0, "non-negative"))
-    hue: float = field(default=0.0, metadata=checked(lambda v: 0 <= v <= 0.5, "in [0, 0.5]"))
-    jitter_prob: float = field(default=0.0, metadata=checked(lambda v: 0 <= v <= 1, "a probability in [0, 1]"))
-    grayscale_prob: float = field(default=0.0, metadata=checked(lambda v: 0 <= v <= 1, "a probability in [0, 1]"))
+    crop_scale: list[float] = option([0.4, 1.0], ordered_pair(between(0, 1, low_open=True),
+                                                         "[smallest, largest] area fractions with 0 < smallest ≤ largest ≤ 1"))
+    crop_ratio: list[float] = option([0.75, 1.3], ordered_pair(positive(), "[smallest, largest] aspect ratios with 0 < smallest ≤ largest"))
+    hflip: float = option(0.0, probability())
+    vflip: float = option(0.5, probability())
+    brightness: float = option(0.0, non_negative())
+    contrast: float = option(0.0, non_negative())
+    saturation: float = option(0.0, non_negative())
+    hue: float = option(0.0, between(0, 0.5))
+    jitter_prob: float = option(0.0, probability())
+    grayscale_prob: float = option(0.0, probability())
     # View 1 is the image itself and only the others are augmented: x and t(x) of Sinha & Dieng's CR-VAE.
     original_first: bool = False
 

@@ -22,7 +22,7 @@ from ppl_ssl.contracts import BuildContext, Method
 from ppl_ssl.contrastive import MomentumContrast, ProjectionHead, nt_xent, vicreg_terms
 from ppl_ssl.errors import ConfigError
 from ppl_ssl.inference import DEFAULT_OBJECTIVE
-from ppl_ssl.options import option
+from ppl_ssl.options import at_least, between, non_negative, option, positive, widths
 from ppl_ssl.registry import METHODS, NETS, OBJECTIVES
 
 
@@ -106,13 +106,12 @@ class DiscriminativeSystem(Method):
     decode = reconstruct = sample = sample_prior = _no_decoder
 
 
-_WIDTHS = (lambda v: len(v) > 0 and min(v) > 0, "a non-empty list of positive widths")
 
 
 @dataclass
 class SimCLROptions:
-    temperature: float = option(0.7, lambda v: v > 0, "positive")  # the SimVAE paper's setting for its baselines
-    projection: list[int] = option([512, 128], *_WIDTHS)
+    temperature: float = option(0.7, positive())  # the SimVAE paper's setting for its baselines
+    projection: list[int] = option([512, 128], widths())
     batch_norm: bool = True  # between the head's layers, as in SimCLR; per rank on a CPU under torchrun
 
 
@@ -136,10 +135,10 @@ METHODS.register("simclr", SimCLROptions, summary="SimCLR: NT-Xent between J vie
 
 @dataclass
 class VICRegOptions:
-    invariance: float = option(25.0, lambda v: v >= 0, "non-negative")  # λ
-    variance: float = option(25.0, lambda v: v >= 0, "non-negative")    # μ
-    covariance: float = option(1.0, lambda v: v >= 0, "non-negative")   # ν
-    expander: list[int] = option([512, 512, 512], *_WIDTHS)
+    invariance: float = option(25.0, non_negative())  # λ
+    variance: float = option(25.0, non_negative())    # μ
+    covariance: float = option(1.0, non_negative())   # ν
+    expander: list[int] = option([512, 512, 512], widths())
     batch_norm: bool = True  # between the expander's layers, as in VICReg
 
 
@@ -163,10 +162,10 @@ METHODS.register("vicreg", VICRegOptions, summary="VICReg: invariance/variance/c
 
 @dataclass
 class MoCoV2Options:
-    temperature: float = option(0.2, lambda v: v > 0, "positive")
-    queue_size: int = option(4096, lambda v: v >= 1, "at least 1")
-    momentum: float = option(0.99, lambda v: 0 <= v < 1, "in [0, 1)")
-    projection: list[int] = option([512, 128], *_WIDTHS)
+    temperature: float = option(0.2, positive())
+    queue_size: int = option(4096, at_least(1))
+    momentum: float = option(0.99, between(0, 1, high_open=True))
+    projection: list[int] = option([512, 128], widths())
 
 
 class MoCoV2(DiscriminativeSystem):
@@ -193,11 +192,11 @@ METHODS.register("mocov2", MoCoV2Options, summary="MoCo v2: InfoNCE against a mo
 
 @dataclass
 class MoCoV1Options:
-    temperature: float = option(0.7, lambda v: v > 0, "positive")   # the SimVAE paper's (A.7.4); He et al. used 0.07
-    queue_size: int = option(4096, lambda v: v >= 1, "at least 1")
-    momentum: float = option(0.99, lambda v: 0 <= v < 1, "in [0, 1)")
+    temperature: float = option(0.7, positive())   # the SimVAE paper's (A.7.4); He et al. used 0.07
+    queue_size: int = option(4096, at_least(1))
+    momentum: float = option(0.99, between(0, 1, high_open=True))
     # []: no head, the query is the (L2-normalised) representation itself, as MoCo v1's encoder output is
-    projection: list[int] = option([], lambda v: all(w > 0 for w in v), "a list of positive widths ([]: no head)")
+    projection: list[int] = option([], widths(may_be_empty=True, note="[]: no head"))
 
 
 class MoCoV1(MoCoV2):

@@ -1,13 +1,39 @@
 """Shared command-line plumbing for experiments/*.py: one-line errors and the --help catalogue."""
 from __future__ import annotations
 
+import argparse
 import sys
 from contextlib import contextmanager
+from typing import Callable
 
 from ppl_ssl.config import preset_names, read_preset
-from ppl_ssl.errors import ConfigError, DataFileError, DataNotFoundError, TrainingDiverged
+from ppl_ssl.errors import CheckpointError, ConfigError, DataFileError, DataNotFoundError, FileSystemError, TrainingDiverged, file_system_error, one_line
+from ppl_ssl.options import Constraint
 from ppl_ssl.registry import (DATASETS, GUIDES, LIKELIHOODS, METHODS, MODELS, NETS, OBJECTIVES, OPTIMISERS, PRIORS, SAMPLERS,
                               SCHEDULES, TRANSFORMS)
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse whose errors are one line on stderr and exit status 2, like every other refusal of the commands."""
+
+    def error(self, message: str):
+        print(f"error: {message}; see {self.prog} --help", file=sys.stderr)
+        raise SystemExit(2)
+
+
+def argument(kind: Callable[[str], int | float], constraint: Constraint) -> Callable[[str], int | float]:
+    """An argparse `type` reading an int or float and checking it against a constraint from ppl_ssl.options, so that
+    a command's numeric arguments state their ranges where they are declared, as the config's options do."""
+    def parse(text: str) -> int | float:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not {'an integer' if kind is int else 'a number'}") from None
+        if not constraint.admits(value):
+            raise argparse.ArgumentTypeError(f"{text} must be {constraint.requirement}")
+        return value
+    parse.__name__ = kind.__name__  # argparse names the type in its own messages
+    return parse
 
 
 @contextmanager
@@ -15,11 +41,17 @@ def user_errors():
     """Turn errors a user can fix into one line on stderr and exit status 2 (no traceback)."""
     try:
         yield
-    except (ConfigError, DataNotFoundError, DataFileError) as err:
-        print(f"error: {err}", file=sys.stderr)
+    except (ConfigError, DataNotFoundError, DataFileError, CheckpointError) as err:
+        print(f"error: {one_line(err)}", file=sys.stderr)
+        raise SystemExit(2) from None
+    except FileSystemError as err:
+        print(f"error: {one_line(err.strerror)}", file=sys.stderr)
+        raise SystemExit(2) from None
+    except OSError as err:  # the file-system family wherever it was not caught nearer: one line naming the path
+        print(f"error: {one_line(file_system_error(err).strerror)}", file=sys.stderr)
         raise SystemExit(2) from None
     except TrainingDiverged as err:
-        print(f"error: {err}", file=sys.stderr)
+        print(f"error: {one_line(err)}", file=sys.stderr)
         raise SystemExit(3) from None
     except KeyboardInterrupt:
         print("interrupted: the last checkpoint is kept; continue with --resume", file=sys.stderr)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import math
 import tomllib
 import typing
 from dataclasses import dataclass, field
@@ -21,9 +22,9 @@ import tomli_w
 
 from ppl_ssl import components  # noqa: F401  (fills the registries this schema checks names against)
 from ppl_ssl.augment import AugmentConfig
-from ppl_ssl.errors import ConfigError
+from ppl_ssl.errors import ConfigError, file_system_error, one_line
 from ppl_ssl.inference import DEFAULT_OBJECTIVE
-from ppl_ssl.options import checked
+from ppl_ssl.options import at_least, constraint_of, one_of, option, path, positive, random_seed
 from ppl_ssl.precision import PRECISIONS
 from ppl_ssl.optim import DEFAULT_OPTIMISER, DEFAULT_SCHEDULE
 from ppl_ssl.registry import DATASETS, GUIDES, LIKELIHOODS, METHODS, MODELS, NETS, OBJECTIVES, OPTIMISERS, PRIORS, SCHEDULES, Registry
@@ -48,8 +49,8 @@ def _component(registry: Registry, kind: str) -> Any:
 @dataclass
 class ModelConfig:
     program: Component = _component(MODELS, "ssl")  # the Pyro model program (models/), with its own options
-    latent_dim: int = field(default=10, metadata=checked(lambda v: v >= 1, "at least 1"))
-    views: int = field(default=10, metadata=checked(lambda v: v >= 1, "at least 1 (J, views per image)"))
+    latent_dim: int = option(10, at_least(1))
+    views: int = option(10, at_least(1, 'J, views per image'))
     prior: Component = _component(PRIORS, "ssl_group")
     likelihood: Component = _component(LIKELIHOODS, "gaussian")
 
@@ -57,70 +58,70 @@ class ModelConfig:
 @dataclass
 class DataConfig:
     dataset: str = field(default="fashion-mnist", metadata={"registry": DATASETS})
-    data_dir: str = ""  # empty: $PPL_SSL_DATA, then the dataset's usual system folders
-    val_size: int = field(default=5000, metadata=checked(lambda v: v >= 0, "0 (a tenth of the training images) or a positive count"))
-    train_subset: int = field(default=0, metadata=checked(lambda v: v >= 0, "0 (all) or a positive count"))
-    split_seed: int = 0
-    image_size: int = field(default=32, metadata=checked(lambda v: v >= 4, "at least 4 (pixels)"))  # --dataset folder: square size
+    data_dir: str = option("", path("file", "folder", empty="$PPL_SSL_DATA, then the dataset's usual system folders"))
+    val_size: int = option(5000, positive(zero='a tenth of the training images'))
+    train_subset: int = option(0, positive(zero='all'))
+    split_seed: int = option(0, random_seed())
+    image_size: int = option(32, at_least(4, "pixels"))  # --dataset folder: square size
 
 
 @dataclass
 class TrainConfig:
-    epochs: int = field(default=20, metadata=checked(lambda v: v >= 1, "at least 1"))
-    batch_size: int = field(default=128, metadata=checked(lambda v: v >= 1, "at least 1 (images per step)"))
-    lr: float = field(default=1e-3, metadata=checked(lambda v: v > 0, "positive"))
-    seed: int = 1234
-    device: str = field(default="auto", metadata=checked(lambda v: v in ("auto", "cpu", "cuda") or v.startswith("cuda:"), "auto, cpu, cuda or cuda:N"))
-    checkpoint_every: int = field(default=1, metadata=checked(lambda v: v >= 1, "at least 1 (epochs)"))
+    epochs: int = option(20, at_least(1))
+    batch_size: int = option(128, at_least(1, 'images per step'))
+    lr: float = option(1e-3, positive())
+    seed: int = option(1234, random_seed())
+    device: str = option("auto", one_of(("auto", "cpu", "cuda"), pattern="cuda:"))
+    checkpoint_every: int = option(1, at_least(1, 'epochs'))
     # also a mid-epoch checkpoint when this many minutes have passed since the last one (0: epochs only), so a kill
     # loses minutes, not a long epoch; written at a term read (every log_every steps)
-    checkpoint_minutes: float = field(default=5.0, metadata=checked(lambda v: v >= 0, "0 (off) or positive minutes"))
+    checkpoint_minutes: float = option(5.0, positive('minutes', zero='off'))
     # the nets' arithmetic: fp32, bf16 (autocast; every log-density stays fp32) or auto (bf16 where the hardware
     # has it natively); see ppl_ssl.precision
-    precision: str = field(default="auto", metadata=checked(lambda v: v in PRECISIONS, "fp32, bf16 or auto"))
+    precision: str = option("auto", one_of(PRECISIONS))
     # capture the whole training step once as a CUDA graph and replay it (ppl_ssl.train.graph; one process on a GPU)
     cuda_graph: bool = False
     compile: bool = False  # torch.compile the nets (ppl_ssl.train.setup; measured in experiments/bench_precision.py)
     # the step's terms stay on the device and are read (one host sync) every this many steps and at epoch end
-    log_every: int = field(default=25, metadata=checked(lambda v: v >= 1, "at least 1 (steps)"))
+    log_every: int = option(25, at_least(1, 'steps'))
     # Pyro's and torch's argument checks inside the training step; each check waits for the device, so off by default
     validate: bool = False
     # glibc's malloc keeps freed host memory for reuse instead of page-faulting it back in every step (runtime.py)
     keep_freed_memory: bool = True
     # gradient clipping to this total norm (0: off); the norm is logged as `grad_norm` either way
-    max_grad_norm: float = field(default=0.0, metadata=checked(lambda v: v >= 0, "0 (off) or a positive norm"))
+    max_grad_norm: float = option(0.0, positive(zero='off'))
     # the divergence guard stops training when a logged term (per view) is non-finite or exceeds this in size
-    divergence_bound: float = field(default=1e10, metadata=checked(lambda v: v > 0, "positive"))
+    divergence_bound: float = option(1e10, positive())
     detect_anomaly: bool = False  # torch.autograd's anomaly mode: names the op that made a NaN (slow; for debugging)
     tensorboard: bool = False  # RUN/tensorboard/: terms per step, epoch means, metrics, figures (ppl_ssl.tensorboard_log)
     # under torchrun: batch norms' statistics over the global batch (SyncBatchNorm, CUDA only; each forward waits for
     # the host once per batch-norm layer), and how long a collective may wait before the run fails
     sync_batch_norm: bool = False
-    rank_timeout_minutes: float = field(default=30.0, metadata=checked(lambda v: v > 0, "positive (minutes)"))
+    rank_timeout_minutes: float = option(30.0, positive('minutes'))
     # every this many epochs (and at the last): kNN and GMM accuracy on the validation split in the epoch's summary
     # (val_knn_accuracy, val_gmm_accuracy; ppl_ssl.train.tracking), for curves against epochs; 0: off
-    track_every: int = field(default=0, metadata=checked(lambda v: v >= 0, "0 (off) or a positive number of epochs"))
+    track_every: int = option(0, positive('epochs', zero='off'))
 
 
 @dataclass
 class EvalConfig:
-    knn_max_k: int = field(default=15, metadata=checked(lambda v: v >= 1, "at least 1"))
-    probe_epochs: int = field(default=200, metadata=checked(lambda v: v >= 1, "at least 1"))
-    probe_lr: float = field(default=3e-4, metadata=checked(lambda v: v > 0, "positive"))
-    probe_batch_size: int = field(default=128, metadata=checked(lambda v: v >= 1, "at least 1"))
-    gmm_n_init: int = field(default=10, metadata=checked(lambda v: v >= 1, "at least 1"))
-    tsne_points: int = field(default=2000, metadata=checked(lambda v: v >= 0, "0 (no t-SNE) or a positive count"))
+    knn_max_k: int = option(15, at_least(1))
+    probe_epochs: int = option(200, at_least(1))
+    probe_lr: float = option(3e-4, positive())
+    probe_batch_size: int = option(128, at_least(1))
+    gmm_n_init: int = option(10, at_least(1))
+    tsne_points: int = option(2000, positive(zero='no t-SNE'))
     figures: bool = True
     # importance-weighted test NLL with this many samples per image (0: skipped; evaluate.py --nll sets it)
-    nll_samples: int = field(default=0, metadata=checked(lambda v: v >= 0, "0 (skip) or a positive count"))
-    nll_test_images: int = field(default=0, metadata=checked(lambda v: v >= 0, "0 (the whole test split) or a positive count"))
+    nll_samples: int = option(0, positive(zero='skip'))
+    nll_test_images: int = option(0, positive(zero='the whole test split'))
     # style retention: probes predicting augmentation parameters from the representation (evaluation/style.py)
     style_probe: bool = True
     # MLP probes of this many binary attributes (the most balanced ones) where the dataset has them (CelebA: the
     # paper's Figure 6 probes 20); 0: none
-    attribute_probes: int = field(default=20, metadata=checked(lambda v: v >= 0, "0 (none) or a positive count"))
+    attribute_probes: int = option(20, positive(zero='none'))
     # posterior diagnostics (KL, active units, mutual information) on this many test images (0: skipped)
-    diagnostics_points: int = field(default=2000, metadata=checked(lambda v: v >= 0, "0 (skip) or a positive count"))
+    diagnostics_points: int = option(2000, positive(zero='skip'))
 
 
 @dataclass
@@ -232,7 +233,7 @@ def parse_assignment(text: str) -> dict:
     key, sep, raw = text.partition("=")
     key = key.strip()
     if not sep or not key:
-        raise ConfigError(f"--set '{text}' is not KEY=VALUE; write e.g. --set objective.beta=0.5")
+        raise ConfigError(f"--set '{one_line(text)}' is not KEY=VALUE; write e.g. --set objective.beta=0.5")
     try:
         value = tomllib.loads(f"v = {raw}")["v"]
     except tomllib.TOMLDecodeError:
@@ -254,11 +255,13 @@ AMBIGUOUS_PRESETS = {
              "papers' CR-VAE) or crvae-contrastive (Lygerakis & Rueckert's contrastive CR-VAE)"}
 
 
-def read_preset(name_or_path: str) -> list[tuple[dict, str]]:
+def read_preset(name_or_path: str, _chain: tuple[str, ...] = ()) -> list[tuple[dict, str]]:
     """The preset's layers, base first (a preset may say `[preset] extends = "other"`)."""
     path = Path(name_or_path)
     if path.suffix == ".toml" and path.exists():
-        text, source = path.read_text(), str(path)
+        if not path.is_file():
+            raise ConfigError(f"preset {path} is a folder, not a .toml file; name the file inside it")
+        text, source = _read_text(path, "preset"), str(path)
     elif name_or_path in preset_names():
         resource = resources.files(PRESET_PACKAGE) / f"{name_or_path}.toml"
         text, source = resource.read_text(), f"preset {name_or_path} ({resource})"
@@ -271,8 +274,29 @@ def read_preset(name_or_path: str) -> list[tuple[dict, str]]:
     except tomllib.TOMLDecodeError as err:
         raise ConfigError(f"{source}: not valid TOML ({err})") from None
     meta = values.pop("preset", {})
-    layers = read_preset(meta["extends"]) if "extends" in meta else []
-    return [*layers, (values, source)]
+    if not isinstance(meta, dict):
+        raise ConfigError(f"{source}: 'preset' must be a table ([preset] with extends / description), got {meta!r}")
+    if "extends" not in meta:
+        return [(values, source)]
+    base = meta["extends"]
+    if not isinstance(base, str) or not base:
+        raise ConfigError(f"{source}: [preset] extends = {base!r} must be a preset name or a .toml path (a string)")
+    here = str(path.resolve()) if path.suffix == ".toml" else name_or_path
+    base_key = str(Path(base).resolve()) if base.endswith(".toml") else base
+    if base_key in (*_chain, here):
+        cycle = " -> ".join([*_chain, here, base_key])
+        raise ConfigError(f"{source}: [preset] extends = {base!r} makes a cycle ({cycle}); a preset cannot extend itself, directly or through others")
+    return [*read_preset(base, (*_chain, here)), (values, source)]
+
+
+def _read_text(path: Path, what: str) -> str:
+    """A UTF-8 text file, every failure one line naming it."""
+    try:
+        return path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise ConfigError(f"{what} {path} is not UTF-8 text (byte {err.start}: {err.reason}); save it as UTF-8") from None
+    except OSError as err:
+        raise file_system_error(err, path, reading=True) from None
 
 
 # ----------------------------------------------------------------------------------------------- resolve
@@ -296,10 +320,12 @@ def resolve(layers: Layers, name: str = "custom") -> Config:
 def load_config(path: str | Path) -> Config:
     """Read a resolved config file (e.g. a run's config.toml)."""
     path = Path(path)
+    if path.parent.exists() and not path.parent.is_dir():
+        raise ConfigError(f"{path.parent} is a file; pass a run folder (written by experiments/fit.py)")
+    if not path.is_file():
+        raise ConfigError(f"no config file at {path}; a run folder holds config.toml")
     try:
-        values = tomllib.loads(path.read_text())
-    except FileNotFoundError:
-        raise ConfigError(f"no config file at {path}; a run folder holds config.toml") from None
+        values = tomllib.loads(_read_text(path, "config file"))
     except tomllib.TOMLDecodeError as err:
         raise ConfigError(f"{path}: not valid TOML ({err})") from None
     layers = Layers()
@@ -368,9 +394,10 @@ def _from_dict(cls: type, values: Any, prefix: str, layers: Layers) -> Any:
             raise ConfigError(
                 f"{key} = {value!r} (from {layers.source(key)}) is not a known {registry.kind}; choose one of: {', '.join(registry.names())}"
             )
-        check = f.metadata.get("check")
-        if check is not None and not check(value):
-            raise ConfigError(f"{key} = {value!r} (from {layers.source(key)}) must be {f.metadata['requirement']}")
+        constraint = constraint_of(f)
+        if constraint is not None and not constraint.admits(value):
+            finite = "a finite number, " if isinstance(value, float) and not math.isfinite(value) else ""
+            raise ConfigError(f"{key} = {value!r} (from {layers.source(key)}) must be {finite}{constraint.requirement}")
         kwargs[name] = value
     return cls(**kwargs)
 
@@ -403,8 +430,8 @@ def _to_dict(obj: Any) -> Any:
     return obj
 
 
-def flat_values(config: Config) -> dict[str, Any]:
-    """Every resolved value of a config by dotted key ('model.prior.sigma2': 0.15, ...)."""
+def flat_values(config: Config | dict) -> dict[str, Any]:
+    """Every resolved value of a config (or of its dict) by dotted key ('model.prior.sigma2': 0.15, ...)."""
     out: dict[str, Any] = {}
 
     def walk(node: Any, prefix: str) -> None:
@@ -414,8 +441,31 @@ def flat_values(config: Config) -> dict[str, Any]:
         else:
             out[prefix[:-1]] = node
 
-    walk(_to_dict(config), "")
+    walk(_to_dict(config) if not isinstance(config, dict) else config, "")
     return out
+
+
+# What may change between a checkpoint and the config a run resumes or is evaluated with: how long it trains, how
+# often it logs, checkpoints and tracks, where it runs, and everything evaluation does. Any other key changes what
+# the weights mean or how they go on training, so a run folder whose config.toml changed it no longer describes them.
+FREE_AFTER_TRAINING = ("name", "train.epochs", "train.device", "train.checkpoint_every", "train.checkpoint_minutes",
+                       "train.log_every", "train.validate", "train.detect_anomaly", "train.tensorboard",
+                       "train.rank_timeout_minutes", "train.track_every", "train.keep_freed_memory", "data.data_dir", "eval.")
+
+
+def trained_differences(trained: dict, config: Config) -> list[tuple[str, Any, Any]]:
+    """(key, value trained with, value in `config`) for each setting that would change what a checkpoint trained
+    with `trained` (its config's dict) means; `auto` precision matches what it became."""
+    old, new = flat_values(trained), flat_values(config)
+    differences = []
+    for key in sorted(set(old) | set(new)):
+        if any(key == free or (free.endswith(".") and key.startswith(free)) for free in FREE_AFTER_TRAINING):
+            continue
+        if key == "train.precision" and new.get(key) == "auto":
+            continue
+        if old.get(key, "(absent)") != new.get(key, "(absent)"):
+            differences.append((key, old.get(key, "(absent)"), new.get(key, "(absent)")))
+    return differences
 
 
 def config_differences(saved: Config, requested: Config, ignore: tuple[str, ...] = ()) -> list[tuple[str, Any, Any]]:
@@ -445,7 +495,7 @@ def build_config(preset: str, cli: dict | None = None, assignments: list[str] | 
         _merge(chosen, merged_sets, "", {}, "")
         _merge(merged_sets, _route_to_component(parse_assignment(text), chosen, text), "", {}, "")
     if merged_sets:
-        layers.add(merged_sets, "--set " + " ".join(assignments or []))
+        layers.add(merged_sets, "--set " + " ".join(one_line(a) for a in assignments or []))
     name = Path(preset).stem if preset.endswith(".toml") else preset
     return resolve(layers, name)
 

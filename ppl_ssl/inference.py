@@ -27,7 +27,7 @@ from pyro.poutine.messenger import Messenger
 from pyro.poutine.util import site_is_subsample
 
 from ppl_ssl.contracts import BuildContext, Objective
-from ppl_ssl.options import option
+from ppl_ssl.options import at_least, option, positive
 from ppl_ssl.registry import OBJECTIVES
 
 pyro.settings.set(module_local_params=True)  # parameters live in the nn.Modules, not Pyro's global store
@@ -61,10 +61,10 @@ def _unscaled(site: dict) -> torch.Tensor:
 
 @dataclass
 class ELBOOptions:
-    particles: int = option(1, lambda v: v >= 1, "at least 1 (vectorised samples per image)")
-    beta: float = option(1.0, lambda v: v > 0, "positive (the KL weight; 1: the ELBO, else the β-VAE's objective)")
+    particles: int = option(1, at_least(1, 'vectorised samples per image'))
+    beta: float = option(1.0, positive("the KL weight; 1: the ELBO, else the β-VAE's objective"))
     # the KL weight ramps linearly from 0 to beta over this many epochs (0: no warm-up)
-    kl_warmup_epochs: float = option(0.0, lambda v: v >= 0, "0 (none) or a positive number of epochs")
+    kl_warmup_epochs: float = option(0.0, positive(zero='none'))
 
 
 @OBJECTIVES.register("elbo", ELBOOptions,
@@ -188,7 +188,7 @@ def iwae_bound(log_weight: torch.Tensor) -> torch.Tensor:
 
 @dataclass
 class IWAEOptions:
-    particles: int = option(5, lambda v: v >= 1, "at least 1 (K importance samples per image; 1 is the ELBO)")
+    particles: int = option(5, at_least(1, 'K importance samples per image; 1 is the ELBO'))
 
 
 @OBJECTIVES.register("iwae", IWAEOptions,

@@ -10,11 +10,10 @@ from dataclasses import dataclass
 
 import pyro.distributions as dist
 import torch
-from torch import nn
 
 from ppl_ssl.contracts import BuildContext, Likelihood
 from ppl_ssl.distributions import DiscretizedLogisticMixture, IsotropicNormal
-from ppl_ssl.options import option
+from ppl_ssl.options import at_least, negative, option, positive
 from ppl_ssl.registry import LIKELIHOODS
 
 # Every likelihood maps a decoder's raw output (..., P, H, W) to a distribution over images (..., C, H, W) and its
@@ -23,7 +22,7 @@ from ppl_ssl.registry import LIKELIHOODS
 
 @dataclass
 class GaussianOptions:
-    variance: float = option(0.02, lambda v: v > 0, "positive")  # fixed pixel variance (TMLR paper: 0.02)
+    variance: float = option(0.02, positive())  # fixed pixel variance (TMLR paper: 0.02)
 
 
 @LIKELIHOODS.register("gaussian", GaussianOptions, summary="N(x; sigmoid(decoder(z)), variance I), fixed variance")
@@ -59,8 +58,8 @@ class BernoulliLikelihood(Likelihood):
 
 @dataclass
 class LogisticMixtureOptions:
-    components: int = option(10, lambda v: v >= 1, "at least 1")          # srVAE / selfVAE: 10
-    min_log_scale: float = option(-7.0, lambda v: v < 0, "negative")      # log-scales clamped here (srVAE: −7)
+    components: int = option(10, at_least(1))          # srVAE / selfVAE: 10
+    min_log_scale: float = option(-7.0, negative())      # log-scales clamped here (srVAE: −7)
 
 
 @LIKELIHOODS.register("logistic_mixture", LogisticMixtureOptions,

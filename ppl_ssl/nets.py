@@ -17,7 +17,7 @@ from torch import nn
 
 from ppl_ssl.contracts import BuildContext, Nets
 from ppl_ssl.errors import ConfigError
-from ppl_ssl.options import option
+from ppl_ssl.options import option, positive, widths
 from ppl_ssl.precision import AutocastModule
 from ppl_ssl.registry import NETS
 
@@ -79,8 +79,8 @@ def _mlp(sizes: list[int]) -> nn.Sequential:
 @dataclass
 class MLPOptions:
     # The TMLR paper's Table 3 (the authors' code uses the reverse order of widths; see docs/differences).
-    encoder_hidden: list[int] = option([500, 500, 2000], lambda v: len(v) > 0 and min(v) > 0, "a non-empty list of positive widths")
-    decoder_hidden: list[int] = option([2000, 500, 500], lambda v: len(v) > 0 and min(v) > 0, "a non-empty list of positive widths")
+    encoder_hidden: list[int] = option([500, 500, 2000], widths())
+    decoder_hidden: list[int] = option([2000, 500, 500], widths())
 
 
 @NETS.register("mlp", MLPOptions, summary="MLP encoder/decoder of the SimVAE paper's Table 3 (MNIST, Fashion-MNIST)")
@@ -122,8 +122,8 @@ class ResidualBlock(nn.Module):
 @dataclass
 class ResNetOptions:
     # The TMLR paper's Table 4: stem of 16 channels, residual stages of 32, 64, 128, 256 channels down to 4×4.
-    stem_channels: int = option(16, lambda v: v > 0, "positive")
-    channels: list[int] = option([32, 64, 128, 256], lambda v: len(v) == 4 and min(v) > 0, "four positive widths")
+    stem_channels: int = option(16, positive())
+    channels: list[int] = option([32, 64, 128, 256], widths(4))
 
 
 @NETS.register("resnet", ResNetOptions, summary="ResNet-style conv encoder/decoder of the paper's Table 4 (32/64 px colour)")

@@ -15,12 +15,11 @@ import torch
 
 from ppl_ssl.contracts import BuildContext, Optimiser, Schedule
 from ppl_ssl.errors import ConfigError
-from ppl_ssl.options import option
+from ppl_ssl.options import at_least, between, non_negative, option, positive, Sequence
 from ppl_ssl.registry import OPTIMISERS, SCHEDULES
 
 DEFAULT_OPTIMISER, DEFAULT_SCHEDULE = "adam", "constant"
 
-_BETAS = (lambda v: len(v) == 2 and all(0 <= b < 1 for b in v), "two numbers in [0, 1)")
 
 
 def _parameters(context: BuildContext) -> list[torch.nn.Parameter]:
@@ -44,20 +43,20 @@ def _fused_if_possible(make, parameters, **settings) -> torch.optim.Optimizer:
 
 @dataclass
 class AdamOptions:
-    eps: float = option(1e-4, lambda v: v > 0, "positive")  # 1e-4: the SimVAE authors' setting
-    betas: list[float] = option([0.9, 0.999], *_BETAS)
-    weight_decay: float = option(0.0, lambda v: v >= 0, "non-negative (an L2 term added to the gradient)")
+    eps: float = option(1e-4, positive())  # 1e-4: the SimVAE authors' setting
+    betas: list[float] = option([0.9, 0.999], Sequence(between(0, 1, high_open=True), length=2))
+    weight_decay: float = option(0.0, non_negative('an L2 term added to the gradient'))
 
 
 @dataclass
 class AdamWOptions(AdamOptions):
-    eps: float = option(1e-8, lambda v: v > 0, "positive")
-    weight_decay: float = option(0.01, lambda v: v >= 0, "non-negative (decoupled from the gradient)")
+    eps: float = option(1e-8, positive())
+    weight_decay: float = option(0.01, non_negative('decoupled from the gradient'))
 
 
 @dataclass
 class AdamaxOptions(AdamOptions):
-    eps: float = option(1e-8, lambda v: v > 0, "positive")
+    eps: float = option(1e-8, positive())
 
 
 class AdamFamily(Optimiser):
@@ -90,9 +89,9 @@ class Adamax(AdamFamily):
 
 @dataclass
 class SGDOptions:
-    momentum: float = option(0.9, lambda v: 0 <= v < 1, "in [0, 1)")
+    momentum: float = option(0.9, between(0, 1, high_open=True))
     nesterov: bool = False
-    weight_decay: float = option(0.0, lambda v: v >= 0, "non-negative")
+    weight_decay: float = option(0.0, non_negative())
 
 
 @OPTIMISERS.register("sgd", SGDOptions, summary="SGD with momentum (CR-VAE's optimiser), fused where torch has it")
@@ -123,7 +122,7 @@ class Constant(Schedule):
 
 @dataclass
 class CosineOptions:
-    min_lr_ratio: float = option(0.0, lambda v: 0 <= v <= 1, "in [0, 1] (the last rate as a share of train.lr)")
+    min_lr_ratio: float = option(0.0, between(0, 1, note='the last rate as a share of train.lr'))
 
 
 @SCHEDULES.register("cosine", CosineOptions, summary="cosine decay from train.lr to min_lr_ratio·train.lr over train.epochs")
@@ -138,8 +137,8 @@ class Cosine(Schedule):
 
 @dataclass
 class WarmupCosineOptions:
-    warmup_epochs: float = option(1.0, lambda v: v >= 0, "0 or a positive number of epochs")
-    min_lr_ratio: float = option(0.0, lambda v: 0 <= v <= 1, "in [0, 1]")
+    warmup_epochs: float = option(1.0, non_negative("epochs"))
+    min_lr_ratio: float = option(0.0, between(0, 1))
 
 
 @SCHEDULES.register("warmup_cosine", WarmupCosineOptions,
@@ -163,8 +162,8 @@ class WarmupCosine(Schedule):
 
 @dataclass
 class StepOptions:
-    step_epochs: float = option(30.0, lambda v: v > 0, "positive (epochs between decays)")
-    gamma: float = option(0.1, lambda v: 0 < v <= 1, "in (0, 1] (the factor at each decay)")
+    step_epochs: float = option(30.0, positive('epochs between decays'))
+    gamma: float = option(0.1, between(0, 1, low_open=True, note='the factor at each decay'))
 
 
 @SCHEDULES.register("step", StepOptions, summary="train.lr × gamma^⌊epochs / step_epochs⌋")
@@ -178,10 +177,10 @@ class StepDecay(Schedule):
 
 @dataclass
 class PlateauOptions:
-    factor: float = option(0.5, lambda v: 0 < v < 1, "in (0, 1) (the rate is multiplied by it on a plateau)")
-    patience: int = option(5, lambda v: v >= 0, "0 or more epochs without improvement")
-    threshold: float = option(1e-4, lambda v: v >= 0, "non-negative (relative improvement that counts)")
-    min_lr_ratio: float = option(0.0, lambda v: 0 <= v <= 1, "in [0, 1]")
+    factor: float = option(0.5, between(0, 1, low_open=True, high_open=True, note='the rate is multiplied by it on a plateau'))
+    patience: int = option(5, at_least(0, "epochs without improvement"))
+    threshold: float = option(1e-4, non_negative('relative improvement that counts'))
+    min_lr_ratio: float = option(0.0, between(0, 1))
 
 
 @SCHEDULES.register("plateau", PlateauOptions,

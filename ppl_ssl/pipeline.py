@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 import time
 from pathlib import Path
 
@@ -10,10 +9,9 @@ import torch
 
 from ppl_ssl import distributed, faults, figures
 from ppl_ssl.config import Config
-from ppl_ssl.data import as_float
 from ppl_ssl.errors import ConfigError
 from ppl_ssl.evaluation import embed, evaluate, evaluate_generative
-from ppl_ssl.storage import RunPaths, atomic_torch_save, atomic_write_json, load_checkpoint, run_lock
+from ppl_ssl.storage import RunPaths, atomic_torch_save, atomic_write_json, load_checkpoint, load_weights, read_log, run_lock
 from ppl_ssl.runs import load_run
 from ppl_ssl.samplers import build_sampler
 from ppl_ssl.tensorboard_log import TensorBoardLog
@@ -30,7 +28,7 @@ def _report(system, data, config: Config, paths: RunPaths, history: list[dict], 
     atomic_write_json(paths.metrics, metrics)
     drawn = []
     if make_figures and config.eval.figures:
-        log_lines = [json.loads(line) for line in paths.log.read_text().splitlines() if line] if paths.log.exists() else []
+        log_lines = read_log(paths.log)
         drawn = figures.write_all(system, features, data, config.model.views, log_lines, history, paths.figures,
                                   config.eval.tsne_points, metrics)
     if config.train.tensorboard:
@@ -62,7 +60,13 @@ def evaluate_run(run_dir: str | Path, device: str = "auto", make_figures: bool =
 
     nll_samples / nll_images override eval.nll_samples / eval.nll_test_images (K importance samples per test
     image; 0 images = all). representation=False keeps the stored representation metrics and recomputes only the
-    generative ones (reconstruction, diagnostics, NLL), merged into metrics.json."""
+    generative ones (reconstruction, diagnostics, NLL), merged into metrics.json. A run that a fit is still
+    training is refused (its checkpoint is mid-training, and metrics.json marks a finished run)."""
+    with run_lock(Path(run_dir), create=False):
+        return _evaluate_run(run_dir, device, make_figures, nll_samples, nll_images, representation)
+
+
+def _evaluate_run(run_dir, device, make_figures, nll_samples, nll_images, representation) -> dict:
     run = load_run(run_dir, device=device)
     config = run.config
     if not run.system.can_decode and (not representation or nll_samples):
@@ -83,21 +87,30 @@ def sample_run(run_dir: str | Path, sampler: str = "gmm", n: int = 64, refit: bo
                seed: int = 0) -> dict:
     """Decode n samples of an ex-post sampler fitted on the run's training codes (fitted once, kept in
     RUN/samplers/NAME.pt); draw them to RUN/figures/samples_NAME.png. Returns paths and the mean log-density of
-    the test codes under the sampler (higher: the sampler covers the codes the encoder actually uses)."""
+    the test codes under the sampler (higher: the sampler covers the codes the encoder actually uses). A run that a
+    fit is still training is refused."""
+    with run_lock(Path(run_dir), create=False):
+        return _sample_run(run_dir, sampler, n, refit, device, seed)
+
+
+def _sample_run(run_dir, sampler: str, n: int, refit: bool, device: str, seed: int) -> dict:
     run = load_run(run_dir, device=device)
-    if not run.system.can_decode:
+    if run.decoder is None:
         raise ConfigError(f"run {run_dir} was trained by method '{run.config.method.kind}', which has no decoder to sample "
-                          f"from; fit one with experiments/decode.py {run_dir}")
+                          f"from; fit one to its frozen encoder with: ppl-ssl decode {run_dir}")
+    if sampler == "prior" and not run.system.can_decode:
+        raise ConfigError(f"run {run_dir} (method '{run.config.method.kind}') has no prior; use a sampler fitted on its "
+                          f"codes, e.g. --sampler gmm")
     model = build_sampler(sampler, run.system, run.config.model.latent_dim).to(run.device)
     state_path = run.paths.root / "samplers" / f"{sampler}.pt"
     data = load_data_for(run.config, run.device)
     if state_path.exists() and not refit:
-        model.load_state_dict(load_checkpoint(state_path))
+        load_weights(model, load_checkpoint(state_path, required=()), state_path)
     else:
         model.fit(embed(run.system.encode, data.train_x).to(run.device))
         atomic_torch_save(state_path, model.state_dict())
     torch.manual_seed(seed)
-    images = run.system.decode(model.sample(n))
+    images = run.decoder(model.sample(n))  # the post-hoc decoder for an encoder without its own
     figure = run.paths.figures / f"samples_{sampler}.png"
     figures.sample_grid(images, figure, f"{n} samples: sampler '{sampler}' fitted on training codes, decoded")
     test_codes = embed(run.system.encode, data.test_x).to(run.device)

@@ -4,14 +4,13 @@ for looking at what a representation keeps, discriminative ones included.
 The decoder has the run's own decoder architecture (`nets.kind`) and output link; it is trained on the frozen
 representations of the un-augmented training images with the mean squared error, Adam (lr 1e-4), and stopped
 early on the validation MSE (stopped after `patience` epochs without improvement). The best decoder is kept in
-RUN/posthoc_decoder.pt, written atomically after every epoch with the training state, so a killed fit resumes.
+RUN/posthoc_decoder.pt (`ppl_ssl.runs.PosthocDecoder`; a loaded run decodes with it), written atomically after every epoch with the training state, so a killed fit resumes.
 """
 from __future__ import annotations
 
 import copy
 import math
 import time
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -20,25 +19,8 @@ from tqdm.auto import tqdm
 from ppl_ssl import figures
 from ppl_ssl.data import DataSplits, as_float
 from ppl_ssl.evaluation import embed
-from ppl_ssl.contracts import BuildContext
-from ppl_ssl.registry import LIKELIHOODS, NETS
 from ppl_ssl.storage import atomic_torch_save, atomic_write_json, load_checkpoint
-from ppl_ssl.runs import Run
-
-
-class PosthocDecoder(torch.nn.Module):
-    """The run's decoder architecture followed by its likelihood's mean link: codes (..., L) -> images."""
-
-    def __init__(self, run: Run, image_shape):
-        super().__init__()
-        config = run.config
-        context = BuildContext(config, tuple(image_shape), config.model.latent_dim)
-        self.link = LIKELIHOODS.build(config.model.likelihood.kind, config.model.likelihood.options, context)
-        context = context.with_parts(output_channels=self.link.raw_channels(image_shape[0]))
-        _, self.decoder = NETS.build(config.nets.kind, config.nets.options, context)
-
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
-        return self.link.mean(self.decoder(z))
+from ppl_ssl.runs import PosthocDecoder, Run, posthoc_path
 
 
 @torch.no_grad()
@@ -49,23 +31,6 @@ def _mse(decoder: PosthocDecoder, codes: torch.Tensor, images: torch.Tensor, bat
     return total / images.numel()
 
 
-def posthoc_path(run: Run) -> Path:
-    return run.paths.root / "posthoc_decoder.pt"
-
-
-def load_posthoc_decoder(run: Run, image_shape) -> PosthocDecoder | None:
-    """The run's finished post-hoc decoder, or None if none has been fitted to the end."""
-    path = posthoc_path(run)
-    if not path.exists():
-        return None
-    state = load_checkpoint(path)
-    if state["summary"] is None:
-        return None
-    decoder = PosthocDecoder(run, image_shape).to(run.device)
-    decoder.load_state_dict(state["best_decoder"])
-    return decoder.eval()
-
-
 def fit_posthoc_decoder(run: Run, data: DataSplits, max_epochs: int = 100, patience: int = 5, lr: float = 1e-4,
                         batch_size: int = 128, seed: int = 0, refit: bool = False, progress: bool = True) -> tuple[PosthocDecoder, dict]:
     """Train (or load the kept) post-hoc decoder of a run; returns it and its summary (MSE per pixel, epochs).
@@ -73,13 +38,13 @@ def fit_posthoc_decoder(run: Run, data: DataSplits, max_epochs: int = 100, patie
     The training state is saved after every epoch, so a killed fit resumes where it stopped."""
     device = run.device
     torch.manual_seed(seed)
-    decoder = PosthocDecoder(run, data.spec.image_shape).to(device)
+    decoder = PosthocDecoder(run.config, data.spec.image_shape).to(device)
     optimiser = torch.optim.Adam(decoder.parameters(), lr=lr)
     generator = torch.Generator().manual_seed(seed)
-    path = posthoc_path(run)
+    path = posthoc_path(run.root)
     best, best_state, best_epoch, done, seconds = math.inf, None, 0, 0, 0.0
     if path.exists() and not refit:
-        state = load_checkpoint(path)
+        state = load_checkpoint(path, required=("summary",))
         if state["summary"] is not None:
             decoder.load_state_dict(state["best_decoder"])
             return decoder, state["summary"]

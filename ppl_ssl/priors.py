@@ -22,7 +22,7 @@ from torch import nn
 from ppl_ssl.contracts import BuildContext, Prior
 from ppl_ssl.distributions import ExchangeableGaussian, GroupedViews
 from ppl_ssl.flows import FlowStack
-from ppl_ssl.options import option
+from ppl_ssl.options import at_least, option, positive, widths
 from ppl_ssl.registry import PRIORS
 
 
@@ -40,9 +40,9 @@ class StandardNormalPrior(Prior):
 @dataclass
 class SSLGroupOptions:
     # σ², variance of each view's z around the shared content ψ (paper: 0.15)
-    sigma2: float = option(0.15, lambda v: v > 0, "positive")
+    sigma2: float = option(0.15, positive())
     # γ, scale of the content prior ψ ~ N(0, γ² I); γ → ∞ gives the paper's (improper) pinch term
-    gamma: float = option(1.0, lambda v: v > 0, "positive")
+    gamma: float = option(1.0, positive())
 
 
 @PRIORS.register("ssl_group", SSLGroupOptions, summary="ψ ~ N(0, γ²I), z^j | ψ ~ N(ψ, σ²I), ψ integrated out (SimVAE)")
@@ -82,12 +82,12 @@ def diagonal_gaussian_mixture(logits: torch.Tensor, loc: torch.Tensor, scale: to
 
 def _within_group_sigma2() -> float:
     # σ² of the views around their content (only used when J > 1); SimVAE's value
-    return option(0.15, lambda v: v > 0, "positive")
+    return option(0.15, positive())
 
 
 @dataclass
 class MixtureOptions:
-    components: int = option(10, lambda v: v >= 1, "at least 1")
+    components: int = option(10, at_least(1))
     sigma2: float = _within_group_sigma2()
 
 
@@ -106,7 +106,7 @@ class MixturePrior(ContentPrior):
 
 @dataclass
 class VampOptions:
-    components: int = option(50, lambda v: v >= 1, "at least 1 (pseudo-inputs)")
+    components: int = option(50, at_least(1, 'pseudo-inputs'))
     sigma2: float = _within_group_sigma2()
 
 
@@ -129,8 +129,8 @@ class VampPrior(ContentPrior):
 
 @dataclass
 class FlowOptions:
-    flows: int = option(4, lambda v: v >= 1, "at least 1")
-    hidden: list[int] = option([64, 64], lambda v: len(v) > 0 and min(v) > 0, "a non-empty list of positive widths")
+    flows: int = option(4, at_least(1))
+    hidden: list[int] = option([64, 64], widths())
     sigma2: float = _within_group_sigma2()
 
 

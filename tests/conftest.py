@@ -22,3 +22,21 @@ def tiny_config(preset: str = "simvae", *assignments: str, epochs: int = 1) -> p
 def _fast_torch():
     torch.set_num_threads(1)  # tiny tensors: threads only add overhead
     yield
+
+
+# Property-based tests (Hypothesis): a fixed seed and a small budget of examples in `make test`; `make test-all` runs
+# HYPOTHESIS_PROFILE=thorough, a longer random search. Each test's budget is `examples(n)`: n here, ten times n there.
+import os  # noqa: E402
+
+from hypothesis import HealthCheck, settings  # noqa: E402
+
+settings.register_profile("ci", derandomize=True, deadline=None, print_blob=True,
+                          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+settings.register_profile("thorough", deadline=None, print_blob=True,
+                          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+PROFILE = os.environ.get("HYPOTHESIS_PROFILE", "ci")
+settings.load_profile(PROFILE)
+
+
+def examples(n: int) -> settings:
+    return settings(max_examples=n * (10 if PROFILE == "thorough" else 1))

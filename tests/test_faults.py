@@ -197,8 +197,8 @@ FIT_CASES = [  # (arguments, words the one line must contain)
     (["--device", "tpu"], ["train.device", "auto, cpu, cuda or cuda:N"]),
     (["--data-dir", "{bad}/nowhere", "--dataset", "fashion-mnist"], ["--data-dir", "nowhere does not exist"]),
     (["--data-dir", "{bad}/empty", "--dataset", "fashion-mnist"], ["empty holds no fashion-mnist files", "train-images-idx3-ubyte"]),
-    (["--set", "train.checkpoint_minutes=-1"], ["train.checkpoint_minutes", "0 (off) or positive minutes"]),
-    (["--set", "train.max_grad_norm=-1"], ["train.max_grad_norm", "0 (off) or a positive norm"]),
+    (["--set", "train.checkpoint_minutes=-1"], ["train.checkpoint_minutes", "0 (off) or positive (minutes)"]),
+    (["--set", "train.max_grad_norm=-1"], ["train.max_grad_norm", "0 (off) or positive"]),
     (["--set", "train.divergence_bound=0"], ["train.divergence_bound", "positive"]),
     (["--set", "model.likelihood.variance=0"], ["variance", "positive"]),
     (["--set", "model.prior.kind='vampire'"], ["model.prior.kind = 'vampire'", "vamp"]),
@@ -236,10 +236,14 @@ def test_fit_refuses_bad_input_in_one_line_with_exit_status_2(args, words, bad_f
 
 
 TOOL_CASES = [  # (script, arguments after the run folder, words)
-    ("evaluate", ["--nll", "--nll-samples", "0"], ["--nll-samples 0", "at least 1 sample"]),
-    ("evaluate", ["--nll", "--nll-images", "-1"], ["--nll-images -1"]),
+    ("evaluate", ["--nll", "--nll-samples", "0"], ["argument --nll-samples: 0 must be at least 1 (samples)"]),
+    ("evaluate", ["--nll", "--nll-images", "-1"], ["argument --nll-images: -1 must be 0 (all) or positive"]),
     ("sample", ["--sampler", "nope"], ["nope", "gmm"]),
-    ("sample", ["--n", "0"], ["--n 0", "at least 1"]),
+    ("sample", ["--n", "0"], ["argument --n: 0 must be at least 1 (images)"]),
+    ("decode", ["--lr", "nan"], ["argument --lr: nan must be positive"]),
+    ("decode", ["--lr", "inf"], ["argument --lr: inf must be positive"]),
+    ("decode", ["--lr", "fast"], ["argument --lr: 'fast' is not a number"]),
+    ("sample", ["--seed", "-1"], ["argument --seed: -1 must be a seed in [0, 4294967295]"]),
     ("sample", ["--mode", "telepathy"], ["telepathy"]),
 ]
 
@@ -296,7 +300,7 @@ def test_reproduce_refuses_unknown_suites_budgets_and_seeds(capsys):
         reproduce.main(["--suite", "table1", "--seeds", "0"])
     assert exit_.value.code == 2
     line, = capsys.readouterr().err.strip().splitlines()
-    assert line == "error: --seeds 0: the number of seeds must be at least 1"
+    assert line.startswith("error: argument --seeds: 0 must be at least 1; see ")
     with pytest.raises(ConfigError, match="unknown budget 'fast'"):
         ppl_ssl.reproduce("table1", "fast")
     with pytest.raises(ConfigError, match="unknown suite 'table9'"):

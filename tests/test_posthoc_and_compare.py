@@ -11,6 +11,7 @@ import ppl_ssl
 from ppl_ssl import posthoc
 from ppl_ssl.data import as_float
 from ppl_ssl.posthoc import fit_posthoc_decoder
+from ppl_ssl.runs import load_posthoc_decoder
 from ppl_ssl.train.loop import fit
 from ppl_ssl.train.setup import load_data_for
 from tests.conftest import TINY, tiny_config
@@ -41,13 +42,40 @@ def test_decode_cli_fits_a_decoder_that_beats_the_mean_image(simclr_run):
     assert again["posthoc_seconds"] == result["posthoc_seconds"]
 
 
+def test_a_run_with_a_posthoc_decoder_reconstructs_and_samples_through_it(simclr_run):
+    if not (simclr_run / "posthoc_decoder.pt").is_file():
+        decode.main([str(simclr_run), "--max-epochs", "5", "--quiet", "--device", "cpu"])
+    run = ppl_ssl.load_run(simclr_run)
+    data = load_data_for(run.config, "cpu")
+    images = as_float(data.test_x[:32])
+    reconstructions = run.reconstruct(images)
+    assert reconstructions.shape == images.shape
+    expected = load_posthoc_decoder(run, data.spec.image_shape)(run.system.encode(images))
+    assert torch.allclose(reconstructions, expected)
+    with pytest.raises(ValueError, match="has no prior to sample from.*--sampler gmm"):
+        run.sample(4)
+    drawn = ppl_ssl.sample_run(simclr_run, "gmm", n=6, device="cpu")
+    assert Path(drawn["figure"]).is_file() and Path(drawn["sampler_state"]).is_file()
+    with pytest.raises(ppl_ssl.ConfigError, match="has no prior; use a sampler fitted on its codes"):
+        ppl_ssl.sample_run(simclr_run, "prior", n=2, device="cpu")
+
+
+def test_a_run_without_any_decoder_says_how_to_fit_one(tmp_path):
+    out = tmp_path / "run"
+    ppl_ssl.fit_and_evaluate(tiny_config("simclr", "model.views=2", "eval.style_probe=false"), out, progress=False)
+    with pytest.raises(ValueError, match="has none; fit one to its frozen encoder with: ppl-ssl decode"):
+        ppl_ssl.load_run(out).reconstruct(torch.rand(2, 1, 8, 8))
+    with pytest.raises(ppl_ssl.ConfigError, match="fit one to its frozen encoder with: ppl-ssl decode"):
+        ppl_ssl.sample_run(out, "gmm", n=2, device="cpu")
+
+
 def test_a_killed_decoder_fit_resumes_to_the_uninterrupted_result(tmp_path, monkeypatch):
     out = tmp_path / "vae"
     fit(tiny_config("vae", epochs=1), out, progress=False)
     run = ppl_ssl.load_run(out)
     data = load_data_for(run.config, "cpu")
     straight, summary = fit_posthoc_decoder(run, data, max_epochs=4, patience=10, lr=1e-3, progress=False)
-    posthoc.posthoc_path(run).unlink()
+    posthoc.posthoc_path(run.root).unlink()
     saves, original = [], posthoc.atomic_torch_save
 
     def killed_after_two_epochs(path, state):

@@ -18,10 +18,11 @@ import torch
 
 import ppl_ssl
 from ppl_ssl import figures
-from ppl_ssl.cli import user_errors
+from ppl_ssl.cli import argument, ArgumentParser, user_errors
 from ppl_ssl.data import as_float
-from ppl_ssl.errors import ConfigError
-from ppl_ssl.posthoc import decode_run, load_posthoc_decoder
+from ppl_ssl.options import at_least, positive, random_seed
+from ppl_ssl.posthoc import decode_run
+from ppl_ssl.runs import load_posthoc_decoder
 from ppl_ssl.reporting import ensure_run, format_mean_se, markdown_table, mean_and_standard_error
 from ppl_ssl.reproduction import paper_value
 from ppl_ssl.storage import atomic_write_json, atomic_write_text
@@ -65,18 +66,18 @@ def reconstruction_figure(runs: dict[str, Path], path: Path, n: int = 12, device
 
 
 def main(argv=None) -> str:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--models", nargs="+", default=["vae", "beta-vae", "simvae", "crvae-consistency", "simclr", "vicreg", "mocov2"])
-    parser.add_argument("--epochs", type=int, default=10)
-    parser.add_argument("--seeds", type=int, default=3, help="number of seeds (runs per model)")
-    parser.add_argument("--first-seed", type=int, default=1234)
-    parser.add_argument("--train-subset", type=int, default=0)
+    parser.add_argument("--epochs", type=argument(int, at_least(1)), default=10)
+    parser.add_argument("--seeds", type=argument(int, at_least(1)), default=3, help="number of seeds (runs per model)")
+    parser.add_argument("--first-seed", type=argument(int, random_seed()), default=1234)
+    parser.add_argument("--train-subset", type=argument(int, positive(zero="all")), default=0)
     parser.add_argument("--dataset", default="fashion-mnist")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="applied to every model")
     parser.add_argument("--no-decode", action="store_true", help="skip post-hoc decoders for encoders without one")
-    parser.add_argument("--decode-epochs", type=int, default=100, help="most epochs of each post-hoc decoder")
-    parser.add_argument("--decode-patience", type=int, default=5)
-    parser.add_argument("--decode-lr", type=float, default=1e-4, help="post-hoc decoders' Adam learning rate (paper: 1e-4)")
+    parser.add_argument("--decode-epochs", type=argument(int, at_least(1)), default=100, help="most epochs of each post-hoc decoder")
+    parser.add_argument("--decode-patience", type=argument(int, at_least(1)), default=5)
+    parser.add_argument("--decode-lr", type=argument(float, positive()), default=1e-4, help="post-hoc decoders' Adam learning rate (paper: 1e-4)")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (training, decoders, figure)")
     parser.add_argument("--precision", choices=["fp32", "bf16", "auto"], help="train.precision of every run (default: the presets')")
     parser.add_argument("--out", default="runs/compare")
@@ -84,8 +85,6 @@ def main(argv=None) -> str:
     overrides = {"train.device": args.device, **({"train.precision": args.precision} if args.precision else {})}
     out = Path(args.out)
     with user_errors():
-        if args.epochs < 1 or args.seeds < 1:
-            raise ConfigError(f"--epochs {args.epochs} / --seeds {args.seeds}: both must be at least 1")
         for model in args.models:  # every preset and override checked before hours of training start
             ppl_ssl.build_config(model, {"data.dataset": args.dataset, **overrides}, args.set)
     results: dict[str, list[dict]] = {}

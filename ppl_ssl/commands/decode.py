@@ -9,28 +9,28 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 
 import ppl_ssl
-from ppl_ssl.cli import user_errors
-from ppl_ssl.errors import ConfigError
+from ppl_ssl.cli import ArgumentParser, argument, user_errors
+from ppl_ssl.options import at_least, positive
 from ppl_ssl.posthoc import decode_run
+from ppl_ssl.storage import run_lock
 from ppl_ssl.train.setup import load_data_for
 
 
 def main(argv=None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("run", help="run folder written by experiments/fit.py")
-    parser.add_argument("--max-epochs", type=int, default=100)
-    parser.add_argument("--patience", type=int, default=5, help="stop after this many epochs without a better validation MSE")
-    parser.add_argument("--lr", type=float, default=1e-4)
-    parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--max-epochs", type=argument(int, at_least(1)), default=100)
+    parser.add_argument("--patience", type=argument(int, at_least(1)), default=5, help="stop after this many epochs without a better validation MSE")
+    parser.add_argument("--lr", type=argument(float, positive()), default=1e-4)
+    parser.add_argument("--batch-size", type=argument(int, at_least(1)), default=128)
     parser.add_argument("--refit", action="store_true", help="train again even if RUN/posthoc_decoder.pt exists")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     parser.add_argument("--quiet", action="store_true")
     args = parser.parse_args(argv)
-    with user_errors():
-        if args.max_epochs < 1 or args.patience < 1 or args.lr <= 0 or args.batch_size < 1:
-            raise ConfigError("--max-epochs, --patience and --batch-size must be at least 1 and --lr positive")
+    with user_errors(), run_lock(Path(args.run), create=False):  # not while a fit still trains the run
         run = ppl_ssl.load_run(args.run, device=args.device)
         data = load_data_for(run.config, run.device)
         result = decode_run(run, data, max_epochs=args.max_epochs, patience=args.patience, lr=args.lr,

@@ -9,32 +9,34 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 
 import ppl_ssl
-from ppl_ssl.cli import user_errors
+from ppl_ssl.cli import ArgumentParser, argument, user_errors
 from ppl_ssl.errors import ConfigError
+from ppl_ssl.options import at_least, positive
+from ppl_ssl.storage import run_lock
 
 
 def main(argv=None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("run", help="run folder written by experiments/fit.py")
     parser.add_argument("--nll", action="store_true", help="estimate the importance-weighted test NLL (test_nll, test_bpd, psis_khat_gt_0_7)")
-    parser.add_argument("--nll-samples", type=int, default=1000, help="importance samples per test image (default 1000)")
-    parser.add_argument("--nll-images", type=int, default=0, help="first N test images only (default 0: all)")
+    parser.add_argument("--nll-samples", type=argument(int, at_least(1, "samples")), default=1000, help="importance samples per test image (default 1000)")
+    parser.add_argument("--nll-images", type=argument(int, positive(zero="all")), default=0, help="first N test images only (default 0: all)")
     parser.add_argument("--only-generative", action="store_true", help="skip kNN/probes/GMM, keep their stored values")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     parser.add_argument("--no-figures", action="store_true")
     parser.add_argument("--amortisation-gap", action="store_true",
                         help="only the amortisation and approximation gaps (Cremer et al. 2018) on --gap-images test images")
-    parser.add_argument("--gap-images", type=int, default=100, help="test images for --amortisation-gap (default 100)")
-    parser.add_argument("--gap-steps", type=int, default=300, help="SVI steps of each per-image Gaussian (default 300)")
-    parser.add_argument("--gap-samples", type=int, default=500, help="importance samples per image (default 500)")
+    parser.add_argument("--gap-images", type=argument(int, at_least(1)), default=100, help="test images for --amortisation-gap (default 100)")
+    parser.add_argument("--gap-steps", type=argument(int, at_least(1)), default=300, help="SVI steps of each per-image Gaussian (default 300)")
+    parser.add_argument("--gap-samples", type=argument(int, at_least(1)), default=500, help="importance samples per image (default 500)")
     args = parser.parse_args(argv)
     with user_errors():
-        if args.nll_samples < 1 or args.nll_images < 0:
-            raise ConfigError(f"--nll-samples {args.nll_samples} / --nll-images {args.nll_images}: need at least 1 sample and 0 (all) or more images")
         if args.amortisation_gap:
-            return amortisation_gap(args)
+            with run_lock(Path(args.run), create=False):  # not while a fit still trains the run
+                return amortisation_gap(args)
         metrics = ppl_ssl.evaluate_run(args.run, device=args.device, make_figures=not args.no_figures,
                                        nll_samples=args.nll_samples if args.nll else None,
                                        nll_images=args.nll_images if args.nll else None,
@@ -49,9 +51,6 @@ def amortisation_gap(args) -> dict:
     from ppl_ssl.storage import atomic_write_json
     from ppl_ssl.train.setup import load_data_for
 
-    if args.gap_images < 1 or args.gap_steps < 1 or args.gap_samples < 1:
-        raise ConfigError(f"--gap-images {args.gap_images} / --gap-steps {args.gap_steps} / --gap-samples {args.gap_samples}: "
-                          f"each must be at least 1")
     run = ppl_ssl.load_run(args.run, device=args.device)
     if not run.system.can_decode:
         raise ConfigError(f"run {args.run} was trained by method '{run.config.method.kind}', which has no generative model: "

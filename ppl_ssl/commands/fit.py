@@ -6,7 +6,7 @@ import dataclasses
 from pathlib import Path
 
 import ppl_ssl
-from ppl_ssl.cli import catalogue, user_errors
+from ppl_ssl.cli import ArgumentParser, catalogue, user_errors
 from ppl_ssl.config import config_differences, load_config
 from ppl_ssl.distributed import process_group
 from ppl_ssl.errors import ConfigError
@@ -20,7 +20,7 @@ FLAGS = {"dataset": "data.dataset", "data_dir": "data.data_dir", "epochs": "trai
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__, epilog=catalogue(), formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = ArgumentParser(description=__doc__, epilog=catalogue(), formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", help=f"a preset name (listed below) or a preset .toml file (default: {DEFAULT_MODEL}; "
                         "with --resume: the saved run's)")
     parser.add_argument("--dataset", help="dataset name (default: the preset's, fashion-mnist)")

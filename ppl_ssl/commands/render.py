@@ -11,18 +11,19 @@ import argparse
 from pathlib import Path
 
 import ppl_ssl
-from ppl_ssl.cli import user_errors
+from ppl_ssl.cli import argument, ArgumentParser, user_errors
 from ppl_ssl.data.datasets import image_shape
 from ppl_ssl.errors import ConfigError
+from ppl_ssl.options import at_least
 from ppl_ssl.graphs import graphviz_available, write_graphs
 from ppl_ssl.registry import METHODS
 from ppl_ssl.system import build_system
 
 
 def main(argv=None) -> list[Path]:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", nargs="+", default=["simvae"], help="preset names (or .toml files)")
-    parser.add_argument("--views", type=int, default=3, help="J views per image in the drawing (default 3)")
+    parser.add_argument("--views", type=argument(int, at_least(1)), default=3, help="J views per image in the drawing (default 3)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     parser.add_argument("--out", default="docs/figures")
     args = parser.parse_args(argv)

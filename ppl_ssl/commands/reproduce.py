@@ -18,17 +18,17 @@ from __future__ import annotations
 
 import argparse
 
-from ppl_ssl.cli import user_errors
-from ppl_ssl.errors import ConfigError
+from ppl_ssl.cli import argument, ArgumentParser, user_errors
+from ppl_ssl.options import at_least, random_seed
 from ppl_ssl.reproduction import BUDGETS, SUITES, reproduce
 
 
 def main(argv=None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--suite", required=True, choices=[*SUITES, "all"])
     parser.add_argument("--budget", default="cpu", choices=list(BUDGETS))
-    parser.add_argument("--seeds", type=int, help="number of seeds (default: the paper's for the suite, else the budget's)")
-    parser.add_argument("--first-seed", type=int, default=1)
+    parser.add_argument("--seeds", type=argument(int, at_least(1)), help="number of seeds (default: the paper's for the suite, else the budget's)")
+    parser.add_argument("--first-seed", type=argument(int, random_seed()), default=1)
     parser.add_argument("--dataset", default="fashion-mnist")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     parser.add_argument("--precision", choices=["fp32", "bf16", "auto"], help="train.precision of every run (default: the presets')")
@@ -37,8 +37,6 @@ def main(argv=None) -> dict:
     parser.add_argument("--progress", action="store_true", help="show each run's progress bars")
     args = parser.parse_args(argv)
     with user_errors():
-        if args.seeds is not None and args.seeds < 1:
-            raise ConfigError(f"--seeds {args.seeds}: the number of seeds must be at least 1")
         report = reproduce(args.suite, args.budget, args.dataset, args.seeds, args.first_seed, args.out, args.device,
                            args.precision, args.set, args.progress)
     print(f"report: {args.out}/report.md ({len(report['sections'])} suite section(s))")

@@ -17,8 +17,8 @@ from __future__ import annotations
 import argparse
 import json
 
-from ppl_ssl.cli import user_errors
-from ppl_ssl.errors import ConfigError
+from ppl_ssl.cli import argument, ArgumentParser, user_errors
+from ppl_ssl.options import at_least, random_seed
 from ppl_ssl.pipeline import sample_run
 from ppl_ssl.selfvae.run import selfvae_modes_run
 from ppl_ssl.registry import SAMPLERS
@@ -26,19 +26,17 @@ from ppl_ssl.selfvae.modes import MODES, check_modes
 
 
 def main(argv=None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("run", help="run folder written by experiments/fit.py")
     parser.add_argument("--sampler", default="gmm", help=f"one of: {', '.join(SAMPLERS.names())}")
     parser.add_argument("--mode", nargs="+", help=f"selfVAE runs: 'all' or modes among {', '.join(MODES)}")
-    parser.add_argument("--n", type=int, default=64, help="number of images (--mode: 8 by default)")
-    parser.add_argument("--quality-images", type=int, default=1000, help="--mode: test images scored for quality vs sent bits")
+    parser.add_argument("--n", type=argument(int, at_least(1, "images")), default=64, help="number of images (--mode: 8 by default)")
+    parser.add_argument("--quality-images", type=argument(int, at_least(1)), default=1000, help="--mode: test images scored for quality vs sent bits")
     parser.add_argument("--refit", action="store_true", help="fit the sampler again even if RUN/samplers/NAME.pt exists")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=argument(int, random_seed()), default=0)
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     args = parser.parse_args(argv)
     with user_errors():
-        if args.n < 1:
-            raise ConfigError(f"--n {args.n}: the number of images must be at least 1")
         if args.mode:
             modes = None if args.mode == ["all"] else args.mode  # None: every mode the run's model has
             check_modes(modes or [])  # the names, before anything is loaded

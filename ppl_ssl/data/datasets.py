@@ -233,15 +233,18 @@ def _read_celeba(folder: Path, content=formats.celeba_gender_labels):
     from tqdm import tqdm
 
     files, names, attributes = formats.read_celeba_attributes(folder / "list_attr_celeba.txt")
-    labels = content(names, attributes)
+    try:
+        labels = content(names, attributes)
+    except ValueError as err:  # an attribute the label is made of is missing from the list
+        raise DataFileError(f"{folder / 'list_attr_celeba.txt'}: {err}; download it again") from None
     partition_file = folder / "list_eval_partition.txt"
     if partition_file.is_file():
-        part = dict(line.split() for line in partition_file.read_text().splitlines() if line.strip())
+        part = formats.read_celeba_partition(partition_file)
         is_test = np.array([part.get(f, "0") == "2" for f in files])
     else:  # no official partition: the last tenth is the test split
         is_test = np.arange(len(files)) >= len(files) - max(1, len(files) // 10)
     images = np.stack([formats.read_celeba_image(folder / "img_align_celeba" / f)
-                       for f in tqdm(files, desc="reading CelebA", leave=False)])
+                       for f in tqdm(files, desc="reading CelebA", leave=False, disable=None)])
     binary = (attributes > 0).astype(np.int8)
     return (images[~is_test], labels[~is_test], images[is_test], labels[is_test],
             (names, binary[~is_test], binary[is_test]))

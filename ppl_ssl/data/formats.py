@@ -107,16 +107,41 @@ CELEBA_GENDER = ("female", "male")
 
 
 def read_celeba_attributes(path: Path) -> tuple[list[str], list[str], np.ndarray]:
-    """list_attr_celeba.txt -> (file names, attribute names, {-1, 1} matrix)."""
-    lines = path.read_text().splitlines()
+    """list_attr_celeba.txt -> (file names, attribute names, {-1, 1} matrix); a malformed file is one line naming
+    the line."""
+    lines = path.read_bytes().decode("utf-8", errors="replace").splitlines()
+    if len(lines) < 2:
+        raise DataFileError(f"{path} has {len(lines)} line(s); expected a count, the attribute names, then one line per "
+                            f"image; download it again")
     names = lines[1].split()
     files, rows = [], []
-    for line in lines[2:]:
+    for number, line in enumerate(lines[2:], start=3):
         parts = line.split()
-        if parts:
-            files.append(parts[0])
-            rows.append([int(v) for v in parts[1:]])
+        if not parts:
+            continue
+        try:
+            values = [int(v) for v in parts[1:]]
+        except ValueError:
+            values = []
+        if len(values) != len(names) or not set(values) <= {-1, 1}:
+            raise DataFileError(f"{path}: line {number} is not a file name and {len(names)} values of -1 or 1; "
+                                f"download it again")
+        files.append(parts[0])
+        rows.append(values)
     return files, names, np.asarray(rows, dtype=np.int8).reshape(len(files), len(names))
+
+
+def read_celeba_partition(path: Path) -> dict[str, str]:
+    """list_eval_partition.txt -> {file name: '0' (train), '1' (validation) or '2' (test)}."""
+    part = {}
+    for number, line in enumerate(path.read_bytes().decode("utf-8", errors="replace").splitlines(), start=1):
+        fields = line.split()
+        if not fields:
+            continue
+        if len(fields) != 2 or fields[1] not in ("0", "1", "2"):
+            raise DataFileError(f"{path}: line {number} is not a file name and a split 0, 1 or 2; download it again")
+        part[fields[0]] = fields[1]
+    return part
 
 
 def celeba_hair_labels(attribute_names: list[str], attributes: np.ndarray) -> np.ndarray:
@@ -135,10 +160,18 @@ def read_celeba_image(path: Path, size: int = 64, crop: int = 148) -> np.ndarray
     """One aligned CelebA image, centre-cropped to `crop` px and resized to `size` px: uint8 (3, size, size)."""
     from PIL import Image
 
-    with Image.open(path) as img:
-        img = img.convert("RGB")
-        w, h = img.size
-        c = min(crop, w, h)
-        left, top = (w - c) // 2, (h - c) // 2
-        img = img.crop((left, top, left + c, top + c)).resize((size, size), Image.BILINEAR)
-        return np.asarray(img, dtype=np.uint8).transpose(2, 0, 1).copy()
+    from PIL import UnidentifiedImageError
+
+    try:
+        with Image.open(path) as img:
+            img = img.convert("RGB")
+            w, h = img.size
+            c = min(crop, w, h)
+            left, top = (w - c) // 2, (h - c) // 2
+            img = img.crop((left, top, left + c, top + c)).resize((size, size), Image.BILINEAR)
+            return np.asarray(img, dtype=np.uint8).transpose(2, 0, 1).copy()
+    except FileNotFoundError:
+        raise DataFileError(f"{path} is listed in list_attr_celeba.txt but missing; download img_align_celeba "
+                            f"again") from None
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as err:
+        raise DataFileError(f"{path} is not a readable image ({type(err).__name__}: {err}); download it again") from None

@@ -7,8 +7,9 @@ folder: DIR/CLASS/*.png|jpg|… (one sub-folder per class: the labels), or image
 DIR/train/ and DIR/test/ in that layout give the test split. Images are centre-cropped to a square and resized to
 `data.image_size`; they are grey (1 channel) if the first image is, else RGB.
 
-Without a test split, a fixed tenth of the images (seeded) is held out as the test split. Without labels the
-labels are −1: evaluation reports what needs none and says what it skipped.
+Labels may be any integers (negative ones too): they are remapped to 0 … C−1 in sorted order, and the values become
+the class names. Without a test split, a fixed tenth of the images (seeded) is held out as the test split. Without
+labels the images are unlabelled (−1 inside ppl-ssl): evaluation reports what needs none and says what it skipped.
 """
 from __future__ import annotations
 
@@ -40,6 +41,8 @@ def _held_out(images: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, ...]:
 
 
 def _as_images(array: np.ndarray, where: str) -> np.ndarray:
+    if array.ndim in (3, 4) and len(array) == 0:
+        raise DataFileError(f"{where} holds no images (shape {array.shape}); store at least one image")
     if array.ndim == 3:
         array = array[:, None]
     if array.ndim != 4 or array.shape[1] not in (1, 3):
@@ -53,23 +56,25 @@ def _as_images(array: np.ndarray, where: str) -> np.ndarray:
     return np.rint(array * 255).astype(np.uint8)
 
 
-def _as_labels(array: np.ndarray | None, count: int, where: str) -> np.ndarray:
+def _as_labels(array: np.ndarray | None, count: int, where: str) -> np.ndarray | None:
     if array is None:
-        return np.full(count, -1, dtype=np.int64)
-    if array.ndim != 1 or not np.issubdtype(array.dtype, np.integer):
+        return None
+    if array.ndim != 1 or not (np.issubdtype(array.dtype, np.integer) or array.dtype == np.bool_):
         raise DataFileError(f"{where} has shape {array.shape} and dtype {array.dtype}; expected one integer label per image")
     if len(array) != count:
         raise DataFileError(f"{where} holds {len(array)} labels for {count} images")
     return array.astype(np.int64)
 
 
-def _relabel(train_y: np.ndarray, test_y: np.ndarray) -> tuple[np.ndarray, np.ndarray, tuple[str, ...]]:
-    """Labels as 0 … K−1 in sorted order of the given values (which become the class names)."""
-    values = np.unique(np.concatenate([train_y, test_y]))
-    values = values[values >= 0] if (train_y < 0).any() or (test_y < 0).any() else values
-    lookup = {int(v): i for i, v in enumerate(values)}
-    remap = lambda y: np.array([lookup.get(int(v), -1) for v in y], dtype=np.int64)  # noqa: E731
-    return remap(train_y), remap(test_y), tuple(str(int(v)) for v in values)
+def _relabel(train_y: np.ndarray | None, test_y: np.ndarray | None, train_count: int,
+             test_count: int) -> tuple[np.ndarray, np.ndarray, tuple[str, ...]]:
+    """Labels as 0 … C−1 in sorted order of the given values, whatever integers they are (negative ones included);
+    the values become the class names. An array without labels is unlabelled: −1, ppl-ssl's marker, which no given
+    value can collide with because every given value is remapped."""
+    given = [y for y in (train_y, test_y) if y is not None]
+    values = np.unique(np.concatenate(given)) if given else np.zeros(0, dtype=np.int64)
+    remap = lambda y, n: np.full(n, -1, dtype=np.int64) if y is None else np.searchsorted(values, y).astype(np.int64)  # noqa: E731
+    return remap(train_y, train_count), remap(test_y, test_count), tuple(str(int(v)) for v in values)
 
 
 def _npz(path: Path):
@@ -116,8 +121,9 @@ def read_arrays(path: Path, image_size: int) -> UserData:
         test_y = _as_labels(arrays.get("test_labels"), len(test_x), f"{path}: test_labels")
         train_x, train_y = images, labels
     else:
-        train_x, train_y, test_x, test_y = _held_out(images, labels)
-    train_y, test_y, names = _relabel(train_y, test_y)
+        held = _held_out(images, labels if labels is not None else np.zeros(len(images), dtype=np.int64))
+        train_x, train_y, test_x, test_y = held if labels is not None else (held[0], None, held[2], None)
+    train_y, test_y, names = _relabel(train_y, test_y, len(train_x), len(test_x))
     return UserData(train_x, train_y, test_x, test_y, names)
 
 
@@ -139,19 +145,55 @@ def _class_layout(folder: Path) -> tuple[list[Path], list[int], list[str]]:
     return files, labels, [p.name for p in classes]
 
 
+_SIXTEEN_BIT = ("I;16", "I;16B", "I;16L", "I;16N")  # 16-bit grey (PNG, TIFF)
+_GREY_MODES = ("1", "L", "LA", "I", "F", *_SIXTEEN_BIT)
+
+
+def _unreadable(path: Path, err: Exception) -> DataFileError:
+    return DataFileError(f"{path} is not a readable image ({type(err).__name__}: {err}); remove it or replace it")
+
+
+def _grey_levels(img, path: Path):
+    """A 16-bit, 32-bit integer or float grey image as 8-bit grey, its range rescaled instead of clipped: 16-bit
+    pixels map 0 … 65535 to 0 … 255; floats must lie in [0, 1]."""
+    from PIL import Image
+
+    levels = np.asarray(img, dtype=np.float64)
+    if img.mode == "F":
+        if not np.isfinite(levels).all() or levels.min() < 0 or levels.max() > 1:
+            raise DataFileError(f"{path} is a float image with values outside [0, 1]; rescale it or store 8-bit pixels")
+        scale = 1.0
+    elif levels.min() < 0 or levels.max() > 65535:
+        raise DataFileError(f"{path} is a 32-bit integer image with values outside 0 … 65535; store it as 8- or 16-bit")
+    else:
+        scale = 65535.0  # 16-bit, whether Pillow opened it as I;16 or widened it to I
+    return Image.fromarray(np.rint(levels / scale * 255).astype(np.uint8))  # 8-bit grey: mode L
+
+
+def _as_mode(img, grey: bool, path: Path):
+    """The image as 8-bit grey ("L") or RGB: wide grey rescaled, palettes applied, alpha dropped."""
+    if img.mode in ("I", "F", *_SIXTEEN_BIT):
+        img = _grey_levels(img, path)
+    elif img.mode == "P":  # a palette: its colours (through RGBA, so that a transparency entry is read, not warned of)
+        img = img.convert("RGBA")
+    return img.convert("L" if grey else "RGB")
+
+
 def _read_image(path: Path, size: int, grey: bool) -> np.ndarray:
     from PIL import Image, UnidentifiedImageError
 
     try:
         with Image.open(path) as img:
-            img = img.convert("L" if grey else "RGB")
+            img = _as_mode(img, grey, path)
             w, h = img.size
             side = min(w, h)
             left, top = (w - side) // 2, (h - side) // 2
             img = img.crop((left, top, left + side, top + side)).resize((size, size), Image.BILINEAR)
             array = np.asarray(img, dtype=np.uint8)
-    except (UnidentifiedImageError, OSError) as err:
-        raise DataFileError(f"{path} is not a readable image ({err}); remove it or replace it") from None
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as err:  # Pillow raises all four for bad bytes
+        if isinstance(err, DataFileError):
+            raise
+        raise _unreadable(path, err) from None
     return array[None] if grey else array.transpose(2, 0, 1).copy()
 
 
@@ -166,10 +208,17 @@ def _folder_root(path: Path) -> tuple[Path, Path | None]:
 
 
 def _first_is_grey(files: list[Path]) -> bool:
-    from PIL import Image
+    """Whether the data is grey: the first image's mode, or a palette of grey colours only."""
+    from PIL import Image, UnidentifiedImageError
 
-    with Image.open(files[0]) as img:
-        return img.mode in ("1", "L", "LA", "I", "I;16", "F")
+    try:
+        with Image.open(files[0]) as img:
+            if img.mode == "P":
+                rgb = np.asarray(img.convert("RGB"))
+                return bool((rgb[..., 0] == rgb[..., 1]).all() and (rgb[..., 1] == rgb[..., 2]).all())
+            return img.mode in _GREY_MODES
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as err:
+        raise _unreadable(files[0], err) from None
 
 
 def folder_shape(path: Path, image_size: int) -> tuple[int, int, int]:
@@ -188,10 +237,13 @@ def read_folder(path: Path, image_size: int) -> UserData:
     if not files:
         raise DataNotFoundError(f"--data-dir {path} holds no images ({', '.join(IMAGE_SUFFIXES)}), in it or in sub-folders")
     grey = _first_is_grey(files)
-    read = lambda fs: np.stack([_read_image(f, image_size, grey) for f in tqdm(fs, desc="reading images", leave=False)])  # noqa: E731
+    read = lambda fs: np.stack([_read_image(f, image_size, grey) for f in tqdm(fs, desc="reading images", leave=False, disable=None)])  # noqa: E731
     images, labels = read(files), np.asarray(labels, dtype=np.int64)
     if test is not None:
         test_files, test_labels, test_names = _class_layout(test)
+        if not test_files:
+            raise DataFileError(f"{test} holds no images ({', '.join(IMAGE_SUFFIXES)}); put the test images there, "
+                                f"or remove the empty folder to hold out a tenth of {train}")
         unknown = sorted(set(test_names) - set(names))
         if unknown:
             raise DataFileError(f"{test}: classes {', '.join(unknown)} have no training images in {train}")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ppl_ssl.data import DataSplits, as_float
+from ppl_ssl.data import DataSplits
 from ppl_ssl.evaluation.fid import FeatureNetwork
 from ppl_ssl.evaluation.representation import embed
 

@@ -151,7 +151,11 @@ def evaluate_representation(encode, data: DataSplits, config: EvalConfig, seed: 
     for name, hidden in (("linear_probe", None), ("mlp_probe", f.train.shape[1])):
         acc, epoch = probe_accuracy(f, hidden, config.probe_epochs, config.probe_lr, config.probe_batch_size, seed, probe_device)
         metrics[f"{name}_accuracy"], metrics[f"{name}_best_epoch"] = acc, epoch
-    metrics.update(gmm_scores(f, data.spec.num_classes, config.gmm_n_init, seed))
+    if len(f.train) >= data.spec.num_classes:
+        metrics.update(gmm_scores(f, data.spec.num_classes, config.gmm_n_init, seed))
+    else:  # a mixture of one component per class cannot be fitted to fewer points than components
+        metrics["gmm_skipped"] = (f"the GMM fits one component per class: {len(f.train)} labelled training images "
+                                  f"for {data.spec.num_classes} classes are too few")
     return metrics, f
 
 

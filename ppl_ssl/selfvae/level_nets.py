@@ -18,7 +18,6 @@ import math
 from abc import abstractmethod
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from torch.nn.utils.parametrizations import weight_norm

@@ -22,10 +22,10 @@ from ppl_ssl.augment import Augmenter
 from ppl_ssl.data import DataSplits
 from ppl_ssl.errors import ConfigError
 from ppl_ssl.runtime import keep_freed_memory, resolve_device, seed_everything
-from ppl_ssl.storage import RunPaths, run_lock
+from ppl_ssl.storage import RunPaths, load_checkpoint, run_lock
 from ppl_ssl.system import build_system, check_data_fits
 from ppl_ssl.term_log import PendingTerms
-from ppl_ssl.train.checkpoint import Checkpointer, EpochProgress, Position, truncate_log
+from ppl_ssl.train.checkpoint import Checkpointer, EpochProgress, Position, check_resumable, truncate_log
 from ppl_ssl.train.graph import GraphedTrainStep, check_graph_config
 from ppl_ssl.train.guard import check_divergence
 from ppl_ssl.optim import build_schedule, set_learning_rate
@@ -47,6 +47,9 @@ def fit(config, out: str | Path, resume: bool = False, data: DataSplits | None =
         if paths.checkpoint.exists() and not resume:
             raise ConfigError(f"run folder {paths.root} already holds a checkpoint; pass --resume to continue it or "
                               f"--out for a new run")
+        saved = load_checkpoint(paths.checkpoint) if resume and paths.checkpoint.exists() else None
+        if saved is not None:
+            check_resumable(config, saved, paths)  # before anything is built or written
         device = distributed.rank_device(resolve_device(config.train.device), ranks)
         if config.train.cuda_graph:
             check_graph_config(config, device, ranks.active)
@@ -61,9 +64,10 @@ def fit(config, out: str | Path, resume: bool = False, data: DataSplits | None =
         augmenter = Augmenter(config.augment, seed=distributed.rank_seed(config.train.seed + 1, ranks), device=device)
         order = torch.Generator().manual_seed(config.train.seed + 2)  # the same epoch permutation on every rank
         checkpoints = Checkpointer(paths, system, optimiser, augmenter, order, ranks, device, schedule)
-        position = checkpoints.restore(device) if resume and paths.checkpoint.exists() else Position()
+        position = checkpoints.restore(device, saved) if saved is not None else Position()
         if config.train.precision == "auto":  # the run records what `auto` became here: it resumes and reloads alike
             config = dataclasses.replace(config, train=dataclasses.replace(config.train, precision=system.precision))
+        checkpoints.trained_with = config.to_dict()
         if ranks.is_main:
             config.save(paths.config)
         step = TrainStep(system, optimiser, augmenter, config.model.views, config.train.max_grad_norm,
