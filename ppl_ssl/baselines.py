@@ -3,7 +3,7 @@ encoder of the papers' *Random* row (`method.kind`).
 
 Each trains the *same* encoder as the generative models (`nets.kind`), on the same batched augmentations and J
 views, through the same `fit`; the representation evaluated downstream is the encoder output (its mean head, L
-dimensions), never the projection head. None has a decoder: `experiments/decode.py` fits one post hoc.
+dimensions), never the projection head. None has a decoder: `ppl-ssl decode` fits one post hoc.
 
 Losses are reported summed over the batch's views, like the ELBO terms, so the log shows them per view.
 """
@@ -101,7 +101,7 @@ class DiscriminativeSystem(Method):
 
     def _no_decoder(self, *_):
         raise ConfigError(f"{type(self).__name__} is a discriminative method with no decoder; fit one to its frozen encoder "
-                          f"with experiments/decode.py RUN (ppl_ssl.posthoc.fit_posthoc_decoder)")
+                          f"with ppl-ssl decode RUN (ppl_ssl.posthoc.fit_posthoc_decoder)")
 
     decode = reconstruct = sample = sample_prior = _no_decoder
 

@@ -70,7 +70,7 @@ def catalogue() -> str:
                 ("likelihoods (model.likelihood.kind)", LIKELIHOODS.describe()), ("guides (guide.kind)", GUIDES.describe()),
                 ("nets (nets.kind)", NETS.describe()), ("objectives (objective.kind)", OBJECTIVES.describe()),
                 ("optimisers (optim.kind)", OPTIMISERS.describe()), ("learning-rate schedules (schedule.kind)", SCHEDULES.describe()),
-                ("ex-post samplers (experiments/sample.py --sampler)", SAMPLERS.describe()),
+                ("ex-post samplers (ppl-ssl sample --sampler)", SAMPLERS.describe()),
                 ("selfVAE transforms (model.program.transform)", TRANSFORMS.describe())]
     return "\n\n".join(f"{title}:\n{body}" for title, body in sections)
 

@@ -106,6 +106,10 @@ class TrainConfig:
 @dataclass
 class EvalConfig:
     knn_max_k: int = option(15, at_least(1))
+    # the linear and MLP probes: `adam`, the SimVAE paper's (Adam, probe_epochs at probe_lr, the epoch of best
+    # validation accuracy; kept for reproduction), or `sklearn`, scikit-learn's logistic regression and MLP solved to
+    # convergence with the L2 strength chosen on the validation split (which cannot underfit by stopping early)
+    probe: str = option("adam", one_of(("adam", "sklearn")))
     probe_epochs: int = option(200, at_least(1))
     probe_lr: float = option(3e-4, positive())
     probe_batch_size: int = option(128, at_least(1))
@@ -321,7 +325,7 @@ def load_config(path: str | Path) -> Config:
     """Read a resolved config file (e.g. a run's config.toml)."""
     path = Path(path)
     if path.parent.exists() and not path.parent.is_dir():
-        raise ConfigError(f"{path.parent} is a file; pass a run folder (written by experiments/fit.py)")
+        raise ConfigError(f"{path.parent} is a file; pass a run folder (written by ppl-ssl fit)")
     if not path.is_file():
         raise ConfigError(f"no config file at {path}; a run folder holds config.toml")
     try:

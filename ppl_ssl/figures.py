@@ -138,7 +138,7 @@ def write_all(system, features, data: DataSplits, views: int, log_lines: list[di
     folder.mkdir(parents=True, exist_ok=True)
     if metrics and "attribute_majority_mean" in metrics:
         attribute_accuracies(metrics, folder / "attributes.png")
-    if system.can_decode:  # discriminative systems have no decoder (experiments/decode.py fits one post hoc)
+    if system.can_decode:  # discriminative systems have no decoder (ppl-ssl decode fits one post hoc)
         reconstructions(system, data, folder / "reconstructions.png")
         if features is not None:  # classes need labels
             class_samples(system, features, data, folder / "class_samples.png")

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+import sys
 import time
 from pathlib import Path
 
@@ -10,7 +11,7 @@ import torch
 from ppl_ssl import distributed, faults, figures
 from ppl_ssl.config import Config
 from ppl_ssl.errors import ConfigError
-from ppl_ssl.evaluation import embed, evaluate, evaluate_generative
+from ppl_ssl.evaluation import StageClock, embed, evaluate, evaluate_generative
 from ppl_ssl.storage import RunPaths, atomic_torch_save, atomic_write_json, load_checkpoint, load_weights, read_log, run_lock
 from ppl_ssl.runs import load_run
 from ppl_ssl.samplers import build_sampler
@@ -19,18 +20,21 @@ from ppl_ssl.train.loop import fit
 from ppl_ssl.train.setup import load_data_for
 
 
-def _report(system, data, config: Config, paths: RunPaths, history: list[dict], make_figures: bool) -> dict:
+def _report(system, data, config: Config, paths: RunPaths, history: list[dict], make_figures: bool,
+            progress: bool = False) -> dict:
     started = time.perf_counter()
-    metrics, features = evaluate(system, data, config.eval, history, seed=config.train.seed, augment=config.augment)
+    clock = StageClock(say=(lambda line: print(line, file=sys.stderr, flush=True)) if progress else None)  # progress
+    metrics, features = evaluate(system, data, config.eval, history, seed=config.train.seed, augment=config.augment,
+                                 clock=clock)
     metrics.update({"model": config.name, "method": config.method.kind, "dataset": config.data.dataset,
                     "views": config.model.views, "precision": system.precision,
                     "eval_seconds": time.perf_counter() - started})
     atomic_write_json(paths.metrics, metrics)
     drawn = []
     if make_figures and config.eval.figures:
-        log_lines = read_log(paths.log)
-        drawn = figures.write_all(system, features, data, config.model.views, log_lines, history, paths.figures,
-                                  config.eval.tsne_points, metrics)
+        with clock("figures"):
+            drawn = figures.write_all(system, features, data, config.model.views, read_log(paths.log), history,
+                                      paths.figures, config.eval.tsne_points, metrics)
     if config.train.tensorboard:
         board = TensorBoardLog(paths.tensorboard)
         board.metrics(metrics, history[-1]["epoch"] if history else 0)
@@ -50,12 +54,12 @@ def fit_and_evaluate(config: Config, out: str | Path, resume: bool = False, prog
         system, data = fit(config, out, resume=resume, progress=progress, on_epoch_end=on_epoch_end)
         history = load_checkpoint(paths.checkpoint)["history"]
         faults.point("evaluation")
-        metrics = _report(system, data, config, paths, history, make_figures)
+        metrics = _report(system, data, config, paths, history, make_figures, progress)
     return metrics
 
 
 def evaluate_run(run_dir: str | Path, device: str = "auto", make_figures: bool = True, nll_samples: int | None = None,
-                 nll_images: int | None = None, representation: bool = True) -> dict:
+                 nll_images: int | None = None, representation: bool = True, progress: bool = False) -> dict:
     """Recompute metrics.json (and figures) of a finished run from its folder.
 
     nll_samples / nll_images override eval.nll_samples / eval.nll_test_images (K importance samples per test
@@ -63,10 +67,10 @@ def evaluate_run(run_dir: str | Path, device: str = "auto", make_figures: bool =
     generative ones (reconstruction, diagnostics, NLL), merged into metrics.json. A run that a fit is still
     training is refused (its checkpoint is mid-training, and metrics.json marks a finished run)."""
     with run_lock(Path(run_dir), create=False):
-        return _evaluate_run(run_dir, device, make_figures, nll_samples, nll_images, representation)
+        return _evaluate_run(run_dir, device, make_figures, nll_samples, nll_images, representation, progress)
 
 
-def _evaluate_run(run_dir, device, make_figures, nll_samples, nll_images, representation) -> dict:
+def _evaluate_run(run_dir, device, make_figures, nll_samples, nll_images, representation, progress) -> dict:
     run = load_run(run_dir, device=device)
     config = run.config
     if not run.system.can_decode and (not representation or nll_samples):
@@ -77,7 +81,7 @@ def _evaluate_run(run_dir, device, make_figures, nll_samples, nll_images, repres
     data = load_data_for(config, run.device)
     history = load_checkpoint(run.paths.checkpoint)["history"]
     if representation:
-        return _report(run.system, data, config, run.paths, history, make_figures)
+        return _report(run.system, data, config, run.paths, history, make_figures, progress)
     metrics = {**run.metrics, **evaluate_generative(run.system, data, config.eval, history)}
     atomic_write_json(run.paths.metrics, metrics)
     return metrics

@@ -168,7 +168,7 @@ def read_json(path: Path, default: Any = None) -> Any:
         return json.loads(path.read_bytes().decode("utf-8"))
     except (ValueError, UnicodeDecodeError) as err:
         raise CheckpointError(f"{path} is not valid JSON ({err}); remove it and evaluate the run again "
-                              f"(experiments/evaluate.py)") from None
+                              f"(ppl-ssl evaluate)") from None
     except OSError as err:
         raise file_system_error(err, path, reading=True) from None
 
@@ -220,7 +220,7 @@ def load_checkpoint(path: Path, required: tuple[str, ...] = RUN_CHECKPOINT_KEYS)
     if not path.is_file():
         if path.exists():
             raise CheckpointError(f"{path} is a folder, not a checkpoint file; remove it, then train or resume the run")
-        raise ConfigError(f"no checkpoint at {path}; train the run first (experiments/fit.py --out {path.parent})")
+        raise ConfigError(f"no checkpoint at {path}; train the run first (ppl-ssl fit --out {path.parent})")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:

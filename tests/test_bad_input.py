@@ -259,6 +259,13 @@ def test_an_empty_float_array_is_one_line(tmp_path):
         load_dataset("arrays", str(tmp_path / "e.npz"), val_size=0)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.uint8])
+def test_images_without_pixels_are_one_line(tmp_path, dtype):  # found by the property test's longer search
+    np.savez(tmp_path / "e.npz", images=np.zeros((1, 0, 0), dtype))
+    with pytest.raises(DataFileError, match="images of 0×0 pixels; each image needs at least one pixel"):
+        load_dataset("arrays", str(tmp_path / "e.npz"), val_size=0)
+
+
 def _folder(root: Path, per_class: int = 3, classes=("a", "b")) -> Path:
     from PIL import Image
 

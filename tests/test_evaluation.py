@@ -66,3 +66,38 @@ def test_part_scores_find_the_level_that_carries_the_class():
     assert set(scores) == {"knn_accuracy_u", "linear_probe_accuracy_u", "knn_accuracy_z1", "linear_probe_accuracy_z1"}
     assert scores["knn_accuracy_u"] > 0.9 and scores["linear_probe_accuracy_u"] > 0.9
     assert scores["knn_accuracy_z1"] < 0.4 and scores["linear_probe_accuracy_z1"] < 0.4  # chance: 0.25
+
+
+def _pixel_features():
+    from ppl_ssl.data import load_dataset
+    from ppl_ssl.evaluation.representation import Features
+
+    d = load_dataset("digits", val_size=200)
+    x = lambda t: t.float().flatten(1).numpy() / 255  # noqa: E731
+    return d, Features(x(d.train_x), d.train_y.numpy(), x(d.val_x), d.val_y.numpy(), x(d.test_x), d.test_y.numpy())
+
+
+def test_the_sklearn_probe_solves_to_convergence_with_its_strength_chosen_on_validation():
+    from ppl_ssl.evaluation.representation import LOGISTIC_C, probe_accuracy, sklearn_probe_accuracy
+
+    _, f = _pixel_features()
+    accuracy, strength = sklearn_probe_accuracy(f, None, seed=0)
+    assert strength in LOGISTIC_C and accuracy > 0.9  # digits' pixels are nearly linearly separable
+    short_adam, _ = probe_accuracy(f, None, epochs=3, lr=3e-4, batch_size=128)
+    assert accuracy > short_adam + 0.1  # the fixed-epoch Adam probe underfits when stopped early
+
+
+def test_an_adam_probe_still_improving_at_its_last_epoch_is_flagged():
+    import dataclasses
+
+    from ppl_ssl.config import EvalConfig
+    from ppl_ssl.evaluation.representation import evaluate_representation
+
+    data, f = _pixel_features()
+    config = dataclasses.replace(EvalConfig(), probe_epochs=1, gmm_n_init=1)
+    encode = lambda x: x.float().flatten(1)[:, :8] / 255  # noqa: E731
+    with pytest.warns(UserWarning, match="linear probe was still improving at its last epoch \\(1\\)"):
+        metrics, _ = evaluate_representation(encode, data, config)
+    assert metrics["linear_probe_still_improving"] and metrics["probe"] == "adam"
+    sklearn, _ = evaluate_representation(encode, data, dataclasses.replace(config, probe="sklearn"))
+    assert sklearn["probe"] == "sklearn" and "linear_probe_C" in sklearn and "mlp_probe_alpha" in sklearn

@@ -115,7 +115,7 @@ def test_baselines_represent_with_the_encoder_not_the_projection_head(preset):
 
 def test_asking_a_baseline_for_images_names_the_post_hoc_decoder():
     system = build_system(tiny_config("vicreg", "model.views=2"), IMAGE)
-    with pytest.raises(ConfigError, match="decode.py"):
+    with pytest.raises(ConfigError, match="ppl-ssl decode RUN"):
         system.reconstruct(torch.rand(2, *IMAGE))
 
 

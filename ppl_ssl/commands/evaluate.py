@@ -1,9 +1,9 @@
 """Recompute the metrics (and figures) of a finished run:
 
-    python experiments/evaluate.py runs/vae                        # representation + generative metrics
-    python experiments/evaluate.py runs/vae --nll --nll-samples 1000   # adds test NLL, bits/dim, PSIS k-hat
-    python experiments/evaluate.py runs/vae --nll --only-generative    # keeps the stored probe scores
-    python experiments/evaluate.py runs/vae --amortisation-gap          # ELBO(encoder), ELBO(per-image q), log p(x)
+    ppl-ssl evaluate runs/vae                        # representation + generative metrics
+    ppl-ssl evaluate runs/vae --nll --nll-samples 1000   # adds test NLL, bits/dim, PSIS k-hat
+    ppl-ssl evaluate runs/vae --nll --only-generative    # keeps the stored probe scores
+    ppl-ssl evaluate runs/vae --amortisation-gap          # ELBO(encoder), ELBO(per-image q), log p(x)
 """
 from __future__ import annotations
 
@@ -20,13 +20,14 @@ from ppl_ssl.storage import run_lock
 
 def main(argv=None) -> dict:
     parser = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("run", help="run folder written by experiments/fit.py")
+    parser.add_argument("run", help="run folder written by ppl-ssl fit")
     parser.add_argument("--nll", action="store_true", help="estimate the importance-weighted test NLL (test_nll, test_bpd, psis_khat_gt_0_7)")
     parser.add_argument("--nll-samples", type=argument(int, at_least(1, "samples")), default=1000, help="importance samples per test image (default 1000)")
     parser.add_argument("--nll-images", type=argument(int, positive(zero="all")), default=0, help="first N test images only (default 0: all)")
     parser.add_argument("--only-generative", action="store_true", help="skip kNN/probes/GMM, keep their stored values")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
-    parser.add_argument("--no-figures", action="store_true")
+    parser.add_argument("--no-figures", action="store_true", help="skip the figures")
+    parser.add_argument("--quiet", action="store_true", help="no line per evaluation stage on stderr")
     parser.add_argument("--amortisation-gap", action="store_true",
                         help="only the amortisation and approximation gaps (Cremer et al. 2018) on --gap-images test images")
     parser.add_argument("--gap-images", type=argument(int, at_least(1)), default=100, help="test images for --amortisation-gap (default 100)")
@@ -40,7 +41,7 @@ def main(argv=None) -> dict:
         metrics = ppl_ssl.evaluate_run(args.run, device=args.device, make_figures=not args.no_figures,
                                        nll_samples=args.nll_samples if args.nll else None,
                                        nll_images=args.nll_images if args.nll else None,
-                                       representation=not args.only_generative)
+                                       representation=not args.only_generative, progress=not args.quiet)
     print(json.dumps(metrics, indent=2, sort_keys=True))
     return metrics
 

@@ -1,4 +1,4 @@
-"""Fit a model preset, evaluate it and draw its figures:  python experiments/fit.py --model simvae"""
+"""Fit a model preset, evaluate it and draw its figures:  ppl-ssl fit --model simvae"""
 from __future__ import annotations
 
 import argparse
@@ -25,11 +25,11 @@ def parse_args(argv=None) -> argparse.Namespace:
                         "with --resume: the saved run's)")
     parser.add_argument("--dataset", help="dataset name (default: the preset's, fashion-mnist)")
     parser.add_argument("--data-dir", help="folder holding the dataset's files (default: $PPL_SSL_DATA, then system folders)")
-    parser.add_argument("--epochs", type=int)
+    parser.add_argument("--epochs", type=int, help="passes over the training images (train.epochs; with --resume: may grow, never shrink)")
     parser.add_argument("--views", type=int, help="J, augmented views per image")
-    parser.add_argument("--batch-size", type=int, help="images per step (each contributes J views)")
-    parser.add_argument("--lr", type=float)
-    parser.add_argument("--seed", type=int)
+    parser.add_argument("--batch-size", type=int, help="images per step, each contributing J views (train.batch_size)")
+    parser.add_argument("--lr", type=float, help="the base learning rate (train.lr; the schedule scales it)")
+    parser.add_argument("--seed", type=int, help="seeds the weights, data order and augmentations (train.seed, 0 … 2³² − 1)")
     parser.add_argument("--device", help="auto, cpu, cuda or cuda:N")
     parser.add_argument("--precision", choices=["fp32", "bf16", "auto"],
                         help="the nets' arithmetic: fp32, bf16 (log-densities stay fp32) or auto (bf16 where native)")

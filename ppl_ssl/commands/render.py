@@ -24,8 +24,8 @@ def main(argv=None) -> list[Path]:
     parser = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", nargs="+", default=["simvae"], help="preset names (or .toml files)")
     parser.add_argument("--views", type=argument(int, at_least(1)), default=3, help="J views per image in the drawing (default 3)")
-    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
-    parser.add_argument("--out", default="docs/figures")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override any config field of the drawn models")
+    parser.add_argument("--out", default="docs/figures", help="folder of the drawings (default docs/figures)")
     args = parser.parse_args(argv)
     written = []
     with user_errors():

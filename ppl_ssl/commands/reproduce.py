@@ -1,14 +1,14 @@
 """Reproduce the papers' tables and ablations as one resumable command, at a budget you choose:
 
-    python experiments/reproduce.py --suite table1 --budget cpu --seeds 3        # SimVAE Tables 1/5/6 on Fashion-MNIST
-    python experiments/reproduce.py --suite ablation-views --budget cpu          # Figure 8: J = 1, 2, 4, 6, 8, 10
-    python experiments/reproduce.py --suite ablation-variance                    # Figure 9: likelihood variance
-    python experiments/reproduce.py --suite ablation-augment                     # Figure 7: crop scale / jitter
-    python experiments/reproduce.py --suite generation                           # Table 7: MSE and FID, Figure 10
-    python experiments/reproduce.py --suite crvae                                # contrastive CR-VAE paper's Table III (Fashion-MNIST)
-    python experiments/reproduce.py --suite selfvae                              # selfVAE Table 1 shape (bits/dim)
-    python experiments/reproduce.py --suite all --budget paper --device cuda     # the paper's budget, on a GPU
-    python experiments/reproduce.py --suite table1 --budget smoke                # minutes: checks the whole path
+    ppl-ssl reproduce --suite table1 --budget cpu --seeds 3        # SimVAE Tables 1/5/6 on Fashion-MNIST
+    ppl-ssl reproduce --suite ablation-views --budget cpu          # Figure 8: J = 1, 2, 4, 6, 8, 10
+    ppl-ssl reproduce --suite ablation-variance                    # Figure 9: likelihood variance
+    ppl-ssl reproduce --suite ablation-augment                     # Figure 7: crop scale / jitter
+    ppl-ssl reproduce --suite generation                           # Table 7: MSE and FID, Figure 10
+    ppl-ssl reproduce --suite crvae                                # contrastive CR-VAE paper's Table III (Fashion-MNIST)
+    ppl-ssl reproduce --suite selfvae                              # selfVAE Table 1 shape (bits/dim)
+    ppl-ssl reproduce --suite all --budget paper --device cuda     # the paper's budget, on a GPU
+    ppl-ssl reproduce --suite table1 --budget smoke                # minutes: checks the whole path
 
 Each suite is a grid of ordinary run folders under OUT/BUDGET/DATASET/; a rerun skips finished runs and resumes
 interrupted ones. At the end OUT/report.md and OUT/report.json hold every row's mean ± s.e. over seeds beside the
@@ -25,15 +25,15 @@ from ppl_ssl.reproduction import BUDGETS, SUITES, reproduce
 
 def main(argv=None) -> dict:
     parser = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--suite", required=True, choices=[*SUITES, "all"])
-    parser.add_argument("--budget", default="cpu", choices=list(BUDGETS))
+    parser.add_argument("--suite", required=True, choices=[*SUITES, "all"], help="what to reproduce (docs/guide/reproduction.md lists each)")
+    parser.add_argument("--budget", default="cpu", choices=list(BUDGETS), help="epochs, data and evaluation settings (default cpu; paper: the paper's protocol)")
     parser.add_argument("--seeds", type=argument(int, at_least(1)), help="number of seeds (default: the paper's for the suite, else the budget's)")
-    parser.add_argument("--first-seed", type=argument(int, random_seed()), default=1)
-    parser.add_argument("--dataset", default="fashion-mnist")
+    parser.add_argument("--first-seed", type=argument(int, random_seed()), default=1, help="the seeds are this and the next ones (default 1)")
+    parser.add_argument("--dataset", default="fashion-mnist", help="dataset of the suites that take one (default fashion-mnist)")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     parser.add_argument("--precision", choices=["fp32", "bf16", "auto"], help="train.precision of every run (default: the presets')")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="applied to every run")
-    parser.add_argument("--out", default="runs/reproduce")
+    parser.add_argument("--out", default="runs/reproduce", help="folder of the runs and report.md (default runs/reproduce)")
     parser.add_argument("--progress", action="store_true", help="show each run's progress bars")
     args = parser.parse_args(argv)
     with user_errors():

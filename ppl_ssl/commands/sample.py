@@ -1,12 +1,12 @@
 """Generate from a fitted run with an ex-post sampler fitted on its training codes:
 
-    python experiments/sample.py runs/vae --sampler gmm --n 64
+    ppl-ssl sample runs/vae --sampler gmm --n 64
 
 or, for a selfVAE run, in its generation / reconstruction modes (figures/modes.png, figures/
 quality_vs_sent_information.png and RUN/modes.json with PSNR against the bits each mode sends):
 
-    python experiments/sample.py runs/selfvae-downscale --mode all
-    python experiments/sample.py runs/s --mode generation|conditional-generation|conditional-reconstruction|reconstruction-1|reconstruction-2|super-resolution
+    ppl-ssl sample runs/selfvae-downscale --mode all
+    ppl-ssl sample runs/s --mode generation|conditional-generation|conditional-reconstruction|reconstruction-1|reconstruction-2|super-resolution
 
 Samplers: prior (the model's own p(z)), gmm (Gaussian mixture), maf (masked autoregressive flow). A fitted
 sampler is kept in RUN/samplers/NAME.pt and reused (--refit fits it again); the figure goes to
@@ -27,13 +27,13 @@ from ppl_ssl.selfvae.modes import MODES, check_modes
 
 def main(argv=None) -> dict:
     parser = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("run", help="run folder written by experiments/fit.py")
+    parser.add_argument("run", help="run folder written by ppl-ssl fit")
     parser.add_argument("--sampler", default="gmm", help=f"one of: {', '.join(SAMPLERS.names())}")
     parser.add_argument("--mode", nargs="+", help=f"selfVAE runs: 'all' or modes among {', '.join(MODES)}")
     parser.add_argument("--n", type=argument(int, at_least(1, "images")), default=64, help="number of images (--mode: 8 by default)")
     parser.add_argument("--quality-images", type=argument(int, at_least(1)), default=1000, help="--mode: test images scored for quality vs sent bits")
     parser.add_argument("--refit", action="store_true", help="fit the sampler again even if RUN/samplers/NAME.pt exists")
-    parser.add_argument("--seed", type=argument(int, random_seed()), default=0)
+    parser.add_argument("--seed", type=argument(int, random_seed()), default=0, help="seeds the drawn codes (default 0)")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     args = parser.parse_args(argv)
     with user_errors():

@@ -47,6 +47,9 @@ def _as_images(array: np.ndarray, where: str) -> np.ndarray:
         array = array[:, None]
     if array.ndim != 4 or array.shape[1] not in (1, 3):
         raise DataFileError(f"{where} has shape {array.shape}; expected (N, H, W) or (N, C, H, W) with C = 1 or 3")
+    if array.shape[2] == 0 or array.shape[3] == 0:
+        raise DataFileError(f"{where} has shape {array.shape}: images of {array.shape[2]}×{array.shape[3]} pixels; "
+                            f"each image needs at least one pixel")
     if array.dtype == np.uint8:
         return np.ascontiguousarray(array)
     if not np.issubdtype(array.dtype, np.floating):

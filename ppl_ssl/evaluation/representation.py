@@ -5,6 +5,9 @@ split. Labels of -1 (e.g. CelebA images without a single hair colour) are left o
 """
 from __future__ import annotations
 
+import contextlib
+import warnings
+
 from dataclasses import dataclass
 
 import numpy as np
@@ -112,6 +115,37 @@ def probe_accuracy(f: Features, hidden: int | None, epochs: int, lr: float, batc
     return best[2], best[1]
 
 
+LOGISTIC_C = (0.01, 0.1, 1.0, 10.0, 100.0)  # inverse L2 strengths tried by the scikit-learn linear probe
+MLP_ALPHA = (1e-4, 1e-3, 1e-2, 1e-1)  # L2 strengths tried by the scikit-learn MLP probe
+
+
+def sklearn_probe_accuracy(f: Features, hidden: int | None, seed: int = 0) -> tuple[float, float]:
+    """scikit-learn's probe on standardised features: logistic regression (hidden=None; lbfgs to convergence) or a
+    one-hidden-layer MLP (Adam, early stopping), its L2 strength chosen on the validation split. Returns the test
+    accuracy at the chosen strength, and that strength (C for the linear probe, alpha for the MLP). Solved to
+    convergence, it cannot underfit by stopping early, which the paper's fixed-epoch Adam probe can on small data."""
+    import warnings
+
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.neural_network import MLPClassifier
+    from sklearn.preprocessing import StandardScaler
+
+    scaler = StandardScaler().fit(f.train)
+    train, val, test = (scaler.transform(a) for a in (f.train, f.val, f.test))
+    best = (-1.0, 0.0, None)
+    for strength in (LOGISTIC_C if hidden is None else MLP_ALPHA):
+        probe = (LogisticRegression(C=strength, max_iter=2000) if hidden is None else
+                 MLPClassifier((hidden,), alpha=strength, max_iter=200, early_stopping=True, random_state=seed))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)  # the validation split judges the fit either way
+            probe.fit(train, f.train_y)
+        val_accuracy = float((probe.predict(val) == f.val_y).mean())
+        if val_accuracy > best[0]:
+            best = (val_accuracy, strength, probe)
+    return float((best[2].predict(test) == f.test_y).mean()), best[1]
+
+
 def cluster_accuracy(truth: np.ndarray, clusters: np.ndarray) -> float:
     """Accuracy under the best one-to-one matching of clusters to classes (Hungarian algorithm)."""
     size = int(max(truth.max(), clusters.max())) + 1
@@ -142,21 +176,43 @@ def gmm_scores(f: Features, n_classes: int, n_init: int, seed: int = 0) -> dict[
             "gmm_ari": float(adjusted_rand_score(f.test_y, clusters)), "gmm_reg_covar": reg_covar}
 
 
-def evaluate_representation(encode, data: DataSplits, config: EvalConfig, seed: int = 0) -> tuple[dict, Features]:
-    """kNN, linear and MLP probes, GMM clustering of the encoder's representation."""
-    f = extract_features(encode, data)
-    knn, best_k = knn_accuracy(f, config.knn_max_k)
+def evaluate_representation(encode, data: DataSplits, config: EvalConfig, seed: int = 0,
+                            stage=contextlib.nullcontext) -> tuple[dict, Features]:
+    """kNN, linear and MLP probes, GMM clustering of the encoder's representation. `stage(name)`: a context that
+    times each stage (`ppl_ssl.evaluation.StageClock`)."""
+    with stage("encode"):
+        f = extract_features(encode, data)
+    with stage("kNN"):
+        knn, best_k = knn_accuracy(f, config.knn_max_k)
     metrics = {"knn_accuracy": knn, "knn_best_k": best_k}
     probe_device = data.train_x.device
+    metrics["probe"] = config.probe
     for name, hidden in (("linear_probe", None), ("mlp_probe", f.train.shape[1])):
-        acc, epoch = probe_accuracy(f, hidden, config.probe_epochs, config.probe_lr, config.probe_batch_size, seed, probe_device)
+        with stage(name.replace("_", " ")):
+            if config.probe == "sklearn":
+                acc, strength = sklearn_probe_accuracy(f, hidden, seed)
+                metrics[f"{name}_accuracy"], metrics[f"{name}_{'C' if hidden is None else 'alpha'}"] = acc, strength
+                continue
+            acc, epoch = probe_accuracy(f, hidden, config.probe_epochs, config.probe_lr, config.probe_batch_size, seed,
+                                        probe_device)
         metrics[f"{name}_accuracy"], metrics[f"{name}_best_epoch"] = acc, epoch
+        if epoch == config.probe_epochs:  # the best validation accuracy came at the last epoch: it may still be rising
+            metrics[f"{name}_still_improving"] = True
+            warnings.warn(f"the {name.replace('_', ' ')} was still improving at its last epoch ({epoch}); raise "
+                          f"eval.probe_epochs or use eval.probe=sklearn", stacklevel=2)
+    with stage("GMM"):
+        metrics.update(_gmm_or_why_not(f, data, config, seed))
+    return metrics, f
+
+
+def _gmm_or_why_not(f: Features, data: DataSplits, config: EvalConfig, seed: int) -> dict:
+    metrics: dict = {}
     if len(f.train) >= data.spec.num_classes:
         metrics.update(gmm_scores(f, data.spec.num_classes, config.gmm_n_init, seed))
     else:  # a mixture of one component per class cannot be fitted to fewer points than components
         metrics["gmm_skipped"] = (f"the GMM fits one component per class: {len(f.train)} labelled training images "
                                   f"for {data.spec.num_classes} classes are too few")
-    return metrics, f
+    return metrics
 
 
 def part_scores(f: Features, parts: tuple[str, ...], config: EvalConfig, seed: int = 0, device=None) -> dict[str, float]:

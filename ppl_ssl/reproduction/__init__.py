@@ -1,6 +1,6 @@
 """Reproducing the papers: suites of ordinary runs at a stated budget, reported beside the papers' numbers.
 
-    python experiments/reproduce.py --suite table1 --budget cpu --seeds 3
+    ppl-ssl reproduce --suite table1 --budget cpu --seeds 3
 """
 from ppl_ssl.reproduction.budgets import BUDGETS, Budget, budget
 from ppl_ssl.reproduction.paper import PaperTable, PaperValue, paper_tables, paper_value

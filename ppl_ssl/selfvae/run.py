@@ -1,4 +1,4 @@
-"""selfVAE's modes on a fitted run: `python experiments/sample.py RUN --mode ...`."""
+"""selfVAE's modes on a fitted run: `ppl-ssl sample RUN --mode ...`."""
 from __future__ import annotations
 
 from pathlib import Path

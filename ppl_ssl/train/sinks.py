@@ -3,6 +3,7 @@ epoch summary line. Only the main rank writes; every call is a no-op elsewhere."
 from __future__ import annotations
 
 import json
+import sys
 
 from tqdm.auto import tqdm
 
@@ -20,7 +21,8 @@ class Sinks:
     def steps(self, epoch: int, epochs: int, first: int, steps_per_epoch: int):
         """The epoch's step numbers, shown as a progress bar."""
         self.bar = tqdm(range(first, steps_per_epoch), desc=f"epoch {epoch + 1}/{epochs}", initial=first,
-                        total=steps_per_epoch, disable=not self.progress, leave=False, dynamic_ncols=True)
+                        total=steps_per_epoch, disable=not self.progress or not sys.stderr.isatty(), leave=False,
+                        dynamic_ncols=True)  # piped or logged: no frames, only the epoch's summary line
         return self.bar
 
     def records(self, epoch: int, records: list[dict]) -> None:

@@ -1,0 +1,81 @@
+"""The `ppl-ssl` command as a user meets it: every option explained, --version, a closed pipe that ends quietly, and
+help and messages that name `ppl-ssl COMMAND` (an installed library has no experiments/ folder)."""
+import argparse
+import importlib
+import io
+import os
+import re
+import sys
+from pathlib import Path
+
+import pytest
+
+from ppl_ssl import commands
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _parser(name: str, monkeypatch) -> argparse.ArgumentParser:
+    """The argparse parser a command builds (caught as it starts parsing)."""
+    caught = {}
+
+    def catch(self, args=None, namespace=None):
+        caught["parser"] = self
+        raise SystemExit(0)
+
+    monkeypatch.setattr(argparse.ArgumentParser, "parse_args", catch)
+    with pytest.raises(SystemExit):
+        importlib.import_module(f"ppl_ssl.commands.{name}").main(["--help"])
+    return caught["parser"]
+
+
+@pytest.mark.parametrize("name", list(commands.COMMANDS))
+def test_every_option_of_every_command_has_help_text(name, monkeypatch):
+    parser = _parser(name, monkeypatch)
+    bare = [a.option_strings or [a.dest] for a in parser._actions if not a.help and a.dest != "help"]
+    assert not bare, f"ppl-ssl {name}: options without help: {bare}"
+
+
+def test_version_and_the_command_list(capsys):
+    commands.main(["--version"])
+    assert re.fullmatch(r"ppl-ssl \d+\.\d+\.\d+\S*\n", capsys.readouterr().out)
+    commands.main(["--help"])
+    listed = capsys.readouterr().out
+    assert all(f"  {name:<10} " in listed for name in commands.COMMANDS)
+
+
+def test_a_closed_pipe_ends_quietly(monkeypatch, capfd):
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # `ppl-ssl --help | head -1`: the reader has gone
+    stdout = io.TextIOWrapper(os.fdopen(write_end, "wb"), write_through=True)
+    monkeypatch.setattr(sys, "stdout", stdout)
+    with pytest.raises(SystemExit) as ended:
+        commands.main(["--help"])
+    assert ended.value.code == 141
+
+
+def test_messages_and_help_name_the_installed_command_not_a_checkout_script():
+    script = re.compile(r"experiments/(fit|evaluate|sample|decode|compare|reproduce|render)\.py")
+    offenders = [f"{p.relative_to(ROOT)}:{n}" for p in (ROOT / "ppl_ssl").rglob("*.py") if p.name != "distributed.py"
+                 for n, line in enumerate(p.read_text().splitlines(), 1) if script.search(line)]
+    assert not offenders, offenders
+
+
+def test_evaluation_says_each_stage_with_its_time_and_quiet_silences_it(tmp_path, capsys):
+    import json
+
+    from tests.conftest import TINY
+
+    sys.path.insert(0, str(ROOT / "experiments"))
+    import evaluate
+    import fit
+
+    fit.main(["--model", "vae", "--epochs", "1", *[f"--set={s}" for s in TINY], "--no-figures", "--quiet",
+              "--out", str(tmp_path / "run")])
+    assert "evaluation:" not in capsys.readouterr().err
+    evaluate.main([str(tmp_path / "run"), "--device", "cpu", "--no-figures"])
+    said = [line for line in capsys.readouterr().err.splitlines() if line.startswith("evaluation: ")]
+    stages = [line.split(": ", 1)[1].rsplit(" ", 2)[0] for line in said]
+    assert stages[:5] == ["encode", "kNN", "linear probe", "mlp probe", "GMM"] and "reconstruction" in stages
+    seconds = json.loads((tmp_path / "run" / "metrics.json").read_text())["eval_stage_seconds"]
+    assert set(seconds) == set(stages) and all(v >= 0 for v in seconds.values())
