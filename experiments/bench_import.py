@@ -1,4 +1,5 @@
-"""What importing ppl-ssl costs beyond its two big dependencies, read from `python -X importtime`.
+"""What importing ppl-ssl costs beyond its two big dependencies, read from `python -X importtime`, and how long the
+`ppl-ssl` command takes to answer --help and --version.
 
     python experiments/bench_import.py [--repeats 3]
 
@@ -52,7 +53,26 @@ def main(argv=None) -> dict:
         heavy = sorted({m.split(".")[0] for m in loaded[label] if m.split(".")[0] in HEAVY})
         extra = "" if label == "torch, pyro" else f"  ({seconds - base:+.2f} s over torch, pyro)"
         print(f"{label:<50} {seconds:5.2f} s{extra}{'  loads ' + ', '.join(heavy) if heavy else ''}")
+    # what a user waits for: whole commands, wall clock, against an interpreter that does nothing
+    for label, command in COMMANDS.items():
+        medians[label] = statistics.median(_wall(command) for _ in range(args.repeats))
+        print(f"{label:<50} {medians[label]:5.2f} s  ({medians[label] - medians['python -c pass']:+.2f} s over python -c pass)"
+              if label != "python -c pass" else f"{label:<50} {medians[label]:5.2f} s")
     return medians
+
+
+COMMANDS = {"python -c pass": [sys.executable, "-c", "pass"],
+            "ppl-ssl --help": [sys.executable, "-m", "ppl_ssl", "--help"],
+            "ppl-ssl --version": [sys.executable, "-m", "ppl_ssl", "--version"],
+            "ppl-ssl fit --help": [sys.executable, "-m", "ppl_ssl", "fit", "--help"]}
+
+
+def _wall(command: list[str]) -> float:
+    import time
+
+    started = time.perf_counter()
+    subprocess.run(command, capture_output=True, check=True)
+    return time.perf_counter() - started
 
 
 if __name__ == "__main__":

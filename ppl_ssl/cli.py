@@ -14,11 +14,51 @@ from ppl_ssl.registry import (DATASETS, GUIDES, LIKELIHOODS, METHODS, MODELS, NE
 
 
 class ArgumentParser(argparse.ArgumentParser):
-    """argparse whose errors are one line on stderr and exit status 2, like every other refusal of the commands."""
+    """argparse whose errors are one line on stderr and exit status 2, like every other refusal of the commands, and
+    whose commands all take `--plugin MODULE`: a user's module (a dotted name, or a .py file) imported first, so that
+    the components it registers (`@PRIORS.register(...)`, ...) can be named on the command line."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.add_argument("--plugin", action="append", default=[], metavar="MODULE",
+                          help="import a module (dotted name or .py file) whose components register themselves; repeatable")
+
+    def parse_known_args(self, args=None, namespace=None):
+        parsed, rest = super().parse_known_args(args, namespace)
+        for plugin in parsed.plugin:
+            import_plugin(plugin, self)
+        return parsed, rest
 
     def error(self, message: str):
         print(f"error: {message}; see {self.prog} --help", file=sys.stderr)
         raise SystemExit(2)
+
+
+def import_plugin(name: str, parser: argparse.ArgumentParser | None = None) -> None:
+    """Import a user's module by dotted name (found from the working folder too) or by .py path."""
+    import importlib
+    import importlib.util
+    import os
+    from pathlib import Path
+
+    try:
+        if name.endswith(".py"):
+            path = Path(name)
+            if not path.is_file():
+                raise ImportError(f"no file {path}")
+            spec = importlib.util.spec_from_file_location(path.stem, path)
+            module = importlib.util.module_from_spec(spec)
+            sys.modules[path.stem] = module
+            spec.loader.exec_module(module)
+        else:
+            if os.getcwd() not in sys.path:
+                sys.path.insert(0, os.getcwd())
+            importlib.import_module(name)
+    except Exception as err:  # noqa: BLE001  (whatever the user's module raises is reported in one line)
+        message = f"--plugin {name}: {type(err).__name__}: {err}"
+        if parser is not None:
+            parser.error(message)
+        raise ConfigError(message) from None
 
 
 def argument(kind: Callable[[str], int | float], constraint: Constraint) -> Callable[[str], int | float]:

@@ -93,7 +93,8 @@ class TrainConfig:
     # the divergence guard stops training when a logged term (per view) is non-finite or exceeds this in size
     divergence_bound: float = option(1e10, positive())
     detect_anomaly: bool = False  # torch.autograd's anomaly mode: names the op that made a NaN (slow; for debugging)
-    tensorboard: bool = False  # RUN/tensorboard/: terms per step, epoch means, metrics, figures (ppl_ssl.tensorboard_log)
+    tensorboard: bool = False  # RUN/tensorboard/: terms per step, epoch means, metrics, figures (ppl_ssl.trackers)
+    mlflow: bool = False  # RUN/mlruns/: an MLflow file store with the same, the config as params (ppl_ssl.trackers)
     # under torchrun: batch norms' statistics over the global batch (SyncBatchNorm, CUDA only; each forward waits for
     # the host once per batch-norm layer), and how long a collective may wait before the run fails
     sync_batch_norm: bool = False
@@ -101,6 +102,14 @@ class TrainConfig:
     # every this many epochs (and at the last): kNN and GMM accuracy on the validation split in the epoch's summary
     # (val_knn_accuracy, val_gmm_accuracy; ppl_ssl.train.tracking), for curves against epochs; 0: off
     track_every: int = option(0, positive('epochs', zero='off'))
+    # the training loss on the validation split after every epoch (`validation_loss` in the history: the negative
+    # ELBO per view, or a discriminative method's own loss), with its own augmentation generator, so training's
+    # random state is untouched; `keep_best` keeps the weights of the epoch where it was lowest (RUN/best.pt), which
+    # evaluation and load_run then use; `early_stopping_patience` stops training after that many epochs without a
+    # lower one (0: off)
+    validation_loss: bool = True
+    keep_best: bool = False
+    early_stopping_patience: int = option(0, positive('epochs', zero='off'))
 
 
 @dataclass
@@ -454,7 +463,8 @@ def flat_values(config: Config | dict) -> dict[str, Any]:
 # the weights mean or how they go on training, so a run folder whose config.toml changed it no longer describes them.
 FREE_AFTER_TRAINING = ("name", "train.epochs", "train.device", "train.checkpoint_every", "train.checkpoint_minutes",
                        "train.log_every", "train.validate", "train.detect_anomaly", "train.tensorboard",
-                       "train.rank_timeout_minutes", "train.track_every", "train.keep_freed_memory", "data.data_dir", "eval.")
+                       "train.rank_timeout_minutes", "train.track_every", "train.keep_freed_memory", "train.mlflow", "data.data_dir",
+                       "train.validation_loss", "train.early_stopping_patience", "eval.")
 
 
 def trained_differences(trained: dict, config: Config) -> list[tuple[str, Any, Any]]:

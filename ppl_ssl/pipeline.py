@@ -12,34 +12,37 @@ from ppl_ssl import distributed, faults, figures
 from ppl_ssl.config import Config
 from ppl_ssl.errors import ConfigError
 from ppl_ssl.evaluation import StageClock, embed, evaluate, evaluate_generative
-from ppl_ssl.storage import RunPaths, atomic_torch_save, atomic_write_json, load_checkpoint, load_weights, read_log, run_lock
+from ppl_ssl.storage import (RunPaths, atomic_torch_save, atomic_write_json, load_best_weights, load_checkpoint,
+                             load_weights, read_log, run_lock)
 from ppl_ssl.runs import load_run
 from ppl_ssl.samplers import build_sampler
-from ppl_ssl.tensorboard_log import TensorBoardLog
+from ppl_ssl.trackers import open_trackers
 from ppl_ssl.train.loop import fit
 from ppl_ssl.train.setup import load_data_for
 
 
 def _report(system, data, config: Config, paths: RunPaths, history: list[dict], make_figures: bool,
-            progress: bool = False) -> dict:
+            progress: bool = False, best_epoch: int | None = None) -> dict:
     started = time.perf_counter()
     clock = StageClock(say=(lambda line: print(line, file=sys.stderr, flush=True)) if progress else None)  # progress
     metrics, features = evaluate(system, data, config.eval, history, seed=config.train.seed, augment=config.augment,
                                  clock=clock)
     metrics.update({"model": config.name, "method": config.method.kind, "dataset": config.data.dataset,
                     "views": config.model.views, "precision": system.precision,
-                    "eval_seconds": time.perf_counter() - started})
+                    "eval_seconds": time.perf_counter() - started,
+                    **({"best_epoch": best_epoch} if best_epoch is not None else {})})  # keep_best: the weights evaluated
     atomic_write_json(paths.metrics, metrics)
+    for warning in metrics.get("warnings", []) if progress else []:
+        print(f"warning: {warning}", file=sys.stderr, flush=True)
     drawn = []
     if make_figures and config.eval.figures:
         with clock("figures"):
             drawn = figures.write_all(system, features, data, config.model.views, read_log(paths.log), history,
                                       paths.figures, config.eval.tsne_points, metrics)
-    if config.train.tensorboard:
-        board = TensorBoardLog(paths.tensorboard)
-        board.metrics(metrics, history[-1]["epoch"] if history else 0)
-        board.figures(drawn, history[-1]["epoch"] if history else 0)
-        board.close()
+    for tracker in open_trackers(config, paths.root):
+        tracker.metrics(metrics, history[-1]["epoch"] if history else 0)
+        tracker.figures(drawn, history[-1]["epoch"] if history else 0)
+        tracker.close()
     return metrics
 
 
@@ -53,8 +56,9 @@ def fit_and_evaluate(config: Config, out: str | Path, resume: bool = False, prog
     with run_lock(paths.root):  # training and evaluation: one writer of the folder from start to metrics.json
         system, data = fit(config, out, resume=resume, progress=progress, on_epoch_end=on_epoch_end)
         history = load_checkpoint(paths.checkpoint)["history"]
+        best_epoch = load_best_weights(system, paths) if config.train.keep_best else None
         faults.point("evaluation")
-        metrics = _report(system, data, config, paths, history, make_figures, progress)
+        metrics = _report(system, data, config, paths, history, make_figures, progress, best_epoch)
     return metrics
 
 
@@ -81,7 +85,7 @@ def _evaluate_run(run_dir, device, make_figures, nll_samples, nll_images, repres
     data = load_data_for(config, run.device)
     history = load_checkpoint(run.paths.checkpoint)["history"]
     if representation:
-        return _report(run.system, data, config, run.paths, history, make_figures, progress)
+        return _report(run.system, data, config, run.paths, history, make_figures, progress, run.best_epoch)
     metrics = {**run.metrics, **evaluate_generative(run.system, data, config.eval, history)}
     atomic_write_json(run.paths.metrics, metrics)
     return metrics

@@ -14,7 +14,7 @@ from ppl_ssl.data.datasets import image_shape
 from ppl_ssl.runtime import resolve_device
 from ppl_ssl.errors import CheckpointError
 from ppl_ssl.registry import LIKELIHOODS, NETS
-from ppl_ssl.storage import RunPaths, load_checkpoint, load_weights, read_json
+from ppl_ssl.storage import RunPaths, load_best_weights, load_checkpoint, load_weights, read_json
 from ppl_ssl.system import build_system
 from ppl_ssl.train.setup import prepare_system
 
@@ -56,6 +56,7 @@ class Run:
 
     def __init__(self, root: Path, config: Config, system, metrics: dict, device: torch.device):
         self.root, self.paths, self.config, self.system, self.metrics, self.device = root, RunPaths(root), config, system, metrics, device
+        self.best_epoch: int | None = None  # train.keep_best: the epoch whose weights were loaded (RUN/best.pt)
 
     def _batched(self, fn, images: torch.Tensor, batch_size: int = 1024) -> torch.Tensor:
         images = self.checked_images(images)
@@ -148,7 +149,10 @@ def load_run(path: str | Path, device: str = "cpu") -> Run:
     dev = resolve_device(device)
     system = build_system(config, image_shape(config.data.dataset, config.data.data_dir, config.data.image_size)).to(dev)
     load_weights(system, state["system"], paths.checkpoint)
+    best_epoch = load_best_weights(system, paths) if config.train.keep_best else None  # what evaluation scored
     prepare_system(system, config, dev)  # evaluation computes in the run's precision (train.precision) too
     system.eval()
     metrics = read_json(paths.metrics, default={})
-    return Run(paths.root, config, system, metrics, dev)
+    run = Run(paths.root, config, system, metrics, dev)
+    run.best_epoch = best_epoch
+    return run

@@ -2,6 +2,7 @@
 
     RUN/config.toml        the resolved config: recreates the run on its own
     RUN/checkpoint.pt      model, optimiser, RNG and loop state (torch.load(..., weights_only=True))
+    RUN/best.pt            train.keep_best: the weights of the epoch with the lowest validation loss
     RUN/train_log.jsonl    one line per SVI step: the loss and the ELBO terms, per view
     RUN/history.json       per-epoch means of the same
     RUN/metrics.json       evaluation results
@@ -146,6 +147,10 @@ class RunPaths:
         return self.root / "history.json"
 
     @property
+    def best(self) -> Path:
+        return self.root / "best.pt"
+
+    @property
     def metrics(self) -> Path:
         return self.root / "metrics.json"
 
@@ -251,3 +256,13 @@ def load_weights(module: torch.nn.Module, weights: dict, path: Path) -> None:
         detail = detail[detail.find("size mismatch"):] if "size mismatch" in detail else detail
         raise CheckpointError(f"the weights in {path} do not fit the model that {Path(path).parent / 'config.toml'} "
                               f"describes ({detail[:200]}); was config.toml edited? Restore it, or train a new run") from None
+
+
+def load_best_weights(module: torch.nn.Module, paths: RunPaths) -> int | None:
+    """For a run trained with train.keep_best: load the weights of its lowest validation loss (RUN/best.pt) and
+    return that epoch; None (and the module untouched) when the run has none."""
+    if not paths.best.exists():
+        return None
+    best = load_checkpoint(paths.best, required=("system", "epoch"))
+    load_weights(module, best["system"], paths.best)
+    return int(best["epoch"])

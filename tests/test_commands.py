@@ -79,3 +79,48 @@ def test_evaluation_says_each_stage_with_its_time_and_quiet_silences_it(tmp_path
     assert stages[:5] == ["encode", "kNN", "linear probe", "mlp probe", "GMM"] and "reconstruction" in stages
     seconds = json.loads((tmp_path / "run" / "metrics.json").read_text())["eval_stage_seconds"]
     assert set(seconds) == set(stages) and all(v >= 0 for v in seconds.values())
+
+
+PLUGIN = '''
+from dataclasses import dataclass
+
+import pyro.distributions as dist
+
+from ppl_ssl.contracts import Prior
+from ppl_ssl.options import option, positive
+from ppl_ssl.registry import PRIORS
+
+
+@dataclass
+class LaplaceOptions:
+    scale: float = option(1.0, positive())
+
+
+@PRIORS.register("laplace_from_a_plugin", LaplaceOptions, summary="z^j ~ Laplace(0, scale)")
+class LaplacePrior(Prior):
+    def __init__(self, options, context):
+        super().__init__()
+        self.scale, self.latent_dim = options.scale, context.latent_dim
+
+    def forward(self, views: int):
+        return dist.Laplace(0.0, self.scale).expand((views, self.latent_dim)).to_event(2)
+'''
+
+
+def test_a_plugin_module_registers_a_component_the_command_line_can_name(tmp_path, capsys):
+    from tests.conftest import TINY
+
+    sys.path.insert(0, str(ROOT / "experiments"))
+    import fit
+
+    (tmp_path / "my_priors.py").write_text(PLUGIN)
+    metrics = fit.main(["--plugin", str(tmp_path / "my_priors.py"), "--model", "vae", "--epochs", "1",
+                        *[f"--set={s}" for s in TINY], "--set", "model.prior.kind=laplace_from_a_plugin",
+                        "--set", "model.prior.scale=0.5", "--quiet", "--no-figures", "--out", str(tmp_path / "run")])
+    assert "elbo" in metrics
+    assert 'kind = "laplace_from_a_plugin"' in (tmp_path / "run" / "config.toml").read_text()
+    with pytest.raises(SystemExit) as refused:
+        fit.main(["--plugin", str(tmp_path / "nope.py"), "--out", str(tmp_path / "never")])
+    assert refused.value.code == 2
+    line, = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith("error: --plugin") and "nope.py" in line

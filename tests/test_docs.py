@@ -12,3 +12,21 @@ def test_every_relative_link_and_image_of_the_docs_exists():
             if not target.startswith(("http://", "https://")) and not (page.parent / target).exists():
                 broken.append(f"{page.relative_to(ROOT)} -> {target}")
     assert not broken, "broken links:\n" + "\n".join(broken)
+
+
+def test_the_docs_site_builds_strictly(tmp_path):
+    """mkdocs build --strict (mkdocs.yml): a broken link, a missing page or a page left out of the nav fails."""
+    import os
+    import subprocess
+    import sys
+
+    import pytest
+
+    pytest.importorskip("mkdocs")
+    pytest.importorskip("material")
+    result = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(tmp_path / "site")],
+                            cwd=ROOT, capture_output=True, text=True, timeout=300,
+                            env={**os.environ, "NO_MKDOCS_2_WARNING": "1"})
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "not included in the \"nav\"" not in result.stderr, result.stderr[-3000:]
+    assert (tmp_path / "site" / "guide" / "faults" / "index.html").is_file()

@@ -6,7 +6,6 @@ split. Labels of -1 (e.g. CelebA images without a single hair colour) are left o
 from __future__ import annotations
 
 import contextlib
-import warnings
 
 from dataclasses import dataclass
 
@@ -198,8 +197,9 @@ def evaluate_representation(encode, data: DataSplits, config: EvalConfig, seed: 
         metrics[f"{name}_accuracy"], metrics[f"{name}_best_epoch"] = acc, epoch
         if epoch == config.probe_epochs:  # the best validation accuracy came at the last epoch: it may still be rising
             metrics[f"{name}_still_improving"] = True
-            warnings.warn(f"the {name.replace('_', ' ')} was still improving at its last epoch ({epoch}); raise "
-                          f"eval.probe_epochs or use eval.probe=sklearn", stacklevel=2)
+            metrics.setdefault("warnings", []).append(
+                f"the {name.replace('_', ' ')} was still improving at its last epoch ({epoch}); raise "
+                f"eval.probe_epochs or use eval.probe=sklearn")
     with stage("GMM"):
         metrics.update(_gmm_or_why_not(f, data, config, seed))
     return metrics, f

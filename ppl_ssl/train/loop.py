@@ -22,7 +22,7 @@ from ppl_ssl.augment import Augmenter
 from ppl_ssl.data import DataSplits
 from ppl_ssl.errors import ConfigError
 from ppl_ssl.runtime import keep_freed_memory, resolve_device, seed_everything
-from ppl_ssl.storage import RunPaths, load_checkpoint, run_lock
+from ppl_ssl.storage import RunPaths, atomic_torch_save, load_checkpoint, run_lock
 from ppl_ssl.system import build_system, check_data_fits
 from ppl_ssl.term_log import PendingTerms
 from ppl_ssl.train.checkpoint import Checkpointer, EpochProgress, Position, check_resumable, truncate_log
@@ -33,14 +33,18 @@ from ppl_ssl.train.setup import load_data_for, make_optimiser, prepare_system
 from ppl_ssl.train.tracking import tracked_scores
 from ppl_ssl.train.validation import validation_loss
 from ppl_ssl.train.sinks import Sinks
+from ppl_ssl.trackers import Tracker
 from ppl_ssl.train.step import TrainStep
 
 EpochCallback = Callable[[int, dict], None]
 
 
 def fit(config, out: str | Path, resume: bool = False, data: DataSplits | None = None,
-        on_epoch_end: EpochCallback | None = None, progress: bool = True) -> tuple[torch.nn.Module, DataSplits]:
-    """Train the system a config describes into run folder `out`; returns the trained system and its data."""
+        on_epoch_end: EpochCallback | None = None, progress: bool = True,
+        trackers: list[Tracker] = ()) -> tuple[torch.nn.Module, DataSplits]:
+    """Train the system a config describes into run folder `out`; returns the trained system and its data.
+    `on_epoch_end(epoch, summary)` is called after each epoch's checkpoint; `trackers` (ppl_ssl.trackers.Tracker)
+    hear the steps and epochs beside the ones the config asks for."""
     ranks = distributed.current()
     with run_lock(Path(out)) if ranks.is_main else contextlib.nullcontext():
         paths = RunPaths(Path(out))
@@ -74,14 +78,16 @@ def fit(config, out: str | Path, resume: bool = False, data: DataSplits | None =
                          trainable=distributed.wrap(system, device, ranks, config.train.sync_batch_norm), ranks=ranks)
         if config.train.cuda_graph:
             step = GraphedTrainStep(step)
-        _train(config, data, system, step, checkpoints, position, paths, ranks, resume, on_epoch_end, progress)
+        _train(config, data, system, step, checkpoints, position, paths, ranks, resume, on_epoch_end, progress,
+               list(trackers))
         system.eval()
         return system, data
 
 
 def _train(config, data: DataSplits, system, step: TrainStep | GraphedTrainStep, checkpoints: Checkpointer, position: Position,
            paths: RunPaths, ranks: distributed.Ranks, resume: bool, on_epoch_end: EpochCallback | None,
-           progress: bool) -> None:
+           progress: bool,
+           trackers: list[Tracker]) -> None:
     train = config.train
     n, batch, views = len(data.train_x), train.batch_size, config.model.views
     steps_per_epoch = math.ceil(n / batch)
@@ -90,12 +96,13 @@ def _train(config, data: DataSplits, system, step: TrainStep | GraphedTrainStep,
         truncate_log(paths.log, first_global_step)  # the steps after the checkpoint are redone
     parameters_at_start = len(list(system.parameters()))
     pending, history = PendingTerms(), position.history
-    sinks = Sinks(paths, ranks.is_main, train.tensorboard, progress, first_global_step)
+    sinks = Sinks(config, paths, ranks.is_main, progress, first_global_step, trackers)
     last_saved = time.perf_counter()
     system.train()
     try:
         with pyro.validation_enabled(train.validate), torch.autograd.set_detect_anomaly(train.detect_anomaly):
-            for epoch in range(position.epoch, train.epochs):
+            finished = any(h.get("stopped_early") for h in history)  # early stopping ended it: nothing to resume
+            for epoch in range(position.epoch, train.epochs if not finished else position.epoch):
                 started = time.perf_counter()
                 resumed_here = epoch == position.epoch
                 done = position.progress if resumed_here else EpochProgress()  # images and term sums so far
@@ -129,19 +136,45 @@ def _train(config, data: DataSplits, system, step: TrainStep | GraphedTrainStep,
                         raise RuntimeError("a parameter was created after the optimiser (and DDP) took the system's "
                                            "parameters; create every parameter in the module's __init__")
                 summary = {"epoch": epoch + 1, "seconds": done.seconds + time.perf_counter() - started, **done.means()}
-                if checkpoints.schedule.needs_validation_loss:
+                if train.validation_loss or train.keep_best or train.early_stopping_patience or \
+                        checkpoints.schedule.needs_validation_loss:
                     summary["validation_loss"] = validation_loss(system, data, config)
-                    checkpoints.schedule.epoch_end(summary["validation_loss"])
+                    if checkpoints.schedule.needs_validation_loss:
+                        checkpoints.schedule.epoch_end(summary["validation_loss"])
+                    if train.keep_best and ranks.is_main and _lowest(history, summary):
+                        atomic_torch_save(paths.best, {"system": system.state_dict(), "epoch": epoch + 1,
+                                                       "validation_loss": summary["validation_loss"]})
                 if train.track_every and ((epoch + 1) % train.track_every == 0 or epoch + 1 == train.epochs):
                     tracking_started = time.perf_counter()
                     summary.update(tracked_scores(system, data, config.eval.knn_max_k, seed=train.seed))
                     summary["tracking_seconds"] = time.perf_counter() - tracking_started
                 history.append(summary)
                 sinks.epoch(summary, train.epochs, (epoch + 1) * steps_per_epoch)
-                if epoch + 1 == train.epochs or (epoch + 1) % train.checkpoint_every == 0:
+                stop = bool(train.early_stopping_patience) and _epochs_since_lowest(history) >= train.early_stopping_patience
+                if stop:
+                    summary["stopped_early"] = True  # in the history: a resume knows the run is finished
+                if epoch + 1 == train.epochs or (epoch + 1) % train.checkpoint_every == 0 or stop:
                     checkpoints.save(Position(history, epoch + 1), checkpoints.order.get_state())
                     last_saved = time.perf_counter()
                 if on_epoch_end is not None:
                     on_epoch_end(epoch + 1, summary)
+                if stop:
+                    sinks.note(f"stopped early after epoch {epoch + 1}: no lower validation loss for "
+                               f"{train.early_stopping_patience} epoch(s)")
+                    break
     finally:
         sinks.close()
+
+
+def _lowest(history: list[dict], summary: dict) -> bool:
+    """Whether this epoch's validation loss is the lowest so far (the first one is)."""
+    earlier = [h["validation_loss"] for h in history if "validation_loss" in h]
+    return not earlier or summary["validation_loss"] < min(earlier)
+
+
+def _epochs_since_lowest(history: list[dict]) -> int:
+    losses = [(h["epoch"], h["validation_loss"]) for h in history if "validation_loss" in h]
+    if not losses:
+        return 0
+    best_epoch = min(losses, key=lambda pair: pair[1])[0]
+    return history[-1]["epoch"] - best_epoch

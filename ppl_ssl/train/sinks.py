@@ -1,21 +1,26 @@
-"""Where the training loop's terms go: train_log.jsonl (one line per step), TensorBoard, the progress bar and the
-epoch summary line. Only the main rank writes; every call is a no-op elsewhere."""
+"""Where the training loop's terms go: the trackers (train_log.jsonl always; TensorBoard and MLflow when the config
+asks, `ppl_ssl.trackers`), the progress bar and the epoch summary line. Only the main rank writes; every call is a
+no-op elsewhere."""
 from __future__ import annotations
 
-import json
 import sys
 
 from tqdm.auto import tqdm
 
+from ppl_ssl.config import flat_values
 from ppl_ssl.storage import RunPaths
-from ppl_ssl.tensorboard_log import TensorBoardLog
+from ppl_ssl.trackers import JsonlTracker, Tracker, open_trackers
 
 
 class Sinks:
-    def __init__(self, paths: RunPaths, writes: bool, tensorboard: bool, progress: bool, first_global_step: int):
+    def __init__(self, config, paths: RunPaths, writes: bool, progress: bool, first_global_step: int,
+                 extra: list[Tracker] = ()):
         self.writes, self.progress = writes, progress and writes
-        self.log = open(paths.log, "a") if writes else None
-        self.board = TensorBoardLog(paths.tensorboard, purge_step=first_global_step) if tensorboard and writes else None
+        self.log = JsonlTracker(paths.log) if writes else None
+        self.trackers: list[Tracker] = [self.log, *open_trackers(config, paths.root, first_global_step), *extra] \
+            if writes else []
+        for tracker in self.trackers:
+            tracker.params(flat_values(config))
         self.bar = None
 
     def steps(self, epoch: int, epochs: int, first: int, steps_per_epoch: int):
@@ -27,11 +32,9 @@ class Sinks:
 
     def records(self, epoch: int, records: list[dict]) -> None:
         """Logged steps' terms, per view (each with its global `step`)."""
-        if self.log is not None:
-            for record in records:
-                self.log.write(json.dumps({"epoch": epoch, **record}) + "\n")
-        if self.board is not None:
-            self.board.steps(records)
+        tagged = [{"epoch": epoch, **record} for record in records]
+        for tracker in self.trackers:
+            tracker.steps(tagged)
         if records and self.bar is not None:
             self.bar.set_postfix(loss=f"{records[-1]['loss']:.3g}", refresh=False)
 
@@ -41,16 +44,19 @@ class Sinks:
 
     def epoch(self, summary: dict, epochs: int, global_step: int) -> None:
         """An epoch's means and seconds."""
-        self.flush()
-        if self.board is not None:
-            self.board.epoch(summary, global_step)
+        for tracker in self.trackers:
+            tracker.epoch(summary, global_step)
         if self.progress:
-            terms = ", ".join(f"{k} {v:.4g}" for k, v in summary.items() if k not in ("epoch", "seconds", "loss"))
+            terms = ", ".join(f"{k} {v:.4g}" for k, v in summary.items()
+                              if k not in ("epoch", "seconds", "loss") and isinstance(v, (int, float)))
             tqdm.write(f"epoch {summary['epoch']}/{epochs}: loss/view {summary['loss']:.4g} ({terms}) "
                        f"in {summary['seconds']:.1f}s")
 
+    def note(self, line: str) -> None:
+        """A line about the run (early stopping), beside the epoch lines."""
+        if self.progress:
+            tqdm.write(line)
+
     def close(self) -> None:
-        if self.log is not None:
-            self.log.close()
-        if self.board is not None:
-            self.board.close()
+        for tracker in self.trackers:
+            tracker.close()
