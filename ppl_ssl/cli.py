@@ -1,4 +1,5 @@
-"""Shared command-line plumbing for experiments/*.py: one-line errors and the --help catalogue."""
+"""Shared command-line plumbing of the commands: one-line errors, typed arguments, plugins and the --help catalogue.
+Importing it is light (no torch): `ppl-ssl COMMAND --help` answers before the library is loaded."""
 from __future__ import annotations
 
 import argparse
@@ -6,11 +7,8 @@ import sys
 from contextlib import contextmanager
 from typing import Callable
 
-from ppl_ssl.config import preset_names, read_preset
 from ppl_ssl.errors import CheckpointError, ConfigError, DataFileError, DataNotFoundError, FileSystemError, TrainingDiverged, file_system_error, one_line
 from ppl_ssl.options import Constraint
-from ppl_ssl.registry import (DATASETS, GUIDES, LIKELIHOODS, METHODS, MODELS, NETS, OBJECTIVES, OPTIMISERS, PRIORS, SAMPLERS,
-                              SCHEDULES, TRANSFORMS)
 
 
 class ArgumentParser(argparse.ArgumentParser):
@@ -99,7 +97,13 @@ def user_errors():
 
 
 def catalogue() -> str:
-    """What can be named: presets (for --model), datasets and the components that --set can choose."""
+    """What can be named: presets (for --model), datasets and the components that --set can choose (read from the
+    registries, so every component is imported; `--help` shows the copy in ppl_ssl/commands/catalogue.txt, which a
+    test keeps equal to this, so that help answers without importing torch)."""
+    from ppl_ssl.config import preset_names, read_preset
+    from ppl_ssl.registry import (DATASETS, GUIDES, LIKELIHOODS, METHODS, MODELS, NETS, OBJECTIVES, OPTIMISERS, PRIORS, SAMPLERS,
+                                  SCHEDULES, TRANSFORMS)
+
     presets = []
     for name in preset_names():
         layers = read_preset(name)
@@ -121,3 +125,24 @@ def _description(preset: str) -> str:
 
     text = (resources.files("ppl_ssl.presets") / f"{preset}.toml").read_text()
     return tomllib.loads(text).get("preset", {}).get("description", "")
+
+
+CATALOGUE_FILE = "catalogue.txt"  # in ppl_ssl/commands/
+
+
+def stored_catalogue() -> str:
+    """The catalogue as `ppl-ssl fit --help` shows it, read from the package without importing the registries
+    (components of --plugin modules are not in it; `ppl-ssl fit --plugin M --set ...` still takes them)."""
+    from importlib import resources
+
+    return (resources.files("ppl_ssl.commands") / CATALOGUE_FILE).read_text()
+
+
+def write_catalogue() -> None:
+    """Regenerate ppl_ssl/commands/catalogue.txt from the registries (after adding a component or preset):
+    python -c "from ppl_ssl.cli import write_catalogue; write_catalogue()" """
+    from pathlib import Path
+
+    import ppl_ssl.commands
+
+    (Path(ppl_ssl.commands.__file__).parent / CATALOGUE_FILE).write_text(catalogue() + "\n")

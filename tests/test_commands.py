@@ -124,3 +124,21 @@ def test_a_plugin_module_registers_a_component_the_command_line_can_name(tmp_pat
     assert refused.value.code == 2
     line, = capsys.readouterr().err.strip().splitlines()
     assert line.startswith("error: --plugin") and "nope.py" in line
+
+
+def test_the_catalogue_that_help_shows_is_the_registries_own():
+    from ppl_ssl.cli import catalogue, stored_catalogue
+
+    assert stored_catalogue() == catalogue() + "\n", (
+        "ppl_ssl/commands/catalogue.txt is out of date: python -c 'from ppl_ssl.cli import write_catalogue; write_catalogue()'")
+
+
+def test_help_and_argument_errors_answer_without_importing_torch():
+    import subprocess
+
+    probe = ("import sys\nfrom ppl_ssl.commands import main\n"
+             "try:\n    main(['fit', '--help'])\nexcept SystemExit:\n    pass\n"
+             "print('torch' in sys.modules)")
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=ROOT)
+    assert result.stdout.strip().endswith("False"), result.stdout[-500:] + result.stderr[-500:]
+    assert "model presets (--model)" in result.stdout

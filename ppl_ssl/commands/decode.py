@@ -14,9 +14,6 @@ from pathlib import Path
 import ppl_ssl
 from ppl_ssl.cli import ArgumentParser, argument, user_errors
 from ppl_ssl.options import at_least, positive
-from ppl_ssl.posthoc import decode_run
-from ppl_ssl.storage import run_lock
-from ppl_ssl.train.setup import load_data_for
 
 
 def main(argv=None) -> dict:
@@ -30,6 +27,10 @@ def main(argv=None) -> dict:
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     parser.add_argument("--quiet", action="store_true", help="no progress lines")
     args = parser.parse_args(argv)
+    # imported after parsing: help and argument errors answer without loading torch
+    from ppl_ssl.posthoc import decode_run
+    from ppl_ssl.storage import run_lock
+    from ppl_ssl.train.setup import load_data_for
     with user_errors(), run_lock(Path(args.run), create=False):  # not while a fit still trains the run
         run = ppl_ssl.load_run(args.run, device=args.device)
         data = load_data_for(run.config, run.device)

@@ -15,7 +15,6 @@ import ppl_ssl
 from ppl_ssl.cli import ArgumentParser, argument, user_errors
 from ppl_ssl.errors import ConfigError
 from ppl_ssl.options import at_least, positive
-from ppl_ssl.storage import run_lock
 
 
 def main(argv=None) -> dict:
@@ -34,6 +33,8 @@ def main(argv=None) -> dict:
     parser.add_argument("--gap-steps", type=argument(int, at_least(1)), default=300, help="SVI steps of each per-image Gaussian (default 300)")
     parser.add_argument("--gap-samples", type=argument(int, at_least(1)), default=500, help="importance samples per image (default 500)")
     args = parser.parse_args(argv)
+    # imported after parsing: help and argument errors answer without loading torch
+    from ppl_ssl.storage import run_lock
     with user_errors():
         if args.amortisation_gap:
             with run_lock(Path(args.run), create=False):  # not while a fit still trains the run

@@ -6,11 +6,11 @@ import dataclasses
 from pathlib import Path
 
 import ppl_ssl
-from ppl_ssl.cli import ArgumentParser, catalogue, user_errors
-from ppl_ssl.config import config_differences, load_config
-from ppl_ssl.distributed import process_group
+from ppl_ssl.cli import ArgumentParser, stored_catalogue, user_errors
 from ppl_ssl.errors import ConfigError
-from ppl_ssl.storage import RunPaths
+
+# The library (torch, the registries) is imported inside the functions below, after the arguments are parsed: help
+# and argument errors answer at once.
 
 DEFAULT_MODEL = "simvae"
 # flag -> config key; a flag left out keeps the preset's value
@@ -20,7 +20,7 @@ FLAGS = {"dataset": "data.dataset", "data_dir": "data.data_dir", "epochs": "trai
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    parser = ArgumentParser(description=__doc__, epilog=catalogue(), formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = ArgumentParser(description=__doc__, epilog=stored_catalogue(), formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", help=f"a preset name (listed below) or a preset .toml file (default: {DEFAULT_MODEL}; "
                         "with --resume: the saved run's)")
     parser.add_argument("--dataset", help="dataset name (default: the preset's, fashion-mnist)")
@@ -48,6 +48,8 @@ def resumed_config(saved_path: Path, model: str | None, cli: dict, assignments: 
     """The saved config of the run being resumed. The command may repeat what it was started with (the same command
     plus --resume works): the flags and --set values it gives are applied to the saved config, and any resolved
     value that then differs is refused, naming each key with both values. --epochs may grow."""
+    from ppl_ssl.config import config_differences, load_config
+
     saved = load_config(saved_path)
     requested = dataclasses.replace(ppl_ssl.build_config(str(saved_path), cli, assignments), name=saved.name)
     differences = config_differences(saved, requested, ignore=("name", "train.epochs", "train.rank_timeout_minutes"))
@@ -64,6 +66,9 @@ def resumed_config(saved_path: Path, model: str | None, cli: dict, assignments: 
 
 def main(argv=None) -> dict:
     args = parse_args(argv)
+    from ppl_ssl.distributed import process_group
+    from ppl_ssl.storage import RunPaths
+
     with user_errors():
         cli = {key: getattr(args, flag) for flag, key in FLAGS.items() if getattr(args, flag) is not None}
         out = Path(args.out or f"runs/{Path(args.model or DEFAULT_MODEL).stem}")
