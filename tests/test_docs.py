@@ -24,9 +24,12 @@ def test_the_docs_site_builds_strictly(tmp_path):
 
     pytest.importorskip("mkdocs")
     pytest.importorskip("material")
+    pytest.importorskip("mkdocstrings")
     result = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(tmp_path / "site")],
                             cwd=ROOT, capture_output=True, text=True, timeout=300,
                             env={**os.environ, "NO_MKDOCS_2_WARNING": "1"})
     assert result.returncode == 0, result.stderr[-3000:]
     assert "not included in the \"nav\"" not in result.stderr, result.stderr[-3000:]
     assert (tmp_path / "site" / "guide" / "faults" / "index.html").is_file()
+    api = (tmp_path / "site" / "api" / "library" / "index.html").read_text()
+    assert "fit_and_evaluate" in api and "Train the run" in api  # the reference is generated from the docstrings
