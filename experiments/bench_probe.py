@@ -21,6 +21,7 @@ def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("run", help="a finished run folder")
     parser.add_argument("--adam-epochs", type=int, nargs="+", default=[5, 50, 200], help="epoch budgets of the Adam probe")
+    parser.add_argument("--probes", nargs="+", choices=["linear", "MLP"], default=["linear", "MLP"])
     parser.add_argument("--out", required=True, help="writes OUT.json and OUT.png")
     args = parser.parse_args(argv)
     run = ppl_ssl.load_run(args.run)
@@ -28,6 +29,8 @@ def main(argv=None) -> dict:
     features = extract_features(run.system.encode, data)
     rows = []
     for name, hidden in (("linear", None), ("MLP", features.train.shape[1])):
+        if name not in args.probes:
+            continue
         started = time.perf_counter()
         accuracy, strength = sklearn_probe_accuracy(features, hidden, seed=run.config.train.seed)
         rows.append({"probe": name, "kind": "sklearn", "accuracy": accuracy, "setting": strength,
@@ -40,7 +43,7 @@ def main(argv=None) -> dict:
                          "seconds": time.perf_counter() - started})
         for row in rows[-1 - len(args.adam_epochs):]:
             print(f"{row['probe']:<7} {row['kind']:<16} accuracy {row['accuracy']:.4f}  "
-                  f"({'C/alpha' if row['kind'] == 'sklearn' else 'best epoch'} {row['setting']:g})  {row['seconds']:.1f} s")
+                  f"({'C/alpha' if row['kind'] == 'sklearn' else 'best epoch'} {row['setting']:g})  {row['seconds']:.1f} s", flush=True)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     result = {"run": str(args.run), "model": run.config.name, "dataset": run.config.data.dataset, "rows": rows}
@@ -55,8 +58,10 @@ def _figure(rows: list[dict], path: Path, title: str) -> None:
     import matplotlib.pyplot as plt
 
     kinds = list(dict.fromkeys(r["kind"] for r in rows))
-    fig, axes = plt.subplots(1, 2, figsize=(9, 3.2), sharey=True)
-    for ax, probe in zip(axes, ("linear", "MLP")):
+    probes = list(dict.fromkeys(r["probe"] for r in rows))
+    fig, axes = plt.subplots(1, len(probes), figsize=(4.5 * len(probes), 3.2), sharey=True, squeeze=False)
+    axes = axes[0]
+    for ax, probe in zip(axes, probes):
         values = [next(r["accuracy"] for r in rows if r["probe"] == probe and r["kind"] == k) for k in kinds]
         bars = ax.bar(range(len(kinds)), [100 * v for v in values], color=["#4c72b0"] + ["#dd8452"] * (len(kinds) - 1))
         ax.bar_label(bars, fmt="%.1f", fontsize=8)
