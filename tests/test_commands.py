@@ -107,8 +107,11 @@ class LaplacePrior(Prior):
 '''
 
 
-def test_a_plugin_module_registers_a_component_the_command_line_can_name(tmp_path, capsys):
+def test_a_plugin_module_registers_a_component_the_command_line_can_name(tmp_path, capsys, monkeypatch):
+    from ppl_ssl.registry import PRIORS
     from tests.conftest import TINY
+
+    monkeypatch.setattr(PRIORS, "_entries", dict(PRIORS._entries))  # the plugin's prior is gone after the test
 
     sys.path.insert(0, str(ROOT / "experiments"))
     import fit

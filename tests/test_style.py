@@ -59,3 +59,14 @@ def test_an_encoder_that_sees_orientation_keeps_the_flip_and_a_flip_invariant_on
     symmetric = lambda x: (x[:, :, :5].mean((1, 2, 3)) + x[:, :, 5:].mean((1, 2, 3)))[:, None]  # noqa: E731
     assert evaluate_style(top_minus_bottom, data, half)["style_accuracy_vflip"] > 0.99
     assert evaluate_style(symmetric, data, half)["style_accuracy_vflip"] < 0.6
+
+
+def test_a_run_that_keeps_view_one_unaugmented_is_still_probed_on_augmented_views():
+    """CR-VAE (Sinha & Dieng) trains with augment.original_first; its style probe must still see augmentations vary."""
+    from ppl_ssl.data import load_dataset
+
+    data = load_dataset("digits", val_size=200)
+    encode = lambda x: x.float().flatten(1)  # noqa: E731  (the pixels: they keep every style)
+    scores = evaluate_style(encode, data, AugmentConfig(original_first=True))
+    assert "style_r2_crop_scale" in scores and "style_accuracy_vflip" in scores
+    assert scores == evaluate_style(encode, data, AugmentConfig())

@@ -29,8 +29,11 @@ def installed(tmp_path_factory):
     environment = tmp_path_factory.mktemp("venv") / "env"
     venv.EnvBuilder(system_site_packages=True, with_pip=True).create(environment)
     python = environment / "bin" / "python"
-    pip = subprocess.run([str(python), "-m", "pip", "install", "--quiet", "--no-deps", str(wheel)], capture_output=True,
-                         text=True, timeout=600)
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    # --force-reinstall: the system's site-packages, seen from the environment, may hold ppl-ssl itself (an editable
+    # install of the checkout), which pip would otherwise take as already satisfying the wheel
+    pip = subprocess.run([str(python), "-m", "pip", "install", "--quiet", "--no-deps", "--force-reinstall", str(wheel)],
+                         capture_output=True, text=True, timeout=600, env=env)
     assert pip.returncode == 0, pip.stderr[-3000:]
     return wheel, environment
 
@@ -54,7 +57,8 @@ def test_an_environment_with_only_the_wheel_fits_evaluates_samples_and_renders(i
     where = _run(environment, tmp_path, "--version")
     assert where.returncode == 0 and where.stdout.startswith("ppl-ssl ")
     located = subprocess.run([str(environment / "bin" / "python"), "-c", "import ppl_ssl; print(ppl_ssl.__file__)"],
-                             cwd=tmp_path, capture_output=True, text=True)
+                             cwd=tmp_path, capture_output=True, text=True,
+                             env={k: v for k, v in os.environ.items() if k != "PYTHONPATH"})
     assert str(environment) in located.stdout and str(ROOT) not in located.stdout  # the wheel, not the checkout
     fit = _run(environment, tmp_path, "fit", "--model", "vae", "--dataset", "digits", "--epochs", "1", "--device", "cpu",
                *TINY, "--no-figures", "--quiet", "--out", "run")

@@ -92,8 +92,10 @@ MIN_PROBE_IMAGES = 50  # the probes hold out a fifth, and scikit-learn's early s
 
 
 def evaluate_style(encode, data: DataSplits, config: AugmentConfig, seed: int = 0) -> dict[str, float]:
-    """Style-probe scores of a representation under the run's own augmentation (switched on if the run had none)."""
-    config = dataclasses.replace(config, enabled=True)
+    """Style-probe scores of a representation under the run's own augmentation (switched on if the run had none). Every
+    probed view is augmented: `original_first` (CR-VAE's un-augmented view 1) is for training, and would leave the
+    probes nothing that varies."""
+    config = dataclasses.replace(config, enabled=True, original_first=False)
     if len(data.val_x) < MIN_PROBE_IMAGES:
         return {"style_skipped": f"the style probe needs at least {MIN_PROBE_IMAGES} validation images, the data has "
                                  f"{len(data.val_x)}"}

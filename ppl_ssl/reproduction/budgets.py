@@ -3,7 +3,7 @@
 - `paper`: the SimVAE paper's protocol (its §6 and Appendix A.7), setting by setting; the presets hold the rest
   (β, λ, temperatures, variances, J), and docs/guide/protocol.md lists every setting with its source and where
   ppl-ssl differs. Days on a CPU; meant for a GPU.
-- `cpu`: what the 2-core CPU affords: the `table1` suite (7 methods × 3 seeds) in under 2 hours: 10 epochs, the
+- `cpu`: what the 2-core CPU affords: a seed of the `table1` suite (nine rows) in about 2 hours: 10 epochs, the
   learning rates that did best in a short sweep (`experiments/bench_lr.py`), probes 50 epochs, GMM 3 initialisations;
   ablation sweeps (many settings × seeds) 5 epochs a run.
 - `long`: how close a CPU gets: 32 epochs on the whole training split under a warm-up + cosine schedule (the
@@ -82,7 +82,8 @@ BUDGETS = {
         eval={"probe_epochs": 200, "probe_lr": 3e-4, "probe_batch_size": 128, "gmm_n_init": 200, "knn_max_k": 15,
               "attribute_probes": 20}),
     "cpu": Budget(
-        "cpu", "Chosen so that table1 (7 methods × 3 seeds) finishes in under 2 hours on a 2-core CPU; learning rates "
+        "cpu", "Chosen so that a seed of table1 (nine rows) takes about 2 hours on a 2-core CPU (131 minutes of training "
+        "and evaluation for seed 1 on the EPYC, December 2026, with other work sharing the cores); learning rates "
         "from experiments/bench_lr.py (one seed, kNN and MLP probe): the VAE family at 1e-3 (SimVAE, 3 epochs: 81.1/75.0 "
         "at 1e-3 against 80.4/73.2 at 3e-4; VAE, 5 epochs: 80.3/74.9 against 81.7/74.9), SimCLR at 8e-5 (best of "
         "8e-5/3e-4/1e-3/3e-3 at 5 epochs, by 0.8–2.8 kNN points); VICReg at the paper's 1e-4, MoCo v2 at the preset's 1e-3 "

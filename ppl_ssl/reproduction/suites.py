@@ -76,7 +76,7 @@ def _sweep(models: tuple[str, ...], label: str, values: list[float], assignment)
 
 SUITES: dict[str, Suite] = {suite.name: suite for suite in [
     Suite("table1", "SimVAE paper Tables 1, 5 and 6: content (kNN, MLP/linear probes, GMM accuracy, NMI, ARI) and style "
-          "retention of 7 methods", "table", tuple((m, "", None, ()) for m in TABLE1_MODELS),
+          "retention of the paper's nine rows", "table", tuple((m, "", None, ()) for m in TABLE1_MODELS),
           tuple(CONTENT + STYLE), ("simvae-table1", "simvae-table5", "simvae-table6")),
     Suite("ablation-views", "SimVAE paper Figure 8: SimVAE with J = 1, 2, 4, 6, 8, 10 views per image", "ablation",
           _sweep(("simvae",), "J", [1, 2, 4, 6, 8, 10], lambda v: [f"model.views={int(v)}"]),
