@@ -32,7 +32,7 @@ class ArgumentParser(argparse.ArgumentParser):
         raise SystemExit(2)
 
 
-def import_plugin(name: str, parser: argparse.ArgumentParser | None = None) -> None:
+def import_plugin(name: str, parser: argparse.ArgumentParser) -> None:
     """Import a user's module by dotted name (found from the working folder too) or by .py path."""
     import importlib
     import importlib.util
@@ -53,10 +53,7 @@ def import_plugin(name: str, parser: argparse.ArgumentParser | None = None) -> N
                 sys.path.insert(0, os.getcwd())
             importlib.import_module(name)
     except Exception as err:  # noqa: BLE001  (whatever the user's module raises is reported in one line)
-        message = f"--plugin {name}: {type(err).__name__}: {err}"
-        if parser is not None:
-            parser.error(message)
-        raise ConfigError(message) from None
+        parser.error(f"--plugin {name}: {type(err).__name__}: {err}")
 
 
 def argument(kind: Callable[[str], int | float], constraint: Constraint) -> Callable[[str], int | float]:

@@ -470,10 +470,17 @@ FREE_AFTER_TRAINING = ("name", "train.epochs", "train.device", "train.checkpoint
 def trained_differences(trained: dict, config: Config) -> list[tuple[str, Any, Any]]:
     """(key, value trained with, value in `config`) for each setting that would change what a checkpoint trained
     with `trained` (its config's dict) means; `auto` precision matches what it became."""
-    old, new = flat_values(trained), flat_values(config)
+    return config_differences(trained, config, ignore=FREE_AFTER_TRAINING)
+
+
+def config_differences(saved: Config | dict, requested: Config, ignore: tuple[str, ...] = ()) -> list[tuple[str, Any, Any]]:
+    """(key, saved value, requested value) for every resolved value that differs, but the keys in `ignore` (a key
+    ending in "." ignores its whole section); a requested `auto` precision matches whatever `auto` became in the
+    saved run."""
+    old, new = flat_values(saved), flat_values(requested)
     differences = []
     for key in sorted(set(old) | set(new)):
-        if any(key == free or (free.endswith(".") and key.startswith(free)) for free in FREE_AFTER_TRAINING):
+        if any(key == free or (free.endswith(".") and key.startswith(free)) for free in ignore):
             continue
         if key == "train.precision" and new.get(key) == "auto":
             continue
@@ -482,17 +489,9 @@ def trained_differences(trained: dict, config: Config) -> list[tuple[str, Any, A
     return differences
 
 
-def config_differences(saved: Config, requested: Config, ignore: tuple[str, ...] = ()) -> list[tuple[str, Any, Any]]:
-    """(key, saved value, requested value) for every resolved value that differs; a requested `auto` precision
-    matches whatever `auto` became in the saved run."""
-    old, new = flat_values(saved), flat_values(requested)
-    differences = []
-    for key in sorted(set(old) | set(new)):
-        if key in ignore or (key == "train.precision" and new.get(key) == "auto"):
-            continue
-        if old.get(key, "(absent)") != new.get(key, "(absent)"):
-            differences.append((key, old.get(key, "(absent)"), new.get(key, "(absent)")))
-    return differences
+def listed_differences(differences: list[tuple[str, Any, Any]], before: str, after: str) -> str:
+    """'key: BEFORE old, AFTER new; ...': config differences as a refusal names them."""
+    return "; ".join(f"{key}: {before} {old!r}, {after} {new!r}" for key, old, new in differences)
 
 
 def build_config(preset: str, cli: dict | None = None, assignments: list[str] | None = None) -> Config:

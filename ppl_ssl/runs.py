@@ -8,7 +8,7 @@ from typing import Callable
 
 import torch
 
-from ppl_ssl.config import Config, load_config, trained_differences
+from ppl_ssl.config import Config, listed_differences, load_config, trained_differences
 from ppl_ssl.contracts import BuildContext
 from ppl_ssl.data.datasets import image_shape
 from ppl_ssl.runtime import resolve_device
@@ -54,9 +54,10 @@ def load_posthoc_decoder(run: "Run", image_shape) -> PosthocDecoder | None:
 class Run:
     """A trained run loaded from its folder: its config, system and metrics, and what users do with them."""
 
-    def __init__(self, root: Path, config: Config, system, metrics: dict, device: torch.device):
+    def __init__(self, root: Path, config: Config, system, metrics: dict, device: torch.device,
+                 best_epoch: int | None = None):
         self.root, self.paths, self.config, self.system, self.metrics, self.device = root, RunPaths(root), config, system, metrics, device
-        self.best_epoch: int | None = None  # train.keep_best: the epoch whose weights were loaded (RUN/best.pt)
+        self.best_epoch = best_epoch  # train.keep_best: the epoch whose weights were loaded (RUN/best.pt)
 
     def _batched(self, fn, images: torch.Tensor, batch_size: int = 1024) -> torch.Tensor:
         images = self.checked_images(images)
@@ -143,7 +144,7 @@ def load_run(path: str | Path, device: str = "cpu") -> Run:
     if state.get("config"):
         differences = trained_differences(state["config"], config)
         if differences:
-            listed = "; ".join(f"{key}: trained with {old!r}, now {new!r}" for key, old, new in differences)
+            listed = listed_differences(differences, "trained with", "now")
             raise CheckpointError(f"{paths.config} no longer describes the run its checkpoint holds: {listed}; put the "
                                   f"trained values back (eval.* may change freely)")
     dev = resolve_device(device)
@@ -153,6 +154,4 @@ def load_run(path: str | Path, device: str = "cpu") -> Run:
     prepare_system(system, config, dev)  # evaluation computes in the run's precision (train.precision) too
     system.eval()
     metrics = read_json(paths.metrics, default={})
-    run = Run(paths.root, config, system, metrics, dev)
-    run.best_epoch = best_epoch
-    return run
+    return Run(paths.root, config, system, metrics, dev, best_epoch)

@@ -18,6 +18,18 @@ def tiny_config(preset: str = "simvae", *assignments: str, epochs: int = 1) -> p
     return ppl_ssl.build_config(preset, {"train.epochs": epochs}, [*TINY, *assignments])
 
 
+def fit_stopped_after_epoch(config: ppl_ssl.Config, out, epoch: int = 1) -> None:
+    """Train into `out` and stop after `epoch`'s checkpoint, as an interrupt would land (the run is left to resume)."""
+    from ppl_ssl.train.loop import fit
+
+    def stop(done: int, _summary: dict) -> None:
+        if done == epoch:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        fit(config, out, progress=False, on_epoch_end=stop)
+
+
 @pytest.fixture(autouse=True)
 def _fast_torch():
     torch.set_num_threads(1)  # tiny tensors: threads only add overhead

@@ -13,7 +13,7 @@ import ppl_ssl
 from ppl_ssl.config import preset_names
 from ppl_ssl.errors import ConfigError
 from ppl_ssl.train.loop import fit
-from tests.conftest import TINY, tiny_config
+from tests.conftest import fit_stopped_after_epoch, TINY, tiny_config
 
 ROOT = Path(__file__).resolve().parents[1]
 METRIC_KEYS = ["knn_accuracy", "knn_best_k", "linear_probe_accuracy", "mlp_probe_accuracy", "gmm_accuracy", "gmm_nmi",
@@ -74,13 +74,7 @@ def _parameters(system):
 def test_resume_after_interruption_matches_an_uninterrupted_run(tmp_path, preset, extra):
     config = tiny_config(preset, "model.views=2", *extra, epochs=3)
     reference, _ = fit(config, tmp_path / "straight", progress=False)
-
-    def interrupt(epoch, _):
-        if epoch == 1:
-            raise KeyboardInterrupt
-
-    with pytest.raises(KeyboardInterrupt):
-        fit(config, tmp_path / "resumed", progress=False, on_epoch_end=interrupt)
+    fit_stopped_after_epoch(config, tmp_path / "resumed")
     with pytest.raises(ConfigError, match="--resume"):
         fit(config, tmp_path / "resumed", progress=False)  # nothing is overwritten without --resume
     resumed, _ = fit(config, tmp_path / "resumed", resume=True, progress=False)

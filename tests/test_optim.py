@@ -13,7 +13,7 @@ from ppl_ssl.errors import ConfigError
 from ppl_ssl.optim import build_optimiser, build_schedule
 from ppl_ssl.registry import SCHEDULES
 from ppl_ssl.train.loop import fit
-from tests.conftest import tiny_config
+from tests.conftest import fit_stopped_after_epoch, tiny_config
 
 
 def test_the_default_optimiser_is_todays_fused_adam():
@@ -80,13 +80,7 @@ def test_the_rate_of_every_step_is_logged(tmp_path):
 def test_a_resume_continues_exactly_with_any_optimiser_and_schedule(tmp_path, settings):
     config = tiny_config("vae", *settings, epochs=3)
     straight, _ = fit(config, tmp_path / "straight", progress=False)
-
-    def stop_after_the_first_epoch(epoch, summary):
-        if epoch == 1:
-            raise KeyboardInterrupt  # after the epoch's checkpoint, as a kill would land
-
-    with pytest.raises(KeyboardInterrupt):
-        fit(config, tmp_path / "resumed", progress=False, on_epoch_end=stop_after_the_first_epoch)
+    fit_stopped_after_epoch(config, tmp_path / "resumed")  # after the epoch's checkpoint, as a kill would land
     resumed, _ = fit(config, tmp_path / "resumed", resume=True, progress=False)
     for (name, a), b in zip(straight.state_dict().items(), resumed.state_dict().values()):
         assert torch.equal(a, b), name

@@ -7,7 +7,7 @@ import pytest
 import ppl_ssl
 from ppl_ssl.errors import ConfigError
 from ppl_ssl.train.loop import fit
-from tests.conftest import tiny_config
+from tests.conftest import fit_stopped_after_epoch, tiny_config
 
 
 def _events(folder):
@@ -33,13 +33,8 @@ def test_a_run_shows_its_steps_epochs_metrics_and_figures(tmp_path):
 
 
 def test_a_resumed_run_shows_each_step_once(tmp_path):
-    def interrupt(epoch, _):
-        if epoch == 1:
-            raise KeyboardInterrupt
-
     config = tiny_config("vae", "train.tensorboard=true", epochs=2)
-    with pytest.raises(KeyboardInterrupt):
-        fit(config, tmp_path / "run", progress=False, on_epoch_end=interrupt)
+    fit_stopped_after_epoch(config, tmp_path / "run")
     fit(config, tmp_path / "run", resume=True, progress=False)
     steps = [e.step for e in _events(tmp_path / "run" / "tensorboard").Scalars("train/loss")]
     assert steps == sorted(set(steps)) and len(steps) == 16  # 2 epochs × 8 steps, none twice

@@ -6,7 +6,7 @@ import pytest
 
 import ppl_ssl
 from ppl_ssl.train.loop import fit
-from tests.conftest import tiny_config
+from tests.conftest import fit_stopped_after_epoch, tiny_config
 
 pytest.importorskip("mlflow")
 
@@ -38,13 +38,8 @@ def test_mlflow_holds_the_config_steps_epochs_metrics_and_figures(tmp_path):
 
 
 def test_a_resumed_run_logs_into_the_same_mlflow_run(tmp_path):
-    def interrupt(epoch, _):
-        if epoch == 1:
-            raise KeyboardInterrupt
-
     config = tiny_config("vae", "train.mlflow=true", epochs=2)
-    with pytest.raises(KeyboardInterrupt):
-        fit(config, tmp_path / "run", on_epoch_end=interrupt, progress=False)
+    fit_stopped_after_epoch(config, tmp_path / "run")
     client, first_id = _client(tmp_path / "run")
     fit(config, tmp_path / "run", resume=True, progress=False)
     _, again_id = _client(tmp_path / "run")

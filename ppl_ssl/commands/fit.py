@@ -48,7 +48,7 @@ def resumed_config(saved_path: Path, model: str | None, cli: dict, assignments: 
     """The saved config of the run being resumed. The command may repeat what it was started with (the same command
     plus --resume works): the flags and --set values it gives are applied to the saved config, and any resolved
     value that then differs is refused, naming each key with both values. --epochs may grow."""
-    from ppl_ssl.config import config_differences, load_config
+    from ppl_ssl.config import config_differences, listed_differences, load_config
 
     saved = load_config(saved_path)
     requested = dataclasses.replace(ppl_ssl.build_config(str(saved_path), cli, assignments), name=saved.name)
@@ -56,7 +56,7 @@ def resumed_config(saved_path: Path, model: str | None, cli: dict, assignments: 
     if model is not None and Path(model).stem != saved.name:
         differences.insert(0, ("--model", saved.name, Path(model).stem))
     if differences:
-        listed = "; ".join(f"{key}: saved {old!r}, asked {new!r}" for key, old, new in differences)
+        listed = listed_differences(differences, "saved", "asked")
         raise ConfigError(f"--resume continues the run saved in {saved_path.parent}, but the command differs from it: {listed}; "
                           f"drop those arguments to resume, or start a new run with another --out")
     if "train.epochs" in cli:

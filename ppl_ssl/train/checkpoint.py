@@ -105,7 +105,7 @@ def check_resumable(config, state: dict, paths: RunPaths) -> None:
     other than what ran: fewer epochs than already trained, or a config.toml edited since the checkpoint in a setting
     that changes what the weights mean or how they go on training (learning rate, schedule, shapes, ...). Checkpoints
     written before the config was saved in them are checked for the epochs only."""
-    from ppl_ssl.config import trained_differences
+    from ppl_ssl.config import listed_differences, trained_differences
 
     trained = state["epoch"] + (1 if state.get("step") else 0)  # a mid-epoch checkpoint is inside the next epoch
     if config.train.epochs < trained:
@@ -115,7 +115,7 @@ def check_resumable(config, state: dict, paths: RunPaths) -> None:
     if state.get("config"):
         differences = trained_differences(state["config"], config)
         if differences:
-            listed = "; ".join(f"{key}: trained with {old!r}, now {new!r}" for key, old, new in differences)
+            listed = listed_differences(differences, "trained with", "now")
             raise ConfigError(f"run {paths.root} was trained with other settings than its config now gives: {listed}; "
                               f"put the trained values back in {paths.config} (the learning rate and schedule too: the "
                               f"optimiser's state belongs to them), or start a new run with another --out")

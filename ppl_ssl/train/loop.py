@@ -141,14 +141,14 @@ def _train(config, data: DataSplits, system, step: TrainStep | GraphedTrainStep,
                     summary["validation_loss"] = validation_loss(system, data, config)
                     if checkpoints.schedule.needs_validation_loss:
                         checkpoints.schedule.epoch_end(summary["validation_loss"])
-                    if train.keep_best and ranks.is_main and _lowest(history, summary):
-                        atomic_torch_save(paths.best, {"system": system.state_dict(), "epoch": epoch + 1,
-                                                       "validation_loss": summary["validation_loss"]})
                 if train.track_every and ((epoch + 1) % train.track_every == 0 or epoch + 1 == train.epochs):
                     tracking_started = time.perf_counter()
                     summary.update(tracked_scores(system, data, config.eval.knn_max_k, seed=train.seed))
                     summary["tracking_seconds"] = time.perf_counter() - tracking_started
                 history.append(summary)
+                if train.keep_best and ranks.is_main and _epochs_since_lowest(history) == 0:  # keep_best: a loss each epoch
+                    atomic_torch_save(paths.best, {"system": system.state_dict(), "epoch": epoch + 1,
+                                                   "validation_loss": summary["validation_loss"]})
                 sinks.epoch(summary, train.epochs, (epoch + 1) * steps_per_epoch)
                 stop = bool(train.early_stopping_patience) and _epochs_since_lowest(history) >= train.early_stopping_patience
                 if stop:
@@ -166,13 +166,8 @@ def _train(config, data: DataSplits, system, step: TrainStep | GraphedTrainStep,
         sinks.close()
 
 
-def _lowest(history: list[dict], summary: dict) -> bool:
-    """Whether this epoch's validation loss is the lowest so far (the first one is)."""
-    earlier = [h["validation_loss"] for h in history if "validation_loss" in h]
-    return not earlier or summary["validation_loss"] < min(earlier)
-
-
 def _epochs_since_lowest(history: list[dict]) -> int:
+    """Epochs since the lowest validation loss so far (0: this epoch's is; a tie is not lower)."""
     losses = [(h["epoch"], h["validation_loss"]) for h in history if "validation_loss" in h]
     if not losses:
         return 0

@@ -19,8 +19,9 @@ class Sinks:
         self.log = JsonlTracker(paths.log) if writes else None
         self.trackers: list[Tracker] = [self.log, *open_trackers(config, paths.root, first_global_step), *extra] \
             if writes else []
+        settings = flat_values(config) if self.trackers else {}
         for tracker in self.trackers:
-            tracker.params(flat_values(config))
+            tracker.params(settings)
         self.bar = None
 
     def steps(self, epoch: int, epochs: int, first: int, steps_per_epoch: int):
