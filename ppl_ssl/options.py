@@ -142,21 +142,7 @@ class PathOption:
         return f"{text}, or empty ({self.empty})" if self.empty else text
 
 
-@dataclass(frozen=True)
-class Predicate:
-    """A check that is no range, choice or length (kept for what the others cannot say)."""
-
-    check: Callable[[Any], bool]
-    requirement: str
-
-    def admits(self, value: Any) -> bool:
-        try:
-            return bool(self.check(value))
-        except (TypeError, ValueError):
-            return False
-
-
-Constraint = Number | OneOf | Sequence | PathOption | Predicate
+Constraint = Number | OneOf | Sequence | PathOption
 
 
 # ------------------------------------------------------------------------------------------------ vocabulary
@@ -214,10 +200,6 @@ def ordered_pair(item: Number, text: str) -> Sequence:
 
 def path(*kinds: str, empty: str = "") -> PathOption:
     return PathOption(tuple(kinds) or ("file", "folder"), empty)
-
-
-def predicate(check: Callable[[Any], bool], requirement: str) -> Predicate:
-    return Predicate(check, requirement)
 
 
 def constrained(constraint: Constraint | None) -> dict:
