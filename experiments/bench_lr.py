@@ -9,6 +9,7 @@ import argparse
 import json
 from pathlib import Path
 
+from ppl_ssl.cli import user_errors
 from ppl_ssl.reporting import ensure_run, markdown_table
 
 QUICK_EVAL = {"eval.probe_epochs": 20, "eval.gmm_n_init": 1, "eval.style_probe": False, "eval.diagnostics_points": 0,
@@ -41,4 +42,5 @@ def main(argv=None) -> list[list]:
 
 
 if __name__ == "__main__":
-    main()
+    with user_errors():  # a bad preset or --set: one line, not a traceback
+        main()

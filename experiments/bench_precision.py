@@ -143,4 +143,5 @@ def main(argv=None) -> dict:
 
 
 if __name__ == "__main__":
-    main()
+    with user_errors():  # a bad preset or --set: one line, not a traceback
+        main()

@@ -9,6 +9,7 @@ import argparse
 import json
 from pathlib import Path
 
+from ppl_ssl.cli import user_errors
 from ppl_ssl.reporting import ensure_run, markdown_table
 
 COLUMNS = [("knn_accuracy", "kNN"), ("linear_probe_accuracy", "LP"), ("mlp_probe_accuracy", "MP"),
@@ -42,4 +43,5 @@ def main(argv=None) -> str:
 
 
 if __name__ == "__main__":
-    main()
+    with user_errors():  # a bad preset or --set: one line, not a traceback
+        main()

@@ -22,6 +22,7 @@ from sklearn.neighbors import KNeighborsRegressor
 import ppl_ssl
 from ppl_ssl.data.toy import SHAPES, STYLE, toy_world
 from ppl_ssl.figures import plt, save_figure
+from ppl_ssl.cli import user_errors
 from ppl_ssl.reporting import ensure_run, markdown_table
 from ppl_ssl.storage import atomic_write_json
 
@@ -84,4 +85,5 @@ def main(argv=None) -> dict:
 
 
 if __name__ == "__main__":
-    main()
+    with user_errors():  # a bad preset or --set: one line, not a traceback
+        main()

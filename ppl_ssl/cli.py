@@ -135,11 +135,36 @@ def stored_catalogue() -> str:
     return (resources.files("ppl_ssl.commands") / CATALOGUE_FILE).read_text()
 
 
+NAMES_FILE = "names.json"  # in ppl_ssl/commands/: the names the other commands' help and choices list
+
+
+def command_names() -> dict[str, list[str]]:
+    """The names `sample`, `reproduce` and `render` offer (samplers, selfVAE modes, suites, budgets), read from the
+    library; `stored_names` reads the copy a test keeps equal to this."""
+    from ppl_ssl.registry import SAMPLERS
+    from ppl_ssl.reproduction import BUDGETS, SUITES
+    from ppl_ssl.selfvae.modes import MODES
+
+    return {"samplers": list(SAMPLERS.names()), "selfvae_modes": list(MODES), "suites": list(SUITES),
+            "budgets": list(BUDGETS)}
+
+
+def stored_names(kind: str) -> list[str]:
+    """One list of `command_names()`, read from the package without importing torch (help answers at once)."""
+    import json
+    from importlib import resources
+
+    return json.loads((resources.files("ppl_ssl.commands") / NAMES_FILE).read_text())[kind]
+
+
 def write_catalogue() -> None:
-    """Regenerate ppl_ssl/commands/catalogue.txt from the registries (after adding a component or preset):
-    python -c "from ppl_ssl.cli import write_catalogue; write_catalogue()" """
+    """Regenerate ppl_ssl/commands/catalogue.txt and names.json from the registries (after adding a component, a
+    preset, a suite or a budget):  python -c "from ppl_ssl.cli import write_catalogue; write_catalogue()" """
+    import json
     from pathlib import Path
 
     import ppl_ssl.commands
 
-    (Path(ppl_ssl.commands.__file__).parent / CATALOGUE_FILE).write_text(catalogue() + "\n")
+    folder = Path(ppl_ssl.commands.__file__).parent
+    (folder / CATALOGUE_FILE).write_text(catalogue() + "\n")
+    (folder / NAMES_FILE).write_text(json.dumps(command_names(), indent=1) + "\n")

@@ -79,13 +79,19 @@ def prior_samples(system, views: int, path: Path, groups: int = 8) -> None:
 
 
 def training_curves(log_lines: list[dict], history: list[dict], path: Path) -> None:
-    """One panel per logged term (the ELBO's terms, or a discriminative loss and its parts), per view."""
-    keys = [k for k in (log_lines[0] if log_lines else {}) if k not in ("epoch", "step")]
+    """One panel per logged term (the ELBO's terms, or a discriminative loss and its parts), per view; where the
+    run computed a validation loss, a last panel of the loss per epoch on the training and validation splits with
+    the epoch of the lowest validation loss marked (the one `train.keep_best` keeps)."""
+    keys = [k for k in (log_lines[0] if log_lines else {}) if k not in ("epoch", "step", "lr")]
     order = ["elbo", "reconstruction", "log_prior", "entropy"]
     keys = sorted(keys, key=lambda k: (order.index(k) if k in order else len(order), k))[:5] or ["loss"]
     labels = {"elbo": "ELBO", "reconstruction": "reconstruction E_q log p(x|z)", "log_prior": "log prior E_q log p(z|y)",
               "entropy": "entropy −E_q log q(z|x)"}
-    fig, axes = plt.subplots(1, len(keys), figsize=(3.5 * len(keys), 3), squeeze=False)
+    validated = [h for h in history if "validation_loss" in h]
+    fig, axes = plt.subplots(1, len(keys) + bool(validated), figsize=(3.5 * (len(keys) + bool(validated)), 3),
+                             squeeze=False)
+    if validated:
+        _loss_per_epoch(axes[0][-1], history, validated)
     steps = np.array([r["step"] for r in log_lines])
     for ax, key in zip(axes[0], keys):
         values = np.array([r[key] for r in log_lines])
@@ -100,6 +106,18 @@ def training_curves(log_lines: list[dict], history: list[dict], path: Path) -> N
     axes[0][0].legend(fontsize=7)
     fig.tight_layout()
     save_figure(fig, path)
+
+
+def _loss_per_epoch(ax, history: list[dict], validated: list[dict]) -> None:
+    ax.plot([h["epoch"] for h in history], [h["loss"] for h in history], marker=".", lw=1, label="training (mean over the epoch)")
+    ax.plot([h["epoch"] for h in validated], [h["validation_loss"] for h in validated], marker=".", lw=1,
+            label="validation (after the epoch)")
+    best = min(validated, key=lambda h: h["validation_loss"])
+    ax.axvline(best["epoch"], color="grey", ls="--", lw=0.8, label=f"lowest validation loss: epoch {best['epoch']}")
+    ax.set_title("loss per view, per epoch", fontsize=8)
+    ax.set_xlabel("epoch", fontsize=8)
+    ax.tick_params(labelsize=7)
+    ax.legend(fontsize=6)
 
 
 def tsne(features, class_names: tuple[str, ...], path: Path, points: int, seed: int = 0) -> None:

@@ -10,7 +10,6 @@ from typing import Callable
 import numpy as np
 import torch
 
-from ppl_ssl.cli import user_errors
 from ppl_ssl.config import build_config
 from ppl_ssl.pipeline import fit_and_evaluate
 from ppl_ssl.storage import load_checkpoint
@@ -27,10 +26,9 @@ def ensure_run(model: str, out: Path, overrides: dict, assignments: list[str], p
     """Run folder `out` of preset `model` with these flag overrides ({dotted.key: value}) and --set assignments,
     fitted and evaluated first unless it already is (a killed run is resumed from its checkpoint)."""
     if not (out / "metrics.json").exists():
-        with user_errors():
-            config = build_config(model, overrides, assignments)
-            started = time.perf_counter()
-            fit_and_evaluate(config, out, resume=(out / "checkpoint.pt").exists(), progress=progress)
+        config = build_config(model, overrides, assignments)
+        started = time.perf_counter()
+        fit_and_evaluate(config, out, resume=(out / "checkpoint.pt").exists(), progress=progress)
         print(f"{model} -> {out}: {time.perf_counter() - started:.0f}s wall (train + evaluation)", flush=True)
     return out
 

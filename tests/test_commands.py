@@ -136,12 +136,23 @@ def test_the_catalogue_that_help_shows_is_the_registries_own():
         "ppl_ssl/commands/catalogue.txt is out of date: python -c 'from ppl_ssl.cli import write_catalogue; write_catalogue()'")
 
 
-def test_help_and_argument_errors_answer_without_importing_torch():
+def test_the_names_other_commands_offer_are_the_librarys_own():
+    from ppl_ssl.cli import command_names, stored_names
+
+    assert {kind: stored_names(kind) for kind in command_names()} == command_names(), (
+        "ppl_ssl/commands/names.json is out of date: python -c 'from ppl_ssl.cli import write_catalogue; write_catalogue()'")
+
+
+@pytest.mark.parametrize("name", list(commands.COMMANDS))
+def test_help_and_argument_errors_answer_without_importing_torch(name):
     import subprocess
 
     probe = ("import sys\nfrom ppl_ssl.commands import main\n"
-             "try:\n    main(['fit', '--help'])\nexcept SystemExit:\n    pass\n"
+             f"try:\n    main([{name!r}, '--help'])\nexcept SystemExit:\n    pass\n"
+             f"try:\n    main([{name!r}, '--no-such-option'])\nexcept SystemExit:\n    pass\n"
              "print('torch' in sys.modules)")
     result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=ROOT)
     assert result.stdout.strip().endswith("False"), result.stdout[-500:] + result.stderr[-500:]
-    assert "model presets (--model)" in result.stdout
+    assert "usage: ppl-ssl" in result.stdout and result.stderr.startswith("error: ") and result.stderr.count("\n") == 1
+    if name == "fit":
+        assert "model presets (--model)" in result.stdout

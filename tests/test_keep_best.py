@@ -34,3 +34,19 @@ def test_keep_best_evaluates_the_lowest_validation_loss_and_early_stopping_ends_
     assert len(torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=True)["history"]) == 4
     assert again["best_epoch"] == 2
 
+
+
+def test_the_training_curves_draw_the_loss_per_epoch_and_mark_the_lowest_validation_loss(tmp_path, monkeypatch):
+    from ppl_ssl import figures
+
+    drawn = []
+    monkeypatch.setattr(figures, "save_figure", lambda fig, path: drawn.append(fig))
+    log = [{"step": s, "epoch": 1 + s // 4, "elbo": -100.0 + s, "lr": 1e-3} for s in range(12)]
+    history = [{"epoch": e, "loss": 100.0 - e, "validation_loss": v} for e, v in ((1, 99.0), (2, 97.5), (3, 98.0))]
+    figures.training_curves(log, history, tmp_path / "curves.png")
+    panels = drawn[-1].axes
+    assert [ax.get_title() for ax in panels] == ["ELBO (per view)", "loss per view, per epoch"]  # lr is no term per view
+    legend = [text.get_text() for text in panels[-1].get_legend().get_texts()]
+    assert "lowest validation loss: epoch 2" in legend
+    figures.training_curves(log, [{"epoch": 1, "loss": 99.0}], tmp_path / "curves.png")  # no validation loss: no panel
+    assert [ax.get_title() for ax in drawn[-1].axes] == ["ELBO (per view)"]

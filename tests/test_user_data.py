@@ -115,3 +115,42 @@ def test_malformed_folders_are_named(tmp_path):
         load_dataset("folder", str(tmp_path / "broken"), val_size=0)
     with pytest.raises(DataNotFoundError, match="pass --data-dir"):
         load_dataset("arrays", "")
+
+
+class _Terminal:
+    """stderr as a terminal: tqdm draws its bars only there."""
+
+    def __init__(self):
+        self.text = []
+
+    def isatty(self):
+        return True
+
+    def write(self, text):
+        self.text.append(text)
+
+    def flush(self):
+        pass
+
+
+def test_reading_a_folder_shows_a_bar_on_a_terminal_and_quiet_silences_everything_but_the_result(tmp_path, monkeypatch,
+                                                                                                 capsys):
+    import sys
+    from pathlib import Path
+
+    _write_folder(tmp_path / "pics")
+    terminal = _Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    load_dataset("folder", str(tmp_path / "pics"), val_size=0, image_size=8)
+    assert "reading images" in "".join(terminal.text)
+
+    terminal.text.clear()
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "experiments"))
+    import fit
+
+    fit.main(["--model", "vae", "--dataset", "folder", "--data-dir", str(tmp_path / "pics"), "--epochs", "1",
+              *[f"--set={s}" for s in SETTINGS], "--set=data.image_size=8", "--no-figures", "--quiet",
+              "--out", str(tmp_path / "run")])
+    assert "".join(terminal.text) == ""  # no reading bar, no training bar, no evaluation stage lines
+    printed = capsys.readouterr().out.splitlines()
+    assert len(printed) == 2 and printed[0].startswith("knn_accuracy=") and printed[1].startswith("metrics: ")

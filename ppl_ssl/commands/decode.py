@@ -25,13 +25,14 @@ def main(argv=None) -> dict:
     parser.add_argument("--batch-size", type=argument(int, at_least(1)), default=128, help="codes per step (default 128)")
     parser.add_argument("--refit", action="store_true", help="train again even if RUN/posthoc_decoder.pt exists")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
-    parser.add_argument("--quiet", action="store_true", help="no progress lines")
+    parser.add_argument("--quiet", action="store_true", help="only the result and errors: no progress bars, stage lines or data-reading bars")
     args = parser.parse_args(argv)
     # imported after parsing: help and argument errors answer without loading torch
     from ppl_ssl.posthoc import decode_run
+    from ppl_ssl.progress import silenced
     from ppl_ssl.storage import run_lock
     from ppl_ssl.train.setup import load_data_for
-    with user_errors(), run_lock(Path(args.run), create=False):  # not while a fit still trains the run
+    with user_errors(), silenced(args.quiet), run_lock(Path(args.run), create=False):  # not while a fit still trains the run
         run = ppl_ssl.load_run(args.run, device=args.device)
         data = load_data_for(run.config, run.device)
         result = decode_run(run, data, max_epochs=args.max_epochs, patience=args.patience, lr=args.lr,

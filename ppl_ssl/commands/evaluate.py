@@ -26,7 +26,7 @@ def main(argv=None) -> dict:
     parser.add_argument("--only-generative", action="store_true", help="skip kNN/probes/GMM, keep their stored values")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     parser.add_argument("--no-figures", action="store_true", help="skip the figures")
-    parser.add_argument("--quiet", action="store_true", help="no line per evaluation stage on stderr")
+    parser.add_argument("--quiet", action="store_true", help="only the result and errors: no progress bars, stage lines or data-reading bars")
     parser.add_argument("--amortisation-gap", action="store_true",
                         help="only the amortisation and approximation gaps (Cremer et al. 2018) on --gap-images test images")
     parser.add_argument("--gap-images", type=argument(int, at_least(1)), default=100, help="test images for --amortisation-gap (default 100)")
@@ -34,8 +34,9 @@ def main(argv=None) -> dict:
     parser.add_argument("--gap-samples", type=argument(int, at_least(1)), default=500, help="importance samples per image (default 500)")
     args = parser.parse_args(argv)
     # imported after parsing: help and argument errors answer without loading torch
+    from ppl_ssl.progress import silenced
     from ppl_ssl.storage import run_lock
-    with user_errors():
+    with user_errors(), silenced(args.quiet):
         if args.amortisation_gap:
             with run_lock(Path(args.run), create=False):  # not while a fit still trains the run
                 return amortisation_gap(args)

@@ -40,7 +40,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--no-figures", action="store_true", help="skip the figures")
     parser.add_argument("--tensorboard", action="store_true", default=None,
                         help="write RUN/tensorboard/ (terms per step, epoch means, metrics, figures); needs tensorboard")
-    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    parser.add_argument("--quiet", action="store_true", help="only the result and errors: no progress bars, stage lines or data-reading bars")
     return parser.parse_args(argv)
 
 
@@ -67,9 +67,10 @@ def resumed_config(saved_path: Path, model: str | None, cli: dict, assignments: 
 def main(argv=None) -> dict:
     args = parse_args(argv)
     from ppl_ssl.distributed import process_group
+    from ppl_ssl.progress import silenced
     from ppl_ssl.storage import RunPaths
 
-    with user_errors():
+    with user_errors(), silenced(args.quiet):
         cli = {key: getattr(args, flag) for flag, key in FLAGS.items() if getattr(args, flag) is not None}
         out = Path(args.out or f"runs/{Path(args.model or DEFAULT_MODEL).stem}")
         if args.resume and RunPaths(out).config.exists():
@@ -77,7 +78,7 @@ def main(argv=None) -> dict:
         else:
             config = ppl_ssl.build_config(args.model or DEFAULT_MODEL, cli, args.set)
         with process_group(config.train.device, config.train.rank_timeout_minutes) as ranks:  # torchrun: one process per rank; else one process
-            if ranks.is_main:
+            if ranks.is_main and not args.quiet:
                 print(f"fitting {config.name} on {config.data.dataset} (J={config.model.views}, {config.train.epochs} epochs"
                       f"{f', {ranks.world_size} ranks' if ranks.active else ''}) -> {out}")
             metrics = ppl_ssl.fit_and_evaluate(config, out, resume=args.resume, progress=not args.quiet,

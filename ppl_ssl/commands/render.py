@@ -12,12 +12,8 @@ from pathlib import Path
 
 import ppl_ssl
 from ppl_ssl.cli import argument, ArgumentParser, user_errors
-from ppl_ssl.data.datasets import image_shape
 from ppl_ssl.errors import ConfigError
 from ppl_ssl.options import at_least
-from ppl_ssl.graphs import graphviz_available, write_graphs
-from ppl_ssl.registry import METHODS
-from ppl_ssl.system import build_system
 
 
 def main(argv=None) -> list[Path]:
@@ -27,6 +23,11 @@ def main(argv=None) -> list[Path]:
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override any config field of the drawn models")
     parser.add_argument("--out", default="docs/figures", help="folder of the drawings (default docs/figures)")
     args = parser.parse_args(argv)
+    # imported after parsing: help and argument errors answer without loading torch
+    from ppl_ssl.data.datasets import image_shape
+    from ppl_ssl.graphs import graphviz_available, write_graphs
+    from ppl_ssl.registry import METHODS
+    from ppl_ssl.system import build_system
     written = []
     with user_errors():
         if not graphviz_available():

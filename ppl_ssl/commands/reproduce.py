@@ -18,15 +18,14 @@ from __future__ import annotations
 
 import argparse
 
-from ppl_ssl.cli import argument, ArgumentParser, user_errors
+from ppl_ssl.cli import argument, ArgumentParser, stored_names, user_errors
 from ppl_ssl.options import at_least, random_seed
-from ppl_ssl.reproduction import BUDGETS, SUITES, reproduce
 
 
 def main(argv=None) -> dict:
     parser = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--suite", required=True, choices=[*SUITES, "all"], help="what to reproduce (docs/guide/reproduction.md lists each)")
-    parser.add_argument("--budget", default="cpu", choices=list(BUDGETS), help="epochs, data and evaluation settings (default cpu; paper: the paper's protocol)")
+    parser.add_argument("--suite", required=True, choices=[*stored_names("suites"), "all"], help="what to reproduce (docs/guide/reproduction.md lists each)")
+    parser.add_argument("--budget", default="cpu", choices=stored_names("budgets"), help="epochs, data and evaluation settings (default cpu; paper: the paper's protocol)")
     parser.add_argument("--seeds", type=argument(int, at_least(1)), help="number of seeds (default: the paper's for the suite, else the budget's)")
     parser.add_argument("--first-seed", type=argument(int, random_seed()), default=1, help="the seeds are this and the next ones (default 1)")
     parser.add_argument("--dataset", default="fashion-mnist", help="dataset of the suites that take one (default fashion-mnist)")
@@ -36,6 +35,7 @@ def main(argv=None) -> dict:
     parser.add_argument("--out", default="runs/reproduce", help="folder of the runs and report.md (default runs/reproduce)")
     parser.add_argument("--progress", action="store_true", help="show each run's progress bars")
     args = parser.parse_args(argv)
+    from ppl_ssl.reproduction import reproduce  # after parsing: help and argument errors answer without loading torch
     with user_errors():
         report = reproduce(args.suite, args.budget, args.dataset, args.seeds, args.first_seed, args.out, args.device,
                            args.precision, args.set, args.progress)

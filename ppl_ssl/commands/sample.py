@@ -17,25 +17,26 @@ from __future__ import annotations
 import argparse
 import json
 
-from ppl_ssl.cli import argument, ArgumentParser, user_errors
+from ppl_ssl.cli import argument, ArgumentParser, stored_names, user_errors
 from ppl_ssl.options import at_least, random_seed
-from ppl_ssl.pipeline import sample_run
-from ppl_ssl.selfvae.run import selfvae_modes_run
-from ppl_ssl.registry import SAMPLERS
-from ppl_ssl.selfvae.modes import MODES, check_modes
 
 
 def main(argv=None) -> dict:
     parser = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("run", help="run folder written by ppl-ssl fit")
-    parser.add_argument("--sampler", default="gmm", help=f"one of: {', '.join(SAMPLERS.names())}")
-    parser.add_argument("--mode", nargs="+", help=f"selfVAE runs: 'all' or modes among {', '.join(MODES)}")
+    parser.add_argument("--sampler", default="gmm", help=f"one of: {', '.join(stored_names('samplers'))}")
+    parser.add_argument("--mode", nargs="+", help=f"selfVAE runs: 'all' or modes among {', '.join(stored_names('selfvae_modes'))}")
     parser.add_argument("--n", type=argument(int, at_least(1, "images")), default=64, help="number of images (--mode: 8 by default)")
     parser.add_argument("--quality-images", type=argument(int, at_least(1)), default=1000, help="--mode: test images scored for quality vs sent bits")
     parser.add_argument("--refit", action="store_true", help="fit the sampler again even if RUN/samplers/NAME.pt exists")
     parser.add_argument("--seed", type=argument(int, random_seed()), default=0, help="seeds the drawn codes (default 0)")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     args = parser.parse_args(argv)
+    # imported after parsing: help and argument errors answer without loading torch
+    from ppl_ssl.pipeline import sample_run
+    from ppl_ssl.registry import SAMPLERS
+    from ppl_ssl.selfvae.modes import check_modes
+    from ppl_ssl.selfvae.run import selfvae_modes_run
     with user_errors():
         if args.mode:
             modes = None if args.mode == ["all"] else args.mode  # None: every mode the run's model has

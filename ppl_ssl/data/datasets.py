@@ -17,6 +17,7 @@ import torch
 
 from ppl_ssl.data import formats, toy, user
 from ppl_ssl.errors import ConfigError, DataFileError, DataNotFoundError
+from ppl_ssl.progress import reading_bar
 from ppl_ssl.contracts import BuildContext, Dataset
 from ppl_ssl.registry import DATASETS
 
@@ -230,8 +231,6 @@ def _has_cifar(folder: Path) -> bool:
 
 def _read_celeba(folder: Path, content=formats.celeba_gender_labels):
     """Images, the content label (`content`: gender, or hair colour for celeba-hair) and all 40 attributes as 0/1."""
-    from tqdm import tqdm
-
     files, names, attributes = formats.read_celeba_attributes(folder / "list_attr_celeba.txt")
     try:
         labels = content(names, attributes)
@@ -244,7 +243,7 @@ def _read_celeba(folder: Path, content=formats.celeba_gender_labels):
     else:  # no official partition: the last tenth is the test split
         is_test = np.arange(len(files)) >= len(files) - max(1, len(files) // 10)
     images = np.stack([formats.read_celeba_image(folder / "img_align_celeba" / f)
-                       for f in tqdm(files, desc="reading CelebA", leave=False, disable=None)])
+                       for f in reading_bar(files, "reading CelebA")])
     binary = (attributes > 0).astype(np.int8)
     return (images[~is_test], labels[~is_test], images[is_test], labels[is_test],
             (names, binary[~is_test], binary[is_test]))

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from ppl_ssl.errors import DataFileError, DataNotFoundError
+from ppl_ssl.progress import reading_bar
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
 
@@ -233,14 +234,12 @@ def folder_shape(path: Path, image_size: int) -> tuple[int, int, int]:
 
 
 def read_folder(path: Path, image_size: int) -> UserData:
-    from tqdm.auto import tqdm
-
     train, test = _folder_root(path)
     files, labels, names = _class_layout(train)
     if not files:
         raise DataNotFoundError(f"--data-dir {path} holds no images ({', '.join(IMAGE_SUFFIXES)}), in it or in sub-folders")
     grey = _first_is_grey(files)
-    read = lambda fs: np.stack([_read_image(f, image_size, grey) for f in tqdm(fs, desc="reading images", leave=False, disable=None)])  # noqa: E731
+    read = lambda fs: np.stack([_read_image(f, image_size, grey) for f in reading_bar(fs, "reading images")])  # noqa: E731
     images, labels = read(files), np.asarray(labels, dtype=np.int64)
     if test is not None:
         test_files, test_labels, test_names = _class_layout(test)
