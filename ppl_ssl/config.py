@@ -90,6 +90,9 @@ class TrainConfig:
     keep_freed_memory: bool = True
     # gradient clipping to this total norm (0: off); the norm is logged as `grad_norm` either way
     max_grad_norm: float = option(0.0, positive(zero='off'))
+    # the gradient taken: of the batch's summed loss (Pyro's convention; Adam is all but indifferent to the scale),
+    # or of its mean per image (the CR-VAE code's, for which its SGD learning rate of 1e-3 is set)
+    loss_reduction: str = option("sum", one_of(("sum", "mean")))
     # the divergence guard stops training when a logged term (per view) is non-finite or exceeds this in size
     divergence_bound: float = option(1e10, positive())
     detect_anomaly: bool = False  # torch.autograd's anomaly mode: names the op that made a NaN (slow; for debugging)
@@ -114,7 +117,13 @@ class TrainConfig:
 
 @dataclass
 class EvalConfig:
+    # k-NN on the representation: k chosen on the validation split in 1..knn_max_k (the SimVAE paper's), or fixed
+    # (knn_k; the CR-VAE paper's 200 voters); Euclidean or cosine distance; each neighbour's vote 1 or 1/distance
+    # (the CR-VAE paper's "distance-weighted cosine distance": knn_metric = "cosine", knn_weights = "distance")
     knn_max_k: int = option(15, at_least(1))
+    knn_k: int = option(0, positive(zero="chosen on validation in 1..knn_max_k"))
+    knn_metric: str = option("euclidean", one_of(("euclidean", "cosine")))
+    knn_weights: str = option("uniform", one_of(("uniform", "distance")))
     # the linear and MLP probes: `adam`, the SimVAE paper's (Adam, probe_epochs at probe_lr, the epoch of best
     # validation accuracy; kept for reproduction), or `sklearn`, scikit-learn's logistic regression and MLP solved to
     # convergence with the L2 strength chosen on the validation split (which cannot underfit by stopping early)

@@ -191,13 +191,14 @@ class Optimiser(Component):
 class Schedule(Component):
     """A learning-rate schedule (`[schedule]`): the step's rate is train.lr × factor(epochs done, fractional)."""
 
-    needs_validation_loss: ClassVar[bool] = False  # epoch_end hears the validation split's loss (a plateau)
+    needs_validation_loss: bool = False  # the epoch's summary must hold the validation split's loss (a plateau on it)
 
     @abstractmethod
     def factor(self, epochs_done: float) -> float: ...
 
-    def epoch_end(self, validation_loss: float | None) -> None:
-        """After each epoch (with the validation loss where `needs_validation_loss`); nothing by default."""
+    def epoch_end(self, summary: dict) -> None:
+        """After each epoch, with its summary (the mean training "loss", and "validation_loss" where the run
+        computes it, always where `needs_validation_loss`); nothing by default."""
 
     def state_dict(self) -> dict:
         return {}

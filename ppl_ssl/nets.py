@@ -160,6 +160,55 @@ def build_resnet(image_shape: tuple[int, int, int], latent_dim: int, options: Re
     return Encoder(trunk, ch[3] * 16, latent_dim), Decoder(body, (out_channels, h, w))
 
 
+@dataclass
+class CRVAEConvOptions:
+    # The CR-VAE paper's Table VI: three stride-2 convolutions in the encoder, one stride-2 transposed convolution
+    # more in the decoder (the encoder is the weaker net on purpose, to provoke posterior collapse).
+    encoder_channels: list[int] = option([32, 64, 128], widths(3))
+    decoder_channels: list[int] = option([256, 128, 64, 32], widths(4))
+
+
+@NETS.register("crvae_conv", CRVAEConvOptions,
+               summary="the CR-VAE paper's conv nets (Table VI): 3-conv encoder, 4-conv decoder, batch norm (28/32 px)")
+class CRVAEConvNets(Nets):
+    @classmethod
+    def build(cls, options: CRVAEConvOptions, context: BuildContext) -> tuple[Encoder, Decoder]:
+        return build_crvae_conv(context.image_shape, context.latent_dim, options, context.output_channels)
+
+
+def _conv_size(size: int, padding: int) -> int:
+    return (size + 2 * padding - 3) // 2 + 1
+
+
+def build_crvae_conv(image_shape: tuple[int, int, int], latent_dim: int, options: CRVAEConvOptions,
+                     output_channels: int | None = None) -> tuple[Encoder, Decoder]:
+    """Encoder: Conv(k3, s2) -> BN -> ReLU, then two Conv(k3, s2, p1) -> BN -> ReLU, flattened into the Gaussian head
+    (the table's two Linear(·, 16) layers as one). Decoder: Linear(L, 256·4·4) -> ReLU, three ConvTranspose(k3, s2)
+    -> BN -> ReLU with the table's paddings (28 px: padding 1, 1, 0 and output padding 0, 0, 1: 4 -> 7 -> 13 -> 28;
+    32 px: 1, 1, 1 and 1, 1, 1: 4 -> 8 -> 16 -> 32), and a stride-1 ConvTranspose(k3, p1) to the image's channels (the
+    table's sigmoid is the likelihood's)."""
+    c, h, w = image_shape
+    if h != w or h not in (28, 32):
+        raise ConfigError(f"nets 'crvae_conv' takes square 28 or 32 px images (the CR-VAE paper's), got {h}×{w}; "
+                          "use --set nets.kind=mlp")
+    e1, e2, e3 = options.encoder_channels
+    trunk = nn.Sequential(
+        nn.Conv2d(c, e1, 3, 2), nn.BatchNorm2d(e1), nn.ReLU(),
+        nn.Conv2d(e1, e2, 3, 2, 1), nn.BatchNorm2d(e2), nn.ReLU(),
+        nn.Conv2d(e2, e3, 3, 2, 1), nn.BatchNorm2d(e3), nn.ReLU(), nn.Flatten(),
+    )
+    side = _conv_size(_conv_size(_conv_size(h, 0), 1), 1)  # 28 -> 13 -> 7 -> 4; 32 -> 15 -> 8 -> 4
+    d0, d1, d2, d3 = options.decoder_channels
+    padding, output_padding = ((1, 1, 0), (0, 0, 1)) if h == 28 else ((1, 1, 1), (1, 1, 1))
+    out_channels = output_channels or c
+    up = []
+    for i, (cin, cout) in enumerate(((d0, d1), (d1, d2), (d2, d3))):
+        up += [nn.ConvTranspose2d(cin, cout, 3, 2, padding[i], output_padding[i]), nn.BatchNorm2d(cout), nn.ReLU()]
+    body = nn.Sequential(nn.Linear(latent_dim, d0 * 16), nn.ReLU(), nn.Unflatten(1, (d0, 4, 4)), *up,
+                         nn.ConvTranspose2d(d3, out_channels, 3, 1, 1))
+    return Encoder(trunk, e3 * side * side, latent_dim), Decoder(body, (out_channels, h, w))
+
+
 def build_nets(component, image_shape: tuple[int, int, int], latent_dim: int,
                output_channels: int | None = None, config=None) -> tuple[Encoder, Decoder]:
     """Encoder and decoder of the config's `nets` component for images of `image_shape`; the decoder emits

@@ -15,7 +15,7 @@ import torch
 
 from ppl_ssl.contracts import BuildContext, Optimiser, Schedule
 from ppl_ssl.errors import ConfigError
-from ppl_ssl.options import at_least, between, non_negative, option, positive, Sequence
+from ppl_ssl.options import at_least, between, non_negative, one_of, option, positive, Sequence
 from ppl_ssl.registry import OPTIMISERS, SCHEDULES
 
 DEFAULT_OPTIMISER, DEFAULT_SCHEDULE = "adam", "constant"
@@ -181,28 +181,32 @@ class PlateauOptions:
     patience: int = option(5, at_least(0, "epochs without improvement"))
     threshold: float = option(1e-4, non_negative('relative improvement that counts'))
     min_lr_ratio: float = option(0.0, between(0, 1))
+    # the loss that must improve: the validation split's (default), or the epoch's mean training loss (the CR-VAE
+    # paper's: "when L_CR-VAE is not being reduced")
+    monitor: str = option("validation", one_of(("validation", "training")))
 
 
 @SCHEDULES.register("plateau", PlateauOptions,
-                    summary="train.lr × factor after `patience` epochs whose validation loss did not improve")
+                    summary="train.lr × factor after `patience` epochs whose validation (or training) loss did not improve")
 class Plateau(Schedule):
-    needs_validation_loss = True
     best: float
     bad_epochs: int
     current: float
 
     def __init__(self, options: PlateauOptions, context: BuildContext | None = None):
         self.options = options
+        self.needs_validation_loss = options.monitor == "validation"
         self.best, self.bad_epochs, self.current = math.inf, 0, 1.0
 
     def factor(self, epochs_done: float) -> float:
         return self.current
 
-    def epoch_end(self, validation_loss: float | None) -> None:
-        if validation_loss is None:
+    def epoch_end(self, summary: dict) -> None:
+        loss = summary.get("validation_loss" if self.needs_validation_loss else "loss")
+        if loss is None:
             return
-        if validation_loss < self.best - self.options.threshold * abs(self.best) or not math.isfinite(self.best):
-            self.best, self.bad_epochs = validation_loss, 0
+        if loss < self.best - self.options.threshold * abs(self.best) or not math.isfinite(self.best):
+            self.best, self.bad_epochs = loss, 0
             return
         self.bad_epochs += 1
         if self.bad_epochs > self.options.patience:

@@ -41,6 +41,34 @@ def test_knn_with_k_1_is_nearest_neighbour():
     assert knn_accuracy(f, max_k=1) == (1.0, 1)
 
 
+@pytest.mark.parametrize("metric, weights", [("euclidean", "uniform"), ("euclidean", "distance"),
+                                             ("cosine", "uniform"), ("cosine", "distance")])
+def test_knn_with_a_fixed_k_predicts_as_scikit_learns_classifier(metric, weights):
+    from sklearn.neighbors import KNeighborsClassifier
+
+    f = planted(signal=1.0, classes=2, seed=3)  # overlapping classes: votes and weights decide; 2 classes, k odd: no ties
+    accuracy, k = knn_accuracy(f, metric=metric, weights=weights, k=25)
+    reference = KNeighborsClassifier(25, metric=metric, weights=weights).fit(f.train, f.train_y)
+    assert k == 25 and accuracy == float((reference.predict(f.test) == f.test_y).mean())
+    assert 0.6 < accuracy < 0.95
+
+
+def test_cosine_knn_sees_directions_where_euclidean_sees_lengths():
+    # class = direction (angle 0 or π/2), lengths drawn from a wide range: cosine neighbours ignore the length
+    rng = np.random.default_rng(0)
+
+    def split(n):
+        y = rng.integers(0, 2, n)
+        angle = np.where(y == 0, 0.0, np.pi / 2) + rng.normal(0, 0.3, n)
+        length = rng.uniform(0.1, 10.0, n)
+        return np.stack([length * np.cos(angle), length * np.sin(angle)], 1).astype(np.float32), y
+
+    f = Features(*split(400), *split(100), *split(300))
+    cosine, _ = knn_accuracy(f, metric="cosine", weights="distance", k=200)
+    euclidean, _ = knn_accuracy(f, metric="euclidean", k=200)
+    assert cosine > 0.9 and cosine > euclidean + 0.05
+
+
 @pytest.mark.parametrize("hidden", [None, 6])
 def test_probes_recover_a_planted_label_and_score_chance_without_it(hidden):
     acc, epoch = probe_accuracy(planted(signal=4.0), hidden, epochs=30, lr=3e-3, batch_size=64)

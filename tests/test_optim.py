@@ -49,8 +49,14 @@ def test_schedules_follow_their_formulas():
 def test_a_plateau_lowers_the_rate_after_patience_epochs_without_improvement():
     schedule = SCHEDULES.build("plateau", SCHEDULES["plateau"].options(factor=0.5, patience=1), BuildContext(None))
     for loss in (5.0, 4.0, 4.0, 4.0, 3.0, 3.0, 3.0):
-        schedule.epoch_end(loss)
+        schedule.epoch_end({"loss": 0.0, "validation_loss": loss})
     assert schedule.factor(7) == 0.25  # two plateaus of two epochs each
+    on_training = SCHEDULES.build("plateau", SCHEDULES["plateau"].options(factor=0.5, patience=1, monitor="training"),
+                                  BuildContext(None))
+    assert not on_training.needs_validation_loss
+    for loss in (5.0, 4.0, 4.0, 4.0, 3.0, 3.0, 3.0):
+        on_training.epoch_end({"loss": loss})  # the epoch's mean training loss (the CR-VAE paper's)
+    assert on_training.factor(7) == 0.25
     again = SCHEDULES.build("plateau", SCHEDULES["plateau"].options(), BuildContext(None))
     again.load_state_dict(schedule.state_dict())
     assert again.state_dict() == schedule.state_dict()

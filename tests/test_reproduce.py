@@ -86,8 +86,13 @@ def test_suites_run_each_setting_in_a_folder_of_its_own():
     table = SUITES["table1"].specs([1, 2])
     assert [spec.seed for spec in table] == sorted(spec.seed for spec in table) and len({s.model for s in table[:9]}) == 9
     crvae = SUITES["crvae"].specs([1])  # the CR-VAE paper's setting, in folders of its own
-    assert all("model.latent_dim=16" in spec.assignments and spec.folder.endswith("-l16-b256-s1") for spec in crvae)
+    assert all("model.latent_dim=16" in spec.assignments and spec.folder.endswith("-protocol-s1") for spec in crvae)
     assert SUITES["crvae"].seeds == 5
+    at_cpu = SUITES["crvae"].with_budget("cpu")  # the suite's own epochs and data at a budget, after the protocol
+    assert at_cpu.shared[-2:] == ("train.epochs=10", "data.train_subset=10000")
+    assert SUITES["crvae"].with_budget("paper").shared[-1] == "train.epochs=50" and SUITES["table1"].with_budget("cpu") == SUITES["table1"]
+    gamma = SUITES["crvae-gamma"].specs([1])
+    assert [spec.value for spec in gamma] == [0.0, 0.1, 0.5, 1.0, 2.0] and all(s.model == "crvae-contrastive" for s in gamma)
     assert len(suite("all")) == len(SUITES) and set(BUDGETS) == {"paper", "cpu", "long", "smoke"}
 
 

@@ -18,6 +18,7 @@ def test_tracking_scores_validation_every_few_epochs_and_leaves_the_training_bit
     assert [("val_knn_accuracy" in h) for h in history] == [False, True, True]  # every 2 epochs, and the last
     for h in history[1:]:
         assert 0 <= h["val_gmm_accuracy"] <= 1 and 0 < h["val_knn_accuracy"] <= 1 and 1 <= h["val_knn_k"] <= 15
+        assert h["val_mutual_information"] <= h["val_kl"] + 1e-6 and 0 <= h["val_active_units"] <= 4  # MI + KL_agg = KL
 
 
 def test_the_long_budget_and_suite_and_the_beta_tuning_suite():

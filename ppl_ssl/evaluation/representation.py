@@ -50,33 +50,47 @@ def extract_features(encode, data: DataSplits) -> Features:
     return Features(*(part for split in ("train", "val", "test") for part in split_features(encode, data, split)))
 
 
-def _fit_knn(f: Features, max_k: int) -> KNeighborsClassifier:
-    return KNeighborsClassifier(n_neighbors=min(max_k, len(f.train))).fit(f.train, f.train_y)
+def _fit_knn(f: Features, max_k: int, metric: str = "euclidean") -> KNeighborsClassifier:
+    return KNeighborsClassifier(n_neighbors=min(max_k, len(f.train)), metric=metric).fit(f.train, f.train_y)
 
 
-def knn_validation_scores(f: Features, max_k: int = 15) -> np.ndarray:
+def knn_validation_scores(f: Features, max_k: int = 15, metric: str = "euclidean", weights: str = "uniform") -> np.ndarray:
     """Validation accuracy of k-NN for k = 1..max_k (one neighbour search for all k)."""
-    return _knn_scores(_fit_knn(f, max_k), f.val, f.val_y, f.train_y, max_k)
+    return _knn_scores(_fit_knn(f, max_k, metric), f.val, f.val_y, f.train_y, max_k, weights)
 
 
-def knn_accuracy(f: Features, max_k: int = 15) -> tuple[float, int]:
-    """Test accuracy of k-NN (scikit-learn) with k in 1..max_k chosen on validation accuracy."""
-    knn = _fit_knn(f, max_k)
+def knn_accuracy(f: Features, max_k: int = 15, metric: str = "euclidean", weights: str = "uniform",
+                 k: int = 0) -> tuple[float, int]:
+    """Test accuracy of k-NN (scikit-learn's neighbour search; `metric` euclidean or cosine, each neighbour's vote 1
+    (`weights="uniform"`) or 1/distance (`"distance"`, as scikit-learn's)) with k fixed, or, for `k = 0`, chosen in
+    1..max_k on validation accuracy. Returns (accuracy, k)."""
+    if k:
+        knn = _fit_knn(f, k, metric)
+        return float(_knn_scores(knn, f.test, f.test_y, f.train_y, k, weights)[-1]), min(k, len(f.train))
+    knn = _fit_knn(f, max_k, metric)
     # One neighbour search for all k: votes of the first k neighbours, ties to the nearest neighbour's class.
-    val_acc = _knn_scores(knn, f.val, f.val_y, f.train_y, max_k)
+    val_acc = _knn_scores(knn, f.val, f.val_y, f.train_y, max_k, weights)
     best_k = int(np.argmax(val_acc)) + 1
-    test_acc = _knn_scores(knn, f.test, f.test_y, f.train_y, best_k)[best_k - 1]
+    test_acc = _knn_scores(knn, f.test, f.test_y, f.train_y, best_k, weights)[best_k - 1]
     return float(test_acc), best_k
 
 
-def _knn_scores(knn: KNeighborsClassifier, x: np.ndarray, y: np.ndarray, train_y: np.ndarray, max_k: int) -> np.ndarray:
-    neighbours = knn.kneighbors(x, n_neighbors=min(max_k, len(train_y)), return_distance=False)
+def _knn_scores(knn: KNeighborsClassifier, x: np.ndarray, y: np.ndarray, train_y: np.ndarray, max_k: int,
+                weights: str = "uniform") -> np.ndarray:
+    """Accuracy of the vote of the first k neighbours for every k = 1..max_k, from one neighbour search."""
+    distances, neighbours = knn.kneighbors(x, n_neighbors=min(max_k, len(train_y)))
     labels = train_y[neighbours]  # (N, k)
+    if weights == "distance":  # scikit-learn's: 1/d, and a neighbour at distance 0 outvotes every other
+        distances = distances.astype(np.float64)
+        vote = np.full_like(distances, 1e300)
+        np.divide(1.0, distances, out=vote, where=distances > 0)
+    else:
+        vote = np.ones_like(distances)
     classes = int(max(train_y.max(), y.max())) + 1
     votes = np.zeros((len(x), classes))
     scores = []
     for k in range(labels.shape[1]):
-        votes[np.arange(len(x)), labels[:, k]] += 1 + 1e-6 * (k == 0)  # tie-break: nearest neighbour's class
+        votes[np.arange(len(x)), labels[:, k]] += vote[:, k] * (1 + 1e-6 * (k == 0))  # tie-break: nearest neighbour's class
         scores.append(float((votes.argmax(1) == y).mean()))
     return np.asarray(scores)
 
@@ -154,22 +168,28 @@ def cluster_accuracy(truth: np.ndarray, clusters: np.ndarray) -> float:
     return float(counts[rows, cols].sum() / len(truth))
 
 
-def gmm_scores(f: Features, n_classes: int, n_init: int, seed: int = 0) -> dict[str, float]:
-    """Full-covariance Gaussian mixture with the true number of classes, fitted on training features (float64).
+def fit_gaussian_mixture(train: np.ndarray, n_classes: int, n_init: int, seed: int = 0,
+                         ridges: tuple[float, ...] = (1e-5, 1e-3, 1e-1)) -> tuple[GaussianMixture, float]:
+    """A full-covariance Gaussian mixture fitted on `train` (float64), and the ridge it needed.
 
     A representation with (nearly) collapsed directions makes some component's covariance singular; the ridge
-    added to the covariances then grows from 1e-5 by factors of 100 until the fit succeeds (`gmm_reg_covar`)."""
-    train, test = f.train.astype(np.float64), f.test.astype(np.float64)
-    for reg_covar in (1e-5, 1e-3, 1e-1):
+    added to the covariances then grows through `ridges` until the fit succeeds (ValueError if none does)."""
+    train = train.astype(np.float64)
+    for reg_covar in ridges:
         gmm = GaussianMixture(n_components=n_classes, covariance_type="full", n_init=n_init, random_state=seed,
                               reg_covar=reg_covar)
         try:
-            gmm.fit(train)
-            break
+            return gmm.fit(train), reg_covar
         except ValueError:  # "ill-defined empirical covariance": retry with a larger ridge
-            if reg_covar == 1e-1:
+            if reg_covar == ridges[-1]:
                 raise
-    clusters = gmm.predict(test)
+
+
+def gmm_scores(f: Features, n_classes: int, n_init: int, seed: int = 0) -> dict[str, float]:
+    """Full-covariance Gaussian mixture with the true number of classes, fitted on training features, scored on the
+    test features by the best matching of clusters to classes (`fit_gaussian_mixture`; the ridge: `gmm_reg_covar`)."""
+    gmm, reg_covar = fit_gaussian_mixture(f.train, n_classes, n_init, seed)
+    clusters = gmm.predict(f.test.astype(np.float64))
     return {"gmm_accuracy": cluster_accuracy(f.test_y, clusters),
             "gmm_nmi": float(normalized_mutual_info_score(f.test_y, clusters)),
             "gmm_ari": float(adjusted_rand_score(f.test_y, clusters)), "gmm_reg_covar": reg_covar}
@@ -182,7 +202,7 @@ def evaluate_representation(encode, data: DataSplits, config: EvalConfig, seed: 
     with stage("encode"):
         f = extract_features(encode, data)
     with stage("kNN"):
-        knn, best_k = knn_accuracy(f, config.knn_max_k)
+        knn, best_k = knn_accuracy(f, config.knn_max_k, config.knn_metric, config.knn_weights, config.knn_k)
     metrics = {"knn_accuracy": knn, "knn_best_k": best_k}
     probe_device = data.train_x.device
     metrics["probe"] = config.probe
@@ -223,7 +243,8 @@ def part_scores(f: Features, parts: tuple[str, ...], config: EvalConfig, seed: i
     for i, name in enumerate(parts):
         columns = slice(i * width, (i + 1) * width)
         part = Features(f.train[:, columns], f.train_y, f.val[:, columns], f.val_y, f.test[:, columns], f.test_y)
-        scores[f"knn_accuracy_{name}"] = knn_accuracy(part, config.knn_max_k)[0]
+        scores[f"knn_accuracy_{name}"] = knn_accuracy(part, config.knn_max_k, config.knn_metric, config.knn_weights,
+                                                      config.knn_k)[0]
         scores[f"linear_probe_accuracy_{name}"] = probe_accuracy(part, None, config.probe_epochs, config.probe_lr,
                                                                  config.probe_batch_size, seed, device)[0]
     return scores

@@ -37,11 +37,21 @@ def verdict(mean: float, se: float, paper: PaperValue, lower_is_better: bool | N
     return "▲" if better > 0 else "▼"
 
 
-def _cell(values: list[float], digits: int) -> str:
+def _cell(values: list[float], digits: int, spread: str = "se") -> str:
+    """mean ± standard error (spread "se") or ± standard deviation ("sd") over seeds; the mean alone for one seed."""
     if not values:
         return "–"
     mean, se = mean_and_standard_error(values)
-    return f"{mean:.{digits}f}" if math.isnan(se) else f"{mean:.{digits}f} ± {se:.{digits}f}"
+    if math.isnan(se):
+        return f"{mean:.{digits}f}"
+    return f"{mean:.{digits}f} ± {se * (math.sqrt(len(values)) if spread == 'sd' else 1):.{digits}f}"
+
+
+def _paper_with_standard_error(paper: PaperValue, suite: Suite) -> PaperValue:
+    """A paper value whose ± is a deviation over the paper's seeds, turned into the standard error the verdict needs."""
+    if suite.spread != "sd" or paper.se is None:
+        return paper
+    return PaperValue(paper.mean, paper.se / math.sqrt(suite.seeds or 1), paper.text)
 
 
 def _digits(key: str, scale: float) -> int:
@@ -70,7 +80,7 @@ def summarise(suite: Suite, results: list[RunResult], dataset: str) -> dict:
                 entry.update(paper=paper.mean, paper_se=paper.se, paper_text=str(paper), paper_table=table)
                 if key not in FID_KEYS:  # an Inception-FID is not comparable with ours in absolute terms
                     direction = None if key in suite.neither_is_better else key in suite.lower_is_better
-                    entry["verdict"] = verdict(mean, se, paper, direction, scale == 100)
+                    entry["verdict"] = verdict(mean, se, _paper_with_standard_error(paper, suite), direction, scale == 100)
             row[key] = entry
     return dict(rows)
 
@@ -93,7 +103,7 @@ def markdown(suite: Suite, budget: Budget, dataset: str, results: list[RunResult
         cells = [name]
         for key, _, scale in metrics:
             entry = row.get(key)
-            cells.append(_cell(entry["values"], _digits(key, scale)) if entry else "–")
+            cells.append(_cell(entry["values"], _digits(key, scale), suite.spread) if entry else "–")
             if key in with_paper:
                 cells.append(_paper_cell(entry) if entry and "paper" in entry else "–")
         table_rows.append(cells)
@@ -103,8 +113,11 @@ def markdown(suite: Suite, budget: Budget, dataset: str, results: list[RunResult
     tables = sorted({e["paper_table"] for row in summary.values() for e in row.values() if "paper_table" in e})
     lines = [f"## {suite.name}: {suite.summary}", "", markdown_table(header, table_rows), "",
              f"{dataset}; {budget.describe()} Seeds {', '.join(map(str, seeds))}; precision {', '.join(precisions)}; "
-             f"{len(results)} runs, {seconds / 60:.1f} min of training and evaluation (sum over runs).",
-             "Cells: mean ± standard error over seeds; accuracies, NMI and ARI in %. Paper columns: "
+             f"{len(results)} runs, {seconds / 60:.1f} min of training and evaluation (sum over runs)."
+             + (f" Every run of the suite also sets (its paper's protocol, over the budget's settings): "
+                f"{', '.join(f'`{a}`' for a in suite.shared)}." if suite.shared else ""),
+             ("Cells: mean ± standard deviation over seeds, as the paper prints them; " if suite.spread == "sd" else
+              "Cells: mean ± standard error over seeds; ") + "accuracies, NMI and ARI in %. Paper columns: "
              + (", ".join(tables) if tables else "none for this suite") + " (see ppl_ssl/reproduction/paper_results.toml); "
              "≈ within 2 combined standard errors or 1 point (5% for other units), ▲ better, ▼ worse than the paper "
              "(↑/↓: above/below, where neither is better)."]
@@ -157,24 +170,40 @@ def ablation_figures(suite: Suite, summary: dict, folder: Path) -> list[Path]:
 
 
 def curve_figure(suite: Suite, results: list[RunResult], folder: Path, dataset: str) -> Path:
-    """Validation kNN and GMM accuracy against epochs (tracked during training, `train.track_every`), a line per
-    run, the paper's test number of each model as a dotted line of its colour where it has one."""
+    """The suite's curve metrics (tracked on the validation split during training, `train.track_every`) against
+    epochs: a panel per metric, a line per row (model, or model and setting) with the mean over seeds and a band of
+    ± one standard deviation, the paper's test number of the row as a dotted line of its colour where it has one."""
+    import numpy as np
 
-    fig, axes = plt.subplots(1, 2, figsize=(9, 3.4), squeeze=False)
-    for key, label, ax in (("val_knn_accuracy", "kNN", axes[0][0]), ("val_gmm_accuracy", "GMM", axes[0][1])):
-        for result in results:
-            history = json.loads((result.folder / "history.json").read_text())
-            points = [(h["epoch"], 100 * h[key]) for h in history if key in h]
-            if not points:
+    grouped: dict[str, list[RunResult]] = defaultdict(list)
+    for result in results:
+        grouped[f"{result.spec.model} {result.spec.setting}".strip()].append(result)
+    panels = suite.curve_metrics
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.5 * len(panels), 3.4), squeeze=False)
+    for (key, label, scale), ax in zip(panels, axes[0]):
+        for row, runs in grouped.items():
+            curves = []
+            for result in runs:
+                history = json.loads((result.folder / "history.json").read_text())
+                curves.append({h["epoch"]: scale * h[key] for h in history if h.get(key) is not None})
+            epochs = sorted(set.intersection(*(set(c) for c in curves))) if curves else []
+            if not epochs:
                 continue
-            line, = ax.plot(*zip(*points), marker="o", markersize=3, label=result.folder.name)
-            paper = paper_value(key.removeprefix("val_"), result.spec.model, dataset, suite.paper_tables)
+            values = np.array([[c[e] for e in epochs] for c in curves])
+            mean = values.mean(0)
+            line, = ax.plot(epochs, mean, marker="o", markersize=2.5, linewidth=1.2,
+                            label=f"{row} ({len(runs)} seed{'s' if len(runs) > 1 else ''})")
+            if len(runs) > 1:
+                deviation = values.std(0, ddof=1)
+                ax.fill_between(epochs, mean - deviation, mean + deviation, color=line.get_color(), alpha=0.15)
+            paper = paper_value(suite.paper_name(key.removeprefix("val_")), runs[0].spec.model, dataset,
+                                suite.paper_tables or None) if suite.paper_tables and not runs[0].spec.setting else None
             if paper is not None:
                 ax.axhline(paper[0].mean, color=line.get_color(), linestyle=":", linewidth=1)
-        ax.set_title(f"{label} accuracy, validation split (dotted: the paper's, test split)", fontsize=8)
+        ax.set_title(f"{label}, validation split" + (" (dotted: the paper's, test split)" if suite.paper_tables else ""),
+                     fontsize=8)
         ax.set_xlabel("epoch")
-        ax.set_ylabel("%")
-    axes[0][0].legend(fontsize=7)
+    axes[0][0].legend(fontsize=6)
     fig.tight_layout()
     path = folder / f"{suite.name}-curves.png"
     save_figure(fig, path)

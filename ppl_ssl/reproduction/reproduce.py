@@ -21,7 +21,7 @@ def reproduce(suite_name: str, budget_name: str = "cpu", dataset: str = "fashion
     report; returns report.json's content."""
     out = Path(out)
     budget = find_budget(budget_name)
-    suites = find_suites(suite_name)
+    suites = [suite.with_budget(budget.name) for suite in find_suites(suite_name)]  # a suite's own protocol at this budget
     for suite in suites:  # every preset and override checked before hours of training start
         for model, _, _, suite_assignments in suite.runs:
             build_config(model, {"data.dataset": dataset, "train.device": device},
@@ -35,7 +35,8 @@ def reproduce(suite_name: str, budget_name: str = "cpu", dataset: str = "fashion
         summary = summarise(suite, results, dataset)
         figures = []
         if suite.curves:
-            figures.append((f"{suite.name}: validation accuracy against epochs",
+            figures.append((f"{suite.name}: {', '.join(label for _, label, _ in suite.curve_metrics)} on the validation "
+                            "split against epochs",
                             curve_figure(suite, results, out, dataset).relative_to(out).as_posix()))
         if suite.kind == "ablation":
             figures += [(f"{suite.name}: mean ± s.e. over seeds", path.name) for path in ablation_figures(suite, summary, out)]

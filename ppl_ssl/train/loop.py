@@ -75,7 +75,8 @@ def fit(config, out: str | Path, resume: bool = False, data: DataSplits | None =
         if ranks.is_main:
             config.save(paths.config)
         step = TrainStep(system, optimiser, augmenter, config.model.views, config.train.max_grad_norm,
-                         trainable=distributed.wrap(system, device, ranks, config.train.sync_batch_norm), ranks=ranks)
+                         trainable=distributed.wrap(system, device, ranks, config.train.sync_batch_norm), ranks=ranks,
+                         loss_reduction=config.train.loss_reduction)
         if config.train.cuda_graph:
             step = GraphedTrainStep(step)
         _train(config, data, system, step, checkpoints, position, paths, ranks, resume, on_epoch_end, progress,
@@ -139,11 +140,10 @@ def _train(config, data: DataSplits, system, step: TrainStep | GraphedTrainStep,
                 if train.validation_loss or train.keep_best or train.early_stopping_patience or \
                         checkpoints.schedule.needs_validation_loss:
                     summary["validation_loss"] = validation_loss(system, data, config)
-                    if checkpoints.schedule.needs_validation_loss:
-                        checkpoints.schedule.epoch_end(summary["validation_loss"])
+                checkpoints.schedule.epoch_end(summary)
                 if train.track_every and ((epoch + 1) % train.track_every == 0 or epoch + 1 == train.epochs):
                     tracking_started = time.perf_counter()
-                    summary.update(tracked_scores(system, data, config.eval.knn_max_k, seed=train.seed))
+                    summary.update(tracked_scores(system, data, config, seed=train.seed))
                     summary["tracking_seconds"] = time.perf_counter() - tracking_started
                 history.append(summary)
                 if train.keep_best and ranks.is_main and _epochs_since_lowest(history) == 0:  # keep_best: a loss each epoch

@@ -39,4 +39,5 @@ def build_train_step(config, image_shape: tuple[int, int, int], device: torch.de
     the step `fit` takes, for benchmarks and tests that time or inspect one step alone."""
     system = prepare_system(build_system(config, image_shape).to(device), config, device).train()
     augmenter = Augmenter(config.augment, seed=seed, device=device)
-    return TrainStep(system, make_optimiser(system, config), augmenter, config.model.views, config.train.max_grad_norm)
+    return TrainStep(system, make_optimiser(system, config), augmenter, config.model.views, config.train.max_grad_norm,
+                     loss_reduction=config.train.loss_reduction)

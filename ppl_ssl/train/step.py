@@ -29,13 +29,16 @@ class TrainStep:
 
     `trainable` is what computes the loss: the system, or its DistributedDataParallel wrapper under torchrun.
     The loss sums over this rank's shard and DDP averages gradients over ranks, so it is scaled by the number of
-    ranks: the gradient is that of the global batch's sum, as in one process."""
+    ranks: the gradient is that of the global batch's sum, as in one process. With `loss_reduction="mean"` it is
+    divided by the global batch's images: the gradient of the per-image mean (the CR-VAE code's, which its SGD
+    learning rate is set for; Adam barely notices the scale)."""
 
     def __init__(self, system: torch.nn.Module, optimiser: torch.optim.Optimizer, augmenter: Augmenter, views: int,
                  max_grad_norm: float = 0.0, trainable: torch.nn.Module | None = None,
-                 ranks: distributed.Ranks | None = None):
+                 ranks: distributed.Ranks | None = None, loss_reduction: str = "sum"):
         self.system, self.optimiser, self.augmenter, self.views = system, optimiser, augmenter, views
         self.max_grad_norm = max_grad_norm
+        self.mean_over_batch = loss_reduction == "mean"
         self.trainable = trainable if trainable is not None else system
         self.ranks = ranks if ranks is not None else distributed.current()
 
@@ -46,7 +49,8 @@ class TrainStep:
         with distributed.global_batch(global_batch):  # losses and queues that look across it see all ranks
             loss, terms = self.trainable(views, kl_weight)
             self.optimiser.zero_grad(set_to_none=True)
-            (loss * world_size if self.ranks.active else loss).backward()
+            scale = (world_size if self.ranks.active else 1) / (global_batch if self.mean_over_batch else 1)
+            (loss * scale if scale != 1 else loss).backward()
             grad_norm = gradient_norm(self.system, self.max_grad_norm)
             self.optimiser.step()
             self.system.after_step()
