@@ -37,6 +37,47 @@ def test_idx_round_trip_and_fashion_mnist_splits(tmp_path, gz):
     assert torch.equal(data.test_y, torch.as_tensor(arrays["t10k-labels-idx1-ubyte"]))
 
 
+def _letter_L(n):
+    """n images of an L: a vertical bar in column 3 and a horizontal one in row 24 (not symmetric under a transpose)."""
+    images = np.zeros((n, 28, 28), np.uint8)
+    images[:, 3:25, 3] = 255
+    images[:, 24, 3:20] = 255
+    return images
+
+
+def test_emnist_balanced_reads_its_transposed_idx_files_upright(tmp_path):
+    folder = tmp_path / "emnist"
+    folder.mkdir()
+    stored = _letter_L(30).transpose(0, 2, 1)  # EMNIST's files hold each image column by column
+    for split, n in (("train", 20), ("test", 10)):
+        write_idx(folder / f"emnist-balanced-{split}-images-idx3-ubyte.gz", stored[:n])
+        write_idx(folder / f"emnist-balanced-{split}-labels-idx1-ubyte.gz", np.arange(n) % 47)
+    data = load_dataset("emnist", str(folder), val_size=5)
+    assert data.spec.num_classes == 47 and data.spec.class_names[10] == "A" and data.test_x.shape == (10, 1, 28, 28)
+    assert torch.equal(data.test_x[0, 0], torch.as_tensor(_letter_L(1)[0]))  # upright again
+    write_idx(folder / "emnist-balanced-test-labels-idx1-ubyte.gz", np.arange(10) + 60)  # another split's labels
+    with pytest.raises(DataFileError, match="emnist-balanced-test-labels hold labels 60..69; the balanced split has 47"):
+        load_dataset("emnist", str(folder), val_size=5)
+
+
+def test_omniglot_reads_burda_et_al_s_chardata_mat_with_alphabets_as_labels(tmp_path):
+    import scipy.io
+
+    folder = tmp_path / "omniglot"
+    folder.mkdir()
+    column_major = _letter_L(12).transpose(0, 2, 1).reshape(12, 784).T / 255.0  # (784, N), as the file stores them
+    alphabets = np.eye(50)[:, np.arange(12) % 50]
+    scipy.io.savemat(folder / "chardata.mat", {"data": column_major[:, :8], "target": alphabets[:, :8],
+                                               "testdata": column_major[:, 8:], "testtarget": alphabets[:, 8:]})
+    data = load_dataset("omniglot", str(folder), val_size=2)
+    assert data.spec.num_classes == 50 and data.test_x.shape == (4, 1, 28, 28)
+    assert torch.equal(data.test_y, torch.tensor([8, 9, 10, 11]))
+    assert torch.equal(data.test_x[0, 0], torch.as_tensor(_letter_L(1)[0]))  # upright, binarised at ½ stays the same
+    scipy.io.savemat(folder / "chardata.mat", {"images": column_major})
+    with pytest.raises(DataFileError, match="chardata.mat has no data, target, testdata, testtarget"):
+        load_dataset("omniglot", str(folder), val_size=2)
+
+
 def test_train_subset_takes_the_first_training_images_and_split_is_stable(tmp_path):
     write_mnist_like(tmp_path / "fm")
     full = load_dataset("fashion-mnist", str(tmp_path / "fm"), val_size=10)

@@ -186,26 +186,80 @@ def _locate(spec: DatasetSpec, data_dir: str) -> Path:
 # --------------------------------------------------------------------------------------------- readers
 
 
-def _read_idx_folder(folder: Path):
+MNIST_STEMS = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
+EMNIST_STEMS = tuple(f"emnist-balanced-{split}-{part}" for split in ("train", "test")
+                     for part in ("images-idx3-ubyte", "labels-idx1-ubyte"))
+
+
+def _read_idx_folder(folder: Path, stems: tuple[str, ...] = MNIST_STEMS, transposed: bool = False):
+    """Four IDX files: training images and labels, test images and labels. EMNIST stores each image transposed
+    (column by column), which `transposed` undoes."""
     parts = []
-    for stem in ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"):
+    for stem in stems:
         path = formats.find_idx(folder, stem)
         if path is None:
             raise DataNotFoundError(f"{folder}: missing {stem}[.gz]; the folder needs all four IDX files")
         parts.append(formats.read_idx(path))
     train_x, train_y, test_x, test_y = parts
-    for images, labels, split in ((train_x, train_y, "train"), (test_x, test_y, "t10k")):
+    for images, labels, split in ((train_x, train_y, stems[0]), (test_x, test_y, stems[2])):
+        split = split.removesuffix("-images-idx3-ubyte")
         if images.ndim != 3 or images.shape[1:] != (28, 28) or images.dtype != np.uint8:
             raise DataFileError(f"{folder}: {split}-images holds {images.dtype} of shape {images.shape}; expected uint8 "
                                 f"images of shape (N, 28, 28)")
         if labels.ndim != 1 or len(labels) != len(images):
             raise DataFileError(f"{folder}: {split}-labels holds {labels.shape} labels for {len(images)} {split}-images; "
                                 f"the files come from different releases or one is damaged")
+    if transposed:
+        train_x, test_x = (np.ascontiguousarray(x.transpose(0, 2, 1)) for x in (train_x, test_x))
     return train_x[:, None], train_y.astype(np.int64), test_x[:, None], test_y.astype(np.int64)
 
 
 def _has_idx(folder: Path) -> bool:
     return formats.find_idx(folder, "train-images-idx3-ubyte") is not None
+
+
+def _read_emnist(folder: Path):
+    train_x, train_y, test_x, test_y = _read_idx_folder(folder, EMNIST_STEMS, transposed=True)
+    for labels, split in ((train_y, "train"), (test_y, "test")):
+        if labels.min() < 0 or labels.max() >= len(EMNIST_BALANCED_CLASSES):
+            raise DataFileError(f"{folder}: emnist-balanced-{split}-labels hold labels {labels.min()}..{labels.max()}; the "
+                                f"balanced split has {len(EMNIST_BALANCED_CLASSES)} classes (0..46): is it another split's file?")
+    return train_x, train_y, test_x, test_y
+
+
+def _has_emnist(folder: Path) -> bool:
+    return formats.find_idx(folder, EMNIST_STEMS[0]) is not None
+
+
+def _read_omniglot(folder: Path):
+    """chardata.mat of Burda et al.'s 28×28 Omniglot (the VAE literature's): 'data' and 'testdata' (784, N) in
+    [0, 1], stored column by column; 'target' and 'testtarget' (50, N) one-hot alphabets, the label here."""
+    import scipy.io
+
+    path = folder / "chardata.mat"
+    try:
+        mat = scipy.io.loadmat(path)
+    except (ValueError, OSError, TypeError) as err:
+        raise DataFileError(f"{path} is not a readable MATLAB file ({err}); download it again") from None
+    missing = [k for k in ("data", "target", "testdata", "testtarget") if k not in mat]
+    if missing:
+        raise DataFileError(f"{path} has no {', '.join(missing)} (it holds {', '.join(k for k in mat if not k.startswith('__'))}); "
+                            "expected Burda et al.'s chardata.mat")
+    splits = []
+    for images_key, target_key in (("data", "target"), ("testdata", "testtarget")):
+        images, target = np.asarray(mat[images_key]), np.asarray(mat[target_key])
+        if images.ndim != 2 or images.shape[0] != 784 or target.ndim != 2 or target.shape != (len(OMNIGLOT_ALPHABETS), images.shape[1]):
+            raise DataFileError(f"{path}: {images_key} has shape {images.shape} and {target_key} {target.shape}; expected "
+                                f"(784, N) and ({len(OMNIGLOT_ALPHABETS)}, N)")
+        if images.min() < 0 or images.max() > 1:
+            raise DataFileError(f"{path}: {images_key} holds values outside [0, 1]")
+        pictures = images.T.reshape(-1, 28, 28).transpose(0, 2, 1)  # column-major, as Burda et al.'s loader reads it
+        splits += [np.rint(pictures * 255).astype(np.uint8)[:, None], target.argmax(0).astype(np.int64)]
+    return tuple(splits)
+
+
+def _has_omniglot(folder: Path) -> bool:
+    return (folder / "chardata.mat").is_file()
 
 
 def _read_digits(_: Path):
@@ -266,6 +320,8 @@ _CELEBA = DatasetSpec(
     _COLOUR_AUGMENT, "resnet", 64, env_subfolders=("celeba",), files="list_attr_celeba.txt and img_align_celeba/",
 )
 
+EMNIST_BALANCED_CLASSES = tuple("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabdefghnqrt")  # its mapping file's 47 characters
+OMNIGLOT_ALPHABETS = tuple(f"alphabet {i + 1}" for i in range(50))  # chardata.mat numbers them, without names
 FASHION_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
 DIGIT_CLASSES = tuple(str(i) for i in range(10))
 CIFAR_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
@@ -285,6 +341,21 @@ for _spec in (
         "t10k-labels-idx1-ubyte.gz (from the MNIST distribution) in a folder and pass --data-dir or set PPL_SSL_DATA.",
         _GREY_AUGMENT, "mlp", 10, likelihood="bernoulli", binarise=True, env_subfolders=("mnist", "MNIST/raw"),
         files="train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte and t10k-labels-idx1-ubyte (each optionally .gz)",
+    ),
+    DatasetSpec(
+        "emnist", (1, 28, 28), EMNIST_BALANCED_CLASSES, _read_emnist, _has_emnist, ("~/.cache/ppl_ssl/emnist",),
+        "Unpack gzip.zip of the EMNIST release (https://www.nist.gov/itl/products-and-services/emnist-dataset) and pass "
+        "the folder holding emnist-balanced-*-ubyte.gz as --data-dir (or its parent as PPL_SSL_DATA).",
+        _GREY_AUGMENT, "mlp", 16, env_subfolders=("emnist", "gzip", "EMNIST/raw"),
+        files="emnist-balanced-train-images-idx3-ubyte, -train-labels-idx1-ubyte, -test-images-idx3-ubyte and "
+              "-test-labels-idx1-ubyte (each optionally .gz): the balanced split, 47 classes",
+    ),
+    DatasetSpec(
+        "omniglot", (1, 28, 28), OMNIGLOT_ALPHABETS, _read_omniglot, _has_omniglot, ("~/.cache/ppl_ssl/omniglot",),
+        "Download chardata.mat (Burda et al.'s 28×28 Omniglot, https://github.com/yburda/iwae/tree/master/datasets/OMNIGLOT) "
+        "and pass its folder as --data-dir (or its parent as PPL_SSL_DATA with the folder named omniglot).",
+        _GREY_AUGMENT, "mlp", 32, likelihood="bernoulli", binarise=True, env_subfolders=("omniglot", "OMNIGLOT"),
+        files="chardata.mat (labels: the 50 alphabets)",
     ),
     DatasetSpec(
         "digits", (1, 8, 8), DIGIT_CLASSES, _read_digits, lambda _: True, (),
