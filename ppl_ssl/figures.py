@@ -108,6 +108,19 @@ def training_curves(log_lines: list[dict], history: list[dict], path: Path) -> N
     save_figure(fig, path)
 
 
+def loss_per_epoch(history: list[dict], path: Path, title: str = "") -> None:
+    """The training and validation loss per epoch alone (the last panel of `training_curves`), for a report."""
+    validated = [h for h in history if "validation_loss" in h]
+    if not validated:
+        raise ValueError("the run's history holds no validation_loss (train.validation_loss was off)")
+    fig, ax = plt.subplots(figsize=(5, 3.2))
+    _loss_per_epoch(ax, history, validated)
+    if title:
+        ax.set_title(title, fontsize=8)
+    fig.tight_layout()
+    save_figure(fig, path)
+
+
 def _loss_per_epoch(ax, history: list[dict], validated: list[dict]) -> None:
     ax.plot([h["epoch"] for h in history], [h["loss"] for h in history], marker=".", lw=1, label="training (mean over the epoch)")
     ax.plot([h["epoch"] for h in validated], [h["validation_loss"] for h in validated], marker=".", lw=1,
