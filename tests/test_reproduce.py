@@ -89,7 +89,7 @@ def test_suites_run_each_setting_in_a_folder_of_its_own():
     assert all("model.latent_dim=16" in spec.assignments and spec.folder.endswith("-protocol-s1") for spec in crvae)
     assert SUITES["crvae"].seeds == 5
     at_cpu = SUITES["crvae"].with_budget("cpu")  # the suite's own epochs and data at a budget, after the protocol
-    assert at_cpu.shared[-2:] == ("train.epochs=10", "data.train_subset=10000")
+    assert at_cpu.shared[-2:] == ("train.epochs=8", "data.train_subset=10000")
     assert SUITES["crvae"].with_budget("paper").shared[-1] == "train.epochs=50" and SUITES["table1"].with_budget("cpu") == SUITES["table1"]
     gamma = SUITES["crvae-gamma"].specs([1])
     assert [spec.value for spec in gamma] == [0.0, 0.1, 0.5, 1.0, 2.0] and all(s.model == "crvae-contrastive" for s in gamma)
