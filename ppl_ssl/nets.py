@@ -209,6 +209,83 @@ def build_crvae_conv(image_shape: tuple[int, int, int], latent_dim: int, options
     return Encoder(trunk, e3 * side * side, latent_dim), Decoder(body, (out_channels, h, w))
 
 
+@dataclass
+class PythaeNetsOptions:
+    pass  # the benchmark's nets have no width to choose: Pythae's Tables 5 and 6 fix them
+
+
+def _only_28_pixels(kind: str, image_shape: tuple[int, int, int]) -> None:
+    if tuple(image_shape[1:]) != (28, 28):
+        raise ConfigError(f"nets '{kind}' are Pythae's benchmark nets for 28×28 images (its Tables 5 and 6), got "
+                          f"{image_shape[1]}×{image_shape[2]}; use --set nets.kind=mlp")
+
+
+@NETS.register("pythae_convnet", PythaeNetsOptions,
+               summary="Pythae's benchmark ConvNet for 28×28 images (its Table 5): 4 convs of 128-1024 channels, 3 transposed")
+class PythaeConvNets(Nets):
+    @classmethod
+    def build(cls, options: PythaeNetsOptions, context: BuildContext) -> tuple[Encoder, Decoder]:
+        return build_pythae_convnet(context.image_shape, context.latent_dim, context.output_channels)
+
+
+def build_pythae_convnet(image_shape: tuple[int, int, int], latent_dim: int,
+                         output_channels: int | None = None) -> tuple[Encoder, Decoder]:
+    """Encoder: Conv(k4, s2, p1)–BN–ReLU to 128, 256, 512, 1024 channels (28 -> 14 -> 7 -> 3 -> 1), flattened into the
+    Gaussian head (the table's "doubled for VAE-based models" linear layer). Decoder: Linear(L, 1024·4·4), then
+    ConvT(512, k3, s2, p1)–BN–ReLU (4 -> 7), ConvT(256, k3, s2, p1, output padding 1)–BN–ReLU (7 -> 14) and
+    ConvT(C, k3, s2, p1, output padding 1) (14 -> 28); the table's sigmoid is the likelihood's."""
+    _only_28_pixels("pythae_convnet", image_shape)
+    c = image_shape[0]
+    out_channels = output_channels or c
+    trunk = nn.Sequential(*[layer for cin, cout in ((c, 128), (128, 256), (256, 512), (512, 1024))
+                            for layer in (nn.Conv2d(cin, cout, 4, 2, 1), nn.BatchNorm2d(cout), nn.ReLU())], nn.Flatten())
+    body = nn.Sequential(
+        nn.Linear(latent_dim, 1024 * 16), nn.Unflatten(1, (1024, 4, 4)),
+        nn.ConvTranspose2d(1024, 512, 3, 2, 1), nn.BatchNorm2d(512), nn.ReLU(),
+        nn.ConvTranspose2d(512, 256, 3, 2, 1, 1), nn.BatchNorm2d(256), nn.ReLU(),
+        nn.ConvTranspose2d(256, out_channels, 3, 2, 1, 1),
+    )
+    return Encoder(trunk, 1024, latent_dim), Decoder(body, (out_channels, 28, 28))
+
+
+class PythaeResBlock(nn.Module):
+    """x + Conv(1×1)(ReLU(Conv(3×3)(ReLU(x)))), 128 -> 32 -> 128 channels (Pythae's ResBlock)."""
+
+    def __init__(self, channels: int = 128, inner: int = 32):
+        super().__init__()
+        self.block = nn.Sequential(nn.ReLU(), nn.Conv2d(channels, inner, 3, 1, 1), nn.ReLU(), nn.Conv2d(inner, channels, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.block(x)
+
+
+@NETS.register("pythae_resnet", PythaeNetsOptions,
+               summary="Pythae's benchmark ResNet for 28×28 images (its Table 6): 3 convs and 2 residual blocks each way")
+class PythaeResNets(Nets):
+    @classmethod
+    def build(cls, options: PythaeNetsOptions, context: BuildContext) -> tuple[Encoder, Decoder]:
+        return build_pythae_resnet(context.image_shape, context.latent_dim, context.output_channels)
+
+
+def build_pythae_resnet(image_shape: tuple[int, int, int], latent_dim: int,
+                        output_channels: int | None = None) -> tuple[Encoder, Decoder]:
+    """Encoder: Conv(64, k4, s2, p1), Conv(128, k4, s2, p1), Conv(128, k3, s2, p1) (28 -> 14 -> 7 -> 4), two residual
+    blocks, flattened (2048) into the Gaussian head. Decoder: Linear(L, 2048), ConvT(128, k3, s2, p1) (4 -> 7), two
+    residual blocks and a ReLU, ConvT(64, k3, s2, p1, output padding 1)–ReLU (7 -> 14), ConvT(C, k3, s2, p1, output
+    padding 1) (14 -> 28); the table's sigmoid is the likelihood's."""
+    _only_28_pixels("pythae_resnet", image_shape)
+    c = image_shape[0]
+    out_channels = output_channels or c
+    trunk = nn.Sequential(nn.Conv2d(c, 64, 4, 2, 1), nn.Conv2d(64, 128, 4, 2, 1), nn.Conv2d(128, 128, 3, 2, 1),
+                          PythaeResBlock(), PythaeResBlock(), nn.Flatten())
+    body = nn.Sequential(
+        nn.Linear(latent_dim, 128 * 16), nn.Unflatten(1, (128, 4, 4)), nn.ConvTranspose2d(128, 128, 3, 2, 1),
+        PythaeResBlock(), PythaeResBlock(), nn.ReLU(),
+        nn.ConvTranspose2d(128, 64, 3, 2, 1, 1), nn.ReLU(), nn.ConvTranspose2d(64, out_channels, 3, 2, 1, 1),
+    )
+    return Encoder(trunk, 2048, latent_dim), Decoder(body, (out_channels, 28, 28))
+
+
 def build_nets(component, image_shape: tuple[int, int, int], latent_dim: int,
                output_channels: int | None = None, config=None) -> tuple[Encoder, Decoder]:
     """Encoder and decoder of the config's `nets` component for images of `image_shape`; the decoder emits

@@ -4,7 +4,7 @@ import torch
 
 from ppl_ssl.config import Component, build_config
 from ppl_ssl.errors import ConfigError
-from ppl_ssl.nets import CRVAEConvOptions, MLPOptions, ResNetOptions, build_nets
+from ppl_ssl.nets import CRVAEConvOptions, MLPOptions, PythaeNetsOptions, ResNetOptions, build_nets
 from ppl_ssl.system import build_system
 
 
@@ -14,6 +14,8 @@ from ppl_ssl.system import build_system
     ("resnet", ResNetOptions(stem_channels=4, channels=[4, 8, 8, 8]), (3, 64, 64)),
     ("crvae_conv", CRVAEConvOptions(), (1, 28, 28)),
     ("crvae_conv", CRVAEConvOptions(), (3, 32, 32)),
+    ("pythae_convnet", PythaeNetsOptions(), (1, 28, 28)),
+    ("pythae_resnet", PythaeNetsOptions(), (1, 28, 28)),
 ])
 def test_encoder_decoder_contract(kind, options, shape):
     encoder, decoder = build_nets(Component(kind, options), shape, latent_dim=5)
@@ -39,6 +41,21 @@ def test_the_crvae_papers_nets_have_its_layers_and_a_weaker_encoder():
     assert (count(encoder), count(decoder)) == (158_688, 457_665)
     with pytest.raises(ConfigError, match="28 or 32 px"):
         build_nets(Component("crvae_conv", CRVAEConvOptions()), (1, 64, 64), 4)
+
+
+@pytest.mark.parametrize("kind, encoder_parameters, decoder_parameters", [
+    # Pythae's Encoder_Conv_VAE_MNIST / Decoder_Conv_AE_MNIST and Encoder_ResNet_VAE_MNIST / Decoder_ResNet_AE_MNIST
+    # at latent 16, counted layer by layer from its Tables 5 and 6 (two linear heads of 1024 -> 16, or 2048 -> 16)
+    ("pythae_convnet", 2_176 + 524_544 + 2_097_664 + 8_389_632 + 2 * (128 + 256 + 512 + 1024) + 2 * 16_400,
+     278_528 + 4_719_104 + 1_024 + 1_179_904 + 512 + 2_305),
+    ("pythae_resnet", 1_088 + 131_200 + 147_584 + 2 * 41_120 + 2 * 32_784, 34_816 + 147_584 + 2 * 41_120 + 73_792 + 577),
+])
+def test_pythae_benchmark_nets_have_its_parameter_counts(kind, encoder_parameters, decoder_parameters):
+    encoder, decoder = build_nets(Component(kind, PythaeNetsOptions()), (1, 28, 28), latent_dim=16)
+    count = lambda net: sum(p.numel() for p in net.parameters())  # noqa: E731
+    assert (count(encoder), count(decoder)) == (encoder_parameters, decoder_parameters)
+    with pytest.raises(ConfigError, match="28×28"):
+        build_nets(Component(kind, PythaeNetsOptions()), (3, 32, 32), 16)
 
 
 def test_simvae_on_colour_images_takes_an_svi_step():
