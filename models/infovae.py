@@ -23,22 +23,22 @@ import pyro
 import torch
 from torch import nn
 
-from ppl_ssl.options import at_least, non_negative, option, positive
+from ppl_ssl.options import at_least, list_of, non_negative, one_of, option, positive
 from ppl_ssl.contracts import BuildContext
-from ppl_ssl.divergences import MutualInformationCritic, mmd_rbf
+from ppl_ssl.divergences import MutualInformationCritic, mmd, pythae_kernel, rbf_kernel
 from ppl_ssl.models.ssl import SSLModel
 from ppl_ssl.registry import MODELS
 
 
 def infovae_model(views: torch.Tensor, decoder: nn.Module, prior: nn.Module, likelihood: nn.Module,
-                  mmd_weight: float, bandwidth: float):
+                  mmd_weight: float, kernel):
     """views: (N, J, C, H, W)."""
     n, j = views.shape[:2]
     with pyro.plate("images", n):
         z = pyro.sample("z", prior(j))                                    # (N, J, L)
         pyro.sample("x", likelihood(decoder(z)).to_event(1), obs=views)
     prior_draws = prior(j).sample((n,))  # Monte Carlo draws for the estimate, not a latent variable of the model
-    pyro.factor("mmd", -mmd_weight * n * mmd_rbf(z.flatten(0, -2), prior_draws.flatten(0, -2), bandwidth))
+    pyro.factor("mmd", -mmd_weight * n * mmd(z.flatten(0, -2), prior_draws.flatten(0, -2), kernel))
     return z
 
 
@@ -57,15 +57,18 @@ class InfoVAEModel(SSLModel):
 
     @classmethod
     def build(cls, options: "InfoVAEOptions", context: BuildContext) -> "InfoVAEModel":
-        bandwidth = options.bandwidth or math.sqrt(context.latent_dim / 2)
-        return cls(context.decoder, context.prior, context.likelihood, options.mmd_weight, bandwidth)
+        if options.kernel == "imq":
+            kernel = pythae_kernel("imq", context.latent_dim, options.bandwidth or 1.0, options.scales)
+        else:
+            kernel = rbf_kernel(options.bandwidth or math.sqrt(context.latent_dim / 2))
+        return cls(context.decoder, context.prior, context.likelihood, options.mmd_weight, kernel)
 
-    def __init__(self, decoder, prior, likelihood, mmd_weight: float, bandwidth: float):
+    def __init__(self, decoder, prior, likelihood, mmd_weight: float, kernel):
         super().__init__(decoder, prior, likelihood)
-        self.mmd_weight, self.bandwidth = mmd_weight, bandwidth
+        self.mmd_weight, self.kernel = mmd_weight, kernel
 
     def forward(self, views):
-        return infovae_model(views, self.decoder, self.prior, self.likelihood, self.mmd_weight, self.bandwidth)
+        return infovae_model(views, self.decoder, self.prior, self.likelihood, self.mmd_weight, self.kernel)
 
 
 class InfoMaxModel(SSLModel):
@@ -87,7 +90,10 @@ class InfoMaxModel(SSLModel):
 @dataclass
 class InfoVAEOptions:
     mmd_weight: float = option(1000.0, non_negative())  # λ (InfoVAE's MMD-VAE setting on MNIST)
-    bandwidth: float = option(0.0, positive(zero="√(L/2), InfoVAE's kernel exp(−‖a − b‖²/L)"))
+    # rbf: exp(−‖a − b‖²/(2·bandwidth²)); imq: Pythae's Σ_s sC/(sC + ‖a − b‖²) with C = 2·L·bandwidth²
+    kernel: str = option("rbf", one_of(("rbf", "imq")))
+    bandwidth: float = option(0.0, positive(zero="rbf: √(L/2), InfoVAE's kernel exp(−‖a − b‖²/L); imq: 1"))
+    scales: list[float] = option([0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0], list_of(positive(), text="positive multipliers"))
 
 
 @dataclass

@@ -1,0 +1,147 @@
+"""Deterministic autoencoders of Pythae's family as Pyro programs. Each is fitted with the Delta guide
+(z = μ_φ(x), a point), so its ELBO is the model's log-joint at that point: what the model says about z is the
+penalty the code pays.
+
+    AE       x | z ~ p_θ(x | z), z without a density                 reconstruction alone
+    RAE      z ~ N(0, I/β), x | z ~ p_θ(x | z)                        −β/2·‖z‖² (Ghosh et al.'s RAE; Pythae's
+             − λ_θ/2 · N · ‖θ_dec‖²                                   embedding_weight β): RAE-L2 with the decoder's
+             − λ_gp · Σ_n ‖∇_z Σ_pixels D_θ(z_n)‖²                    weight penalty, RAE-GP with the gradient one
+    WAE      x | z ~ p_θ(x | z), − λ · N · MMD²(q(z), p(z))            the prior enters only through the MMD
+                                                                      (Tolstikhin et al.'s WAE-MMD)
+
+With the Gaussian likelihood of variance ½, −log p(x | z) is the summed squared error of Pythae's reconstruction
+loss, so β, λ_θ, λ_gp and λ are Pythae's `embedding_weight`, `reg_weight` and `reg_weight` on the same scale.
+Penalties on the batch (the decoder's weights, the MMD) are scaled by N to weigh like the per-image terms summed
+over the batch, as Pythae's losses are per-image means. The gradient penalty is a training term: where no gradient
+is being taken (the validation loss), it is left out.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import pyro
+import pyro.distributions as dist
+import torch
+from torch import nn
+
+from ppl_ssl.contracts import BuildContext
+from ppl_ssl.divergences import mmd, pythae_kernel
+from ppl_ssl.models.ssl import SSLModel
+from ppl_ssl.options import list_of, non_negative, one_of, option, positive
+from ppl_ssl.registry import MODELS
+
+
+def unpenalised_code(views: torch.Tensor, latent_dim: int) -> dist.TorchDistribution:
+    """The site of a code the model puts no density on: log-density 0 everywhere (an improper flat 'prior')."""
+    n, j = views.shape[:2]
+    return dist.ImproperUniform(dist.constraints.real, (n,), (j, latent_dim))
+
+
+def autoencoder_model(views: torch.Tensor, decoder: nn.Module, likelihood: nn.Module, latent_dim: int):
+    """AE: views (N, J, C, H, W)."""
+    with pyro.plate("images", views.shape[0]):
+        z = pyro.sample("z", unpenalised_code(views, latent_dim))
+        pyro.sample("x", likelihood(decoder(z)).to_event(1), obs=views)
+    return z
+
+
+def gradient_penalty(z: torch.Tensor, raw: torch.Tensor) -> torch.Tensor:
+    """Σ over codes of ‖∇_z Σ_pixels D(z)‖², Pythae's RAE-GP penalty (the gradient of the summed output, not the
+    Jacobian's norm); zero where no gradient is being taken."""
+    if not (torch.is_grad_enabled() and z.requires_grad):
+        return raw.new_zeros(())
+    grad, = torch.autograd.grad(raw.sum(), z, create_graph=True)
+    return grad.pow(2).sum()
+
+
+def rae_model(views: torch.Tensor, decoder: nn.Module, likelihood: nn.Module, latent_dim: int, code_weight: float,
+              decoder_weight_penalty: float, gradient_penalty_weight: float):
+    """RAE: z ~ N(0, I/β) (log-density −β/2‖z‖² + const), and the decoder's penalties as factors."""
+    n, j = views.shape[:2]
+    with pyro.plate("images", n):
+        z = pyro.sample("z", dist.Normal(views.new_zeros(()), 1 / math.sqrt(code_weight)).expand((j, latent_dim)).to_event(2))
+        raw = decoder(z)
+        pyro.sample("x", likelihood(raw).to_event(1), obs=views)
+    if decoder_weight_penalty:
+        squared = sum(p.pow(2).sum() for p in decoder.parameters())
+        pyro.factor("decoder_weights", -decoder_weight_penalty / 2 * n * squared)
+    if gradient_penalty_weight:
+        pyro.factor("gradient_penalty", -gradient_penalty_weight * gradient_penalty(z, raw))
+    return z
+
+
+def wae_model(views: torch.Tensor, decoder: nn.Module, prior: nn.Module, likelihood: nn.Module, latent_dim: int,
+              mmd_weight: float, kernel):
+    """WAE-MMD: the codes' distribution is pulled to the prior by the MMD between the batch's codes and as many
+    prior draws."""
+    n, j = views.shape[:2]
+    with pyro.plate("images", n):
+        z = pyro.sample("z", unpenalised_code(views, latent_dim))
+        pyro.sample("x", likelihood(decoder(z)).to_event(1), obs=views)
+    prior_draws = prior(j).sample((n,))  # Monte Carlo draws for the estimate, not a latent variable of the model
+    pyro.factor("mmd", -mmd_weight * n * mmd(z.flatten(0, -2), prior_draws.flatten(0, -2), kernel))
+    return z
+
+
+class AutoencoderModel(SSLModel):
+    @classmethod
+    def build(cls, options: None, context: BuildContext) -> "AutoencoderModel":
+        return cls(context.decoder, context.prior, context.likelihood, context.latent_dim)
+
+    def __init__(self, decoder, prior, likelihood, latent_dim: int):
+        super().__init__(decoder, prior, likelihood)
+        self.latent_dim = latent_dim
+
+    def forward(self, views):
+        return autoencoder_model(views, self.decoder, self.likelihood, self.latent_dim)
+
+
+@dataclass
+class RAEOptions:
+    code_weight: float = option(1e-4, positive())  # β: the code's prior N(0, I/β) (Pythae's embedding_weight)
+    decoder_weight_penalty: float = option(0.0, non_negative())  # λ_θ: RAE-L2 (Pythae's reg_weight, 1e-7 there)
+    gradient_penalty: float = option(0.0, non_negative())  # λ_gp: RAE-GP (Pythae's reg_weight, 1e-7 there)
+
+
+class RAEModel(AutoencoderModel):
+    adds_factors = True
+
+    @classmethod
+    def build(cls, options: RAEOptions, context: BuildContext) -> "RAEModel":
+        model = cls(context.decoder, context.prior, context.likelihood, context.latent_dim)
+        model.options = options
+        return model
+
+    def forward(self, views):
+        o = self.options
+        return rae_model(views, self.decoder, self.likelihood, self.latent_dim, o.code_weight, o.decoder_weight_penalty,
+                         o.gradient_penalty)
+
+
+@dataclass
+class WAEOptions:
+    mmd_weight: float = option(3e-2, non_negative())  # λ (Pythae's reg_weight default)
+    kernel: str = option("imq", one_of(("imq", "rbf")))
+    bandwidth: float = option(1.0, positive())  # C = 2·L·bandwidth² (Pythae's kernel_bandwidth)
+    # the IMQ kernel's multipliers of C (Pythae's scales)
+    scales: list[float] = option([0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0], list_of(positive(), text="positive multipliers"))
+
+
+class WAEModel(AutoencoderModel):
+    adds_factors = True
+
+    @classmethod
+    def build(cls, options: WAEOptions, context: BuildContext) -> "WAEModel":
+        model = cls(context.decoder, context.prior, context.likelihood, context.latent_dim)
+        model.mmd_weight = options.mmd_weight
+        model.kernel = pythae_kernel(options.kernel, context.latent_dim, options.bandwidth, options.scales)
+        return model
+
+    def forward(self, views):
+        return wae_model(views, self.decoder, self.prior, self.likelihood, self.latent_dim, self.mmd_weight, self.kernel)
+
+
+MODELS.register("autoencoder", summary="x | z ~ p(x | z), no density on z: the plain AE (with the delta guide)")(AutoencoderModel)
+MODELS.register("rae", RAEOptions, summary="z ~ N(0, I/β) and the decoder's weight or gradient penalty (RAE-L2, RAE-GP)")(RAEModel)
+MODELS.register("wae", WAEOptions, summary="x | z ~ p(x | z) − λ·N·MMD²(q(z), p(z)), IMQ or RBF kernel (WAE-MMD)")(WAEModel)
