@@ -84,7 +84,28 @@ def test_wae_adds_lambda_n_times_the_mmd_of_the_codes_against_prior_draws():
     assert float(loss.detach()) == pytest.approx(expected, rel=1e-5)
 
 
-@pytest.mark.parametrize("preset", ["ae", "rae-l2", "rae-gp", "wae", "infovae-imq"])
+@pytest.mark.parametrize("preset", ["ae", "rae-l2", "rae-gp", "wae", "infovae-imq", "beta-tc-vae"])
 def test_each_preset_fits_and_evaluates(preset, tmp_path):
     metrics = ppl_ssl.fit_and_evaluate(tiny_config(preset), tmp_path / preset, progress=False)
     assert metrics["reconstruction_mse"] < 0.2 and 0 < metrics["knn_accuracy"] <= 1
+
+
+def test_beta_tc_vae_at_unit_weights_is_the_vae_and_beta_weighs_the_total_correlation():
+    from ppl_ssl.divergences import decomposed_kl
+
+    images = torch.rand(16, 1, *SHAPE)
+    losses = {}
+    for beta in (1.0, 3.0):
+        system = _system("beta-tc-vae", f"model.program.beta={beta}")
+        torch.manual_seed(3)
+        losses[beta] = float(system(images)[0].detach())
+    vae = _system("vae", "model.likelihood.variance=0.02")
+    torch.manual_seed(3)
+    assert losses[1.0] == pytest.approx(float(vae(images)[0].detach()), rel=1e-6)  # α = β = γ = 1: the VAE
+    torch.manual_seed(3)
+    system = _system("beta-tc-vae", "model.program.beta=3.0")
+    loc, scale = system.guide.encoder(images.flatten(0, 1))
+    torch.manual_seed(3)
+    z = loc + scale * torch.randn_like(loc)  # the guide's reparameterised draw under the same seed
+    tc = float(decomposed_kl(z, loc, scale)["total_correlation"].sum())
+    assert losses[3.0] - losses[1.0] == pytest.approx(2 * tc, rel=1e-4, abs=1e-3)

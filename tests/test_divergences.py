@@ -69,3 +69,24 @@ def test_the_critic_learns_the_mutual_information_of_correlated_gaussians():
         independent = float(critic(torch.randn(4096, d), torch.randn(4096, d)))
     assert truth - 0.2 < estimate < truth + 0.1   # a lower bound, nearly tight after training
     assert independent < 0.05                     # a lower bound on I = 0 for independent pairs
+
+
+def test_the_kl_splits_exactly_and_its_total_correlation_and_mi_match_a_linear_gaussian_model():
+    from ppl_ssl.divergences import decomposed_kl
+
+    # codes μ_n ~ N(0, Σ), q(z | x_n) = N(μ_n, σ²I): the aggregate q(z) = N(0, Σ + σ²I), so
+    # TC = ½ Σ_d log(Σ_dd + σ²) − ½ log det(Σ + σ²I) and I(x; z) = ½ log det(Σ + σ²I) − ½ log det(σ²I)
+    torch.manual_seed(0)
+    covariance, variance, m = torch.tensor([[1.0, 0.8], [0.8, 1.0]], dtype=torch.float64), 0.1, 3000
+    loc = torch.randn(m, 2, dtype=torch.float64) @ torch.linalg.cholesky(covariance).T
+    scale = torch.full_like(loc, math.sqrt(variance))
+    z = loc + scale * torch.randn_like(loc)
+    parts = decomposed_kl(z, loc, scale)
+    own = torch.distributions.Normal(loc, scale).log_prob(z).sum(-1)
+    prior = torch.distributions.Normal(0.0, 1.0).log_prob(z).sum(-1)
+    assert torch.allclose(sum(parts.values()), own - prior)  # the three parts are the ELBO's KL, code by code
+    aggregate = covariance + variance * torch.eye(2, dtype=torch.float64)
+    total_correlation = 0.5 * float(torch.log(aggregate.diagonal()).sum() - torch.logdet(aggregate))
+    information = 0.5 * float(torch.logdet(aggregate) - 2 * math.log(variance))
+    assert float(parts["total_correlation"].mean()) == pytest.approx(total_correlation, abs=0.05)  # 0.376 nats
+    assert float(parts["mutual_information"].mean()) == pytest.approx(information, abs=0.05)
