@@ -27,7 +27,7 @@ from pyro.poutine.messenger import Messenger
 from pyro.poutine.util import site_is_subsample
 
 from ppl_ssl.contracts import BuildContext, Objective
-from ppl_ssl.options import at_least, option, positive
+from ppl_ssl.options import at_least, between, option, positive
 from ppl_ssl.registry import OBJECTIVES
 
 pyro.settings.set(module_local_params=True)  # parameters live in the nn.Modules, not Pyro's global store
@@ -186,6 +186,17 @@ def iwae_bound(log_weight: torch.Tensor) -> torch.Tensor:
     return log_weight.logsumexp(0) - math.log(log_weight.shape[0])
 
 
+def miwae_bound(log_weight: torch.Tensor, groups: int) -> torch.Tensor:
+    """(1/M) Σ_m log (1/K) Σ_k w_mk per datum, from log-weights (M·K, N) split into M groups of K (Rainforth et al.
+    2018): between the ELBO (K = 1) and the IWAE bound on all M·K samples (M = 1)."""
+    return iwae_bound(log_weight.unflatten(0, (groups, -1)).transpose(0, 1)).mean(0)
+
+
+def ciwae_bound(log_weight: torch.Tensor, beta: float) -> torch.Tensor:
+    """β·ELBO + (1 − β)·IWAE on the same K samples per datum, from log-weights (K, N) (Rainforth et al. 2018)."""
+    return beta * log_weight.mean(0) + (1 - beta) * iwae_bound(log_weight)
+
+
 @dataclass
 class IWAEOptions:
     particles: int = option(5, at_least(1, 'K importance samples per image; 1 is the ELBO'))
@@ -209,9 +220,13 @@ class IWAE(ELBO, Objective):
     def __init__(self, num_particles: int = 5):
         super().__init__(num_particles=num_particles, max_plate_nesting=1, vectorize_particles=True)
 
+    def bound(self, log_weight: torch.Tensor) -> torch.Tensor:
+        """The bound per datum from the particles' log-weights (K, N)."""
+        return iwae_bound(log_weight)
+
     def differentiable_loss(self, model, guide, *args, **kwargs):
         sample = importance_sample(model, guide, *args, num_particles=self.num_particles, **kwargs)
-        bound = iwae_bound(sample.log_weight).sum()
+        bound = self.bound(sample.log_weight).sum()
         mean_over_particles = lambda t: t.detach().mean(0).sum()  # noqa: E731
         terms = {"reconstruction": mean_over_particles(sample.log_likelihood),
                  "log_prior": mean_over_particles(sample.log_prior), "entropy": -mean_over_particles(sample.log_q)}
@@ -231,3 +246,45 @@ class IWAE(ELBO, Objective):
 
     def _get_trace(self, model, guide, args, kwargs):  # abstract in ELBO; IWAE works on importance_sample instead
         raise NotImplementedError("IWAE computes its traces in importance_sample")
+
+
+@dataclass
+class MIWAEOptions:
+    groups: int = option(4, at_least(1, 'M groups of K samples per image'))
+    particles: int = option(5, at_least(1, 'K importance samples in each group'))
+
+
+@OBJECTIVES.register("miwae", MIWAEOptions,
+                     summary="the mean of M importance-weighted bounds of K samples each, per datum (MIWAE, Rainforth et al.)")
+class MIWAE(IWAE):
+    @classmethod
+    def build(cls, options: MIWAEOptions, context: BuildContext | None = None) -> "MIWAE":
+        return cls(options.groups, options.particles)
+
+    def __init__(self, groups: int = 4, particles: int = 5):
+        super().__init__(num_particles=groups * particles)
+        self.groups = groups
+
+    def bound(self, log_weight: torch.Tensor) -> torch.Tensor:
+        return miwae_bound(log_weight, self.groups)
+
+
+@dataclass
+class CIWAEOptions:
+    particles: int = option(5, at_least(1, 'K importance samples per image'))
+    beta: float = option(0.5, between(0, 1, note="the ELBO's share; 1 is the ELBO, 0 the IWAE bound"))
+
+
+@OBJECTIVES.register("ciwae", CIWAEOptions,
+                     summary="β·ELBO + (1 − β)·IWAE bound on the same K samples, per datum (CIWAE, Rainforth et al.)")
+class CIWAE(IWAE):
+    @classmethod
+    def build(cls, options: CIWAEOptions, context: BuildContext | None = None) -> "CIWAE":
+        return cls(options.particles, options.beta)
+
+    def __init__(self, particles: int = 5, beta: float = 0.5):
+        super().__init__(num_particles=particles)
+        self.beta = beta
+
+    def bound(self, log_weight: torch.Tensor) -> torch.Tensor:
+        return ciwae_bound(log_weight, self.beta)

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from ppl_ssl.evaluation import importance_log_weights, importance_weighted_nll, psis_khat
-from ppl_ssl.inference import IWAE, TermTrace_ELBO, importance_sample, iwae_bound
+from ppl_ssl.inference import CIWAE, IWAE, MIWAE, TermTrace_ELBO, ciwae_bound, importance_sample, iwae_bound, miwae_bound
 
 D, L, SIGMA = 6, 2, 0.5
 
@@ -86,6 +86,28 @@ def test_pyro_trace_elbo_agrees_with_the_per_datum_weights(ppca):
     iwae = -float(IWAE(num_particles=4)(model, guide)(x))
     assert iwae == pytest.approx(float(iwae_bound(same_draws).sum()), rel=1e-5)
     assert iwae > elbo
+
+
+def test_miwae_and_ciwae_lie_between_the_elbo_and_the_iwae_bound_and_reach_both_ends(ppca):
+    w, b, x, exact = ppca
+    model, guide = ppca_model(w, b), gaussian_guide(w, b, 0.4, 1.5)
+    pyro.set_rng_seed(6)
+    log_w = importance_sample(model, guide, x, num_particles=12).log_weight.double()  # (12, N)
+    elbo, iwae = log_w.mean(0), iwae_bound(log_w)
+    for groups in (2, 3, 4):  # Jensen within and across groups: ELBO ≤ MIWAE ≤ IWAE, datum by datum
+        miwae = miwae_bound(log_w, groups)
+        assert bool((elbo <= miwae + 1e-9).all() and (miwae <= iwae + 1e-9).all())
+        by_hand = torch.stack([iwae_bound(log_w[m * (12 // groups):(m + 1) * (12 // groups)]) for m in range(groups)]).mean(0)
+        assert torch.allclose(miwae, by_hand)
+    assert torch.allclose(miwae_bound(log_w, 1), iwae) and torch.allclose(miwae_bound(log_w, 12), elbo)
+    assert torch.allclose(ciwae_bound(log_w, 1.0), elbo) and torch.allclose(ciwae_bound(log_w, 0.0), iwae)
+    assert torch.allclose(ciwae_bound(log_w, 0.25), 0.25 * elbo + 0.75 * iwae)
+    pyro.set_rng_seed(7)  # the objectives compute their bound from the same importance samples
+    same_draws = importance_sample(model, guide, x, num_particles=6).log_weight
+    pyro.set_rng_seed(7)
+    assert -float(MIWAE(2, 3)(model, guide)(x)) == pytest.approx(float(miwae_bound(same_draws, 2).sum()), rel=1e-5)
+    pyro.set_rng_seed(7)
+    assert -float(CIWAE(6, 0.3)(model, guide)(x)) == pytest.approx(float(ciwae_bound(same_draws, 0.3).sum()), rel=1e-5)
 
 
 def test_psis_khat_is_small_for_a_wide_guide_and_large_for_a_poor_one(ppca):
