@@ -11,6 +11,7 @@ import ppl_ssl
 from ppl_ssl import figures
 from ppl_ssl.data import as_float
 from ppl_ssl.posthoc import decode_run
+from ppl_ssl.progress import say
 from ppl_ssl.runs import load_posthoc_decoder
 from ppl_ssl.reporting import ensure_run, format_mean_se, markdown_table, mean_and_standard_error
 from ppl_ssl.reproduction import paper_value
@@ -73,8 +74,8 @@ def compare(args) -> str:
                 run = ppl_ssl.load_run(folder, device=args.device)
                 summary = decode_run(run, load_data_for(run.config, run.device), max_epochs=args.decode_epochs,
                                      patience=args.decode_patience, lr=args.decode_lr, progress=False)
-                print(f"{model} seed {seed}: post-hoc decoder test MSE {summary['posthoc_reconstruction_mse']:.4f} after "
-                      f"{summary['posthoc_epochs']} epochs ({summary['posthoc_seconds']:.0f}s)", flush=True)
+                say(f"{model} seed {seed}: post-hoc decoder test MSE {summary['posthoc_reconstruction_mse']:.4f} after "
+                    f"{summary['posthoc_epochs']} epochs ({summary['posthoc_seconds']:.0f}s)")
                 metrics = json.loads((folder / "metrics.json").read_text())
             results.setdefault(model, []).append(metrics)
             folders.setdefault(model, []).append(folder)

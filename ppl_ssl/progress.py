@@ -1,7 +1,8 @@
-"""Bars for reading data files: shown on a terminal only (tqdm's `disable=None`), and never inside `silenced()`.
+"""Bars for reading data files (shown on a terminal only, tqdm's `disable=None`) and the progress lines of long
+library calls (a reproduction's or comparison's run finished), neither inside `silenced()`.
 
-A command's `--quiet` enters `silenced()` around its work, so that the bars of readers deep in the data layer obey
-it without a flag passed through every loader; the training and evaluation lines have their own `progress`
+A command's `--quiet` enters `silenced()` around its work, so that the bars and lines of code deep in the library
+obey it without a flag passed through every call; the training and evaluation lines have their own `progress`
 arguments."""
 from __future__ import annotations
 
@@ -21,6 +22,12 @@ def silenced(active: bool = True) -> Iterator[None]:
         yield
     finally:
         _silenced.reset(token)
+
+
+def say(message: str) -> None:
+    """A progress line on stdout, flushed at once (a long command's log is read while it runs), unless silenced."""
+    if not _silenced.get():
+        print(message, flush=True)
 
 
 def reading_bar(items: Iterable[Item], description: str) -> Iterable[Item]:

@@ -12,6 +12,7 @@ import torch
 
 from ppl_ssl.config import build_config
 from ppl_ssl.pipeline import fit_and_evaluate
+from ppl_ssl.progress import say
 from ppl_ssl.storage import load_checkpoint
 from ppl_ssl.train.loop import fit
 
@@ -29,7 +30,7 @@ def ensure_run(model: str, out: Path, overrides: dict, assignments: list[str], p
         config = build_config(model, overrides, assignments)
         started = time.perf_counter()
         fit_and_evaluate(config, out, resume=(out / "checkpoint.pt").exists(), progress=progress)
-        print(f"{model} -> {out}: {time.perf_counter() - started:.0f}s wall (train + evaluation)", flush=True)
+        say(f"{model} -> {out}: {time.perf_counter() - started:.0f}s wall (train + evaluation)")
     return out
 
 

@@ -156,3 +156,16 @@ def test_help_and_argument_errors_answer_without_importing_torch(name):
     assert "usage: ppl-ssl" in result.stdout and result.stderr.startswith("error: ") and result.stderr.count("\n") == 1
     if name == "fit":
         assert "model presets (--model)" in result.stdout
+
+
+def test_progress_lines_of_the_library_are_silenced_by_a_commands_quiet(capsys):
+    from ppl_ssl.progress import reading_bar, say, silenced
+
+    say("vae -> runs/x: 3s wall")
+    with silenced():
+        say("never shown")
+        assert list(reading_bar([1, 2], "reading")) == [1, 2]
+        with silenced(False):  # an inner block cannot undo an outer --quiet
+            say("never shown either")
+    say("shown again")
+    assert capsys.readouterr().out.splitlines() == ["vae -> runs/x: 3s wall", "shown again"]

@@ -31,11 +31,13 @@ def main(argv=None) -> str:
     parser.add_argument("--decode-lr", type=argument(float, positive()), default=1e-4, help="post-hoc decoders' Adam learning rate (paper: 1e-4)")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (training, decoders, figure)")
     parser.add_argument("--precision", choices=["fp32", "bf16", "auto"], help="train.precision of every run (default: the presets')")
+    parser.add_argument("--quiet", action="store_true", help="only the table and errors: no line per finished run or decoder, no reading bars")
     parser.add_argument("--out", default="runs/compare", help="folder of the runs and the comparison (default runs/compare)")
     args = parser.parse_args(argv)
     from ppl_ssl.comparison import compare  # after parsing: help and argument errors answer without loading torch
 
-    with user_errors():
+    from ppl_ssl.progress import silenced
+    with user_errors(), silenced(args.quiet):
         return compare(args)
 
 

@@ -34,9 +34,11 @@ def main(argv=None) -> dict:
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="applied to every run")
     parser.add_argument("--out", default="runs/reproduce", help="folder of the runs and report.md (default runs/reproduce)")
     parser.add_argument("--progress", action="store_true", help="show each run's progress bars")
+    parser.add_argument("--quiet", action="store_true", help="only the report's path and errors: no line per finished run, no reading bars")
     args = parser.parse_args(argv)
+    from ppl_ssl.progress import silenced
     from ppl_ssl.reproduction import reproduce  # after parsing: help and argument errors answer without loading torch
-    with user_errors():
+    with user_errors(), silenced(args.quiet):
         report = reproduce(args.suite, args.budget, args.dataset, args.seeds, args.first_seed, args.out, args.device,
                            args.precision, args.set, args.progress)
     print(f"report: {args.out}/report.md ({len(report['sections'])} suite section(s))")

@@ -13,6 +13,7 @@ from ppl_ssl.config import build_config
 from ppl_ssl.evaluation.fid import cached_feature_network
 from ppl_ssl.evaluation.generation import generation_scores
 from ppl_ssl.pipeline import evaluate_run
+from ppl_ssl.progress import say
 from ppl_ssl.reporting import ensure_run
 from ppl_ssl.reproduction.budgets import Budget
 from ppl_ssl.reproduction.suites import RunSpec, Suite
@@ -70,8 +71,7 @@ def add_generation_scores(folder: Path, budget: Budget, out: Path, device: str) 
     network = cached_feature_network(whole, out / "feature_nets", seed=0, epochs=budget.feature_net_epochs)
     metrics.update(generation_scores(run.system, data, network, budget.fid_samples, seed=run.config.train.seed))
     atomic_write_json(metrics_path, metrics)
-    print(f"{folder.name}: {network.metric_name} class-conditional {metrics[network.metric_name + '_class_conditional']:.2f}",
-          flush=True)
+    say(f"{folder.name}: {network.metric_name} class-conditional {metrics[network.metric_name + '_class_conditional']:.2f}")
 
 
 def add_bits_per_dim(folder: Path, budget: Budget, device: str) -> None:
