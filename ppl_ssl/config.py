@@ -132,6 +132,10 @@ class EvalConfig:
     probe_lr: float = option(3e-4, positive())
     probe_batch_size: int = option(128, at_least(1))
     gmm_n_init: int = option(10, at_least(1))
+    # Pythae's clustering task: this many k-means fits on the training representations, scored by majority label
+    kmeans_runs: int = option(0, positive(zero='off'))
+    # Pythae's interpolation task: figures/interpolations.png, decoded straight lines between this many pairs of codes
+    interpolation_pairs: int = option(0, positive(zero='no figure'))
     tsne_points: int = option(2000, positive(zero='no t-SNE'))
     figures: bool = True
     # importance-weighted test NLL with this many samples per image (0: skipped; evaluate.py --nll sets it)

@@ -58,6 +58,22 @@ def reconstructions(system, data: DataSplits, path: Path, n: int = 16) -> None:
 
 
 @torch.no_grad()
+def interpolations(system, data: DataSplits, path: Path, pairs: int, steps: int = 10) -> None:
+    """Pythae's Task 5: for each pair of test images (the first `pairs` with the next `pairs`), the decoded points of
+    the straight line between their codes, E_q[z|x] at both ends; a row per pair, the ends' own reconstructions
+    first and last."""
+    device = next(system.parameters()).device
+    x = as_float(data.test_x[: 2 * pairs]).to(device)
+    codes = system.encode(x)
+    start, end = codes[:pairs], codes[pairs: 2 * pairs]
+    t = torch.linspace(0, 1, steps, device=device).view(1, steps, 1)
+    path_codes = (1 - t) * start.unsqueeze(1) + t * end.unsqueeze(1)            # (pairs, steps, L)
+    images = system.decode(path_codes.flatten(0, 1))
+    _save_grid(image_grid(images.cpu(), rows=len(start)), path,
+               "decoded straight lines between the codes of two test images (a row per pair)")
+
+
+@torch.no_grad()
 def class_samples(system, features, data: DataSplits, path: Path, per_class: int = 10, seed: int = 0) -> None:
     """The paper's generation protocol: a full-covariance Gaussian fitted to the training codes of each class."""
     counts = {label: per_class for label in range(data.spec.num_classes) if (features.train_y == label).sum() >= 2}
@@ -165,7 +181,7 @@ def attribute_accuracies(metrics: dict, path: Path) -> None:
 
 
 def write_all(system, features, data: DataSplits, views: int, log_lines: list[dict], history: list[dict],
-              folder: Path, tsne_points: int, metrics: dict | None = None) -> list[Path]:
+              folder: Path, tsne_points: int, metrics: dict | None = None, interpolation_pairs: int = 0) -> list[Path]:
     folder.mkdir(parents=True, exist_ok=True)
     if metrics and "attribute_majority_mean" in metrics:
         attribute_accuracies(metrics, folder / "attributes.png")
@@ -174,6 +190,8 @@ def write_all(system, features, data: DataSplits, views: int, log_lines: list[di
         if features is not None:  # classes need labels
             class_samples(system, features, data, folder / "class_samples.png")
         prior_samples(system, views, folder / "prior_samples.png")
+        if interpolation_pairs:
+            interpolations(system, data, folder / "interpolations.png", interpolation_pairs)
         write_graphs(system, views, data.spec.image_shape, folder)  # model_graph.png, model_and_guide.png
     training_curves(log_lines, history, folder / "training_curves.png")
     if tsne_points > 0 and features is not None:

@@ -38,7 +38,7 @@ def _report(system, data, config: Config, paths: RunPaths, history: list[dict], 
     if make_figures and config.eval.figures:
         with clock("figures"):
             drawn = figures.write_all(system, features, data, config.model.views, read_log(paths.log), history,
-                                      paths.figures, config.eval.tsne_points, metrics)
+                                      paths.figures, config.eval.tsne_points, metrics, config.eval.interpolation_pairs)
     for tracker in open_trackers(config, paths.root):
         tracker.metrics(metrics, history[-1]["epoch"] if history else 0)
         tracker.figures(drawn, history[-1]["epoch"] if history else 0)

@@ -129,3 +129,24 @@ def test_an_adam_probe_still_improving_at_its_last_epoch_is_flagged():
     assert any("linear probe was still improving at its last epoch (1)" in w for w in metrics["warnings"])
     sklearn, _ = evaluate_representation(encode, data, dataclasses.replace(config, probe="sklearn"))
     assert sklearn["probe"] == "sklearn" and "linear_probe_C" in sklearn and "mlp_probe_alpha" in sklearn
+
+
+def test_kmeans_by_majority_label_finds_planted_clusters_and_scores_noise_near_chance():
+    from ppl_ssl.evaluation.representation import kmeans_scores, majority_label_accuracy
+
+    assert majority_label_accuracy(np.array([0, 0, 1, 1, 1]), np.array([5, 5, 5, 7, 7])) == pytest.approx(4 / 5)
+    assert majority_label_accuracy(np.array([0, 1, 0, 1]), np.array([0, 0, 1, 1])) == 0.5  # ties: either label, half right
+    clear = kmeans_scores(planted(signal=8.0), 4, runs=5)
+    assert clear["kmeans_accuracy"] > 0.95 and clear["kmeans_runs"] == 5 and clear["kmeans_accuracy_sd"] >= 0
+    noise = kmeans_scores(planted(signal=0.0), 4, runs=5)
+    assert noise["kmeans_accuracy"] < 0.4  # chance 0.25, a little above it by taking each cluster's majority
+
+
+def test_kmeans_and_interpolations_run_in_a_fit_when_asked(tmp_path):
+    import ppl_ssl
+    from tests.conftest import tiny_config
+
+    config = tiny_config("vae", "eval.kmeans_runs=3", "eval.interpolation_pairs=2", "eval.figures=true")
+    metrics = ppl_ssl.fit_and_evaluate(config, tmp_path / "run", progress=False)
+    assert 0.1 < metrics["kmeans_accuracy"] <= 1 and metrics["kmeans_runs"] == 3
+    assert (tmp_path / "run" / "figures" / "interpolations.png").is_file()

@@ -222,7 +222,29 @@ def evaluate_representation(encode, data: DataSplits, config: EvalConfig, seed: 
                 f"eval.probe_epochs or use eval.probe=sklearn")
     with stage("GMM"):
         metrics.update(_gmm_or_why_not(f, data, config, seed))
+    if config.kmeans_runs and len(f.train) >= data.spec.num_classes:
+        with stage("k-means"):
+            metrics.update(kmeans_scores(f, data.spec.num_classes, config.kmeans_runs, seed))
     return metrics, f
+
+
+def majority_label_accuracy(truth: np.ndarray, clusters: np.ndarray) -> float:
+    """Accuracy when each cluster is given the label most of its members have (Pythae's clustering score; several
+    clusters may take the same label, unlike `cluster_accuracy`'s one-to-one matching)."""
+    correct = sum(int(np.bincount(truth[clusters == c]).max()) for c in np.unique(clusters))
+    return correct / len(truth)
+
+
+def kmeans_scores(f: Features, n_clusters: int, runs: int, seed: int = 0) -> dict[str, float]:
+    """Pythae's Task 4: `runs` separate k-means fits (one initialisation each, k = the number of classes) on the
+    training representations, each scored by majority label on them; the mean and standard deviation over runs."""
+    from sklearn.cluster import KMeans
+
+    train = f.train.astype(np.float64)
+    scores = [majority_label_accuracy(f.train_y, KMeans(n_clusters, n_init=1, random_state=seed + run).fit_predict(train))
+              for run in range(runs)]
+    return {"kmeans_accuracy": float(np.mean(scores)), "kmeans_accuracy_sd": float(np.std(scores, ddof=1)) if runs > 1 else 0.0,
+            "kmeans_runs": runs}
 
 
 def _gmm_or_why_not(f: Features, data: DataSplits, config: EvalConfig, seed: int) -> dict:
