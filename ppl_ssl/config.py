@@ -131,6 +131,9 @@ class EvalConfig:
     probe_epochs: int = option(200, at_least(1))
     probe_lr: float = option(3e-4, positive())
     probe_batch_size: int = option(128, at_least(1))
+    # the Adam probes this many times from consecutive seeds, their mean accuracy reported with its standard deviation
+    # (`*_accuracy_sd`; Pythae's classification task: 20 runs)
+    probe_runs: int = option(1, at_least(1))
     gmm_n_init: int = option(10, at_least(1))
     # Pythae's clustering task: this many k-means fits on the training representations, scored by majority label
     kmeans_runs: int = option(0, positive(zero='off'))

@@ -1,6 +1,7 @@
 """Evaluation metrics on representations whose answer is known."""
 import numpy as np
 import pytest
+import torch
 
 from ppl_ssl.config import EvalConfig
 from ppl_ssl.evaluation import Features, cluster_accuracy, gmm_scores, knn_accuracy, part_scores, probe_accuracy
@@ -150,3 +151,18 @@ def test_kmeans_and_interpolations_run_in_a_fit_when_asked(tmp_path):
     metrics = ppl_ssl.fit_and_evaluate(config, tmp_path / "run", progress=False)
     assert 0.1 < metrics["kmeans_accuracy"] <= 1 and metrics["kmeans_runs"] == 3
     assert (tmp_path / "run" / "figures" / "interpolations.png").is_file()
+
+
+def test_repeated_probe_runs_report_their_mean_and_spread(monkeypatch):
+    from types import SimpleNamespace
+
+    import ppl_ssl.evaluation.representation as representation
+
+    f = planted(signal=1.0, seed=2)
+    data = SimpleNamespace(train_x=torch.zeros(1), spec=SimpleNamespace(num_classes=4))
+    config = EvalConfig(probe_epochs=3, probe_runs=4, gmm_n_init=1)
+    monkeypatch.setattr(representation, "extract_features", lambda encode, data: f)  # planted features, no encoder
+    metrics, _ = representation.evaluate_representation(None, data, config)
+    singles = [probe_accuracy(f, None, 3, config.probe_lr, config.probe_batch_size, seed)[0] for seed in range(4)]
+    assert metrics["linear_probe_accuracy"] == pytest.approx(np.mean(singles))
+    assert metrics["linear_probe_accuracy_sd"] == pytest.approx(np.std(singles, ddof=1)) and metrics["linear_probe_accuracy_sd"] > 0

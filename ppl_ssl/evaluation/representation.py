@@ -212,9 +212,15 @@ def evaluate_representation(encode, data: DataSplits, config: EvalConfig, seed: 
                 acc, strength = sklearn_probe_accuracy(f, hidden, seed)
                 metrics[f"{name}_accuracy"], metrics[f"{name}_{'C' if hidden is None else 'alpha'}"] = acc, strength
                 continue
-            acc, epoch = probe_accuracy(f, hidden, config.probe_epochs, config.probe_lr, config.probe_batch_size, seed,
-                                        probe_device)
+            runs = [probe_accuracy(f, hidden, config.probe_epochs, config.probe_lr, config.probe_batch_size, seed + run,
+                                   probe_device) for run in range(config.probe_runs)]
+        acc, epoch = runs[0]
         metrics[f"{name}_accuracy"], metrics[f"{name}_best_epoch"] = acc, epoch
+        if config.probe_runs > 1:  # Pythae's classification task: the mean over runs of the probe from other seeds
+            accuracies = [a for a, _ in runs]
+            metrics[f"{name}_accuracy"] = float(np.mean(accuracies))
+            metrics[f"{name}_accuracy_sd"] = float(np.std(accuracies, ddof=1))
+            epoch = max(e for _, e in runs)
         if epoch == config.probe_epochs:  # the best validation accuracy came at the last epoch: it may still be rising
             metrics[f"{name}_still_improving"] = True
             metrics.setdefault("warnings", []).append(
