@@ -57,3 +57,23 @@ def test_the_feature_network_is_trained_once_and_reloaded(digits_features):
     assert cached[0].stat().st_mtime_ns == stamp
     np.testing.assert_array_equal(again.embed(data.test_x[:20]), network.embed(data.test_x[:20]))
     assert again.test_accuracy == network.test_accuracy
+
+
+def test_the_inception_score_is_one_for_indistinguishable_images_and_the_class_count_for_confident_even_ones():
+    from ppl_ssl.evaluation.fid import FeatureNetwork
+
+    class Logits(torch.nn.Module):  # a classifier that reads the class off the first pixel: logit 30 for it
+        def forward(self, images):
+            return 30.0 * torch.nn.functional.one_hot(images[:, 0, 0, 0].long(), 4).float()
+
+    network = FeatureNetwork(Logits(), "toy", 1.0)
+    even = torch.arange(400).remainder(4).float().view(-1, 1, 1, 1).expand(-1, 1, 2, 2).contiguous()
+    score, spread = network.inception_score(even, splits=4)
+    assert score == pytest.approx(4.0, rel=1e-6) and spread == pytest.approx(0.0, abs=1e-6)
+    assert network.inception_score(torch.zeros(400, 1, 2, 2), splits=4)[0] == pytest.approx(1.0, rel=1e-6)
+
+
+def test_real_test_images_score_higher_than_noise(digits_features):
+    data, _, network = digits_features
+    noise = torch.randint(0, 256, data.test_x.shape, dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
+    assert network.inception_score(data.test_x, splits=2)[0] > 2 * network.inception_score(noise, splits=2)[0]

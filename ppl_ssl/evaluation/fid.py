@@ -85,6 +85,28 @@ class FeatureNetwork:
     def fid(self, images_a: torch.Tensor, images_b: torch.Tensor) -> float:
         return frechet_distance(*feature_statistics(self.embed(images_a)), *feature_statistics(self.embed(images_b)))
 
+    @torch.no_grad()
+    def class_probabilities(self, images: torch.Tensor, batch_size: int = 1000) -> np.ndarray:
+        """p(y | x) of the network's classifier for images (N, C, H, W): uint8 or floats in [0, 1]."""
+        self.net.eval()
+        device = next(self.net.parameters(), torch.empty(0)).device  # a network without parameters runs on the CPU
+        parts = [torch.softmax(self.net((as_float(chunk) if chunk.dtype == torch.uint8 else chunk).to(device)).double(), -1).cpu()
+                 for chunk in images.split(batch_size)]
+        return torch.cat(parts).numpy()
+
+    def inception_score(self, images: torch.Tensor, splits: int = 10) -> tuple[float, float]:
+        """exp(E_x KL(p(y | x) ‖ p(y))) with this network as the classifier (Salimans et al.'s score, on the project's
+        feature network rather than Inception: compare orderings, not values, with published scores), computed on
+        `splits` equal parts of the images as usual; their mean and standard deviation. 1 for images the classifier
+        cannot tell apart, the number of classes for confidently classified images spread evenly over them."""
+        probabilities = self.class_probabilities(images)
+        scores = []
+        for part in np.array_split(probabilities, splits):
+            marginal = part.mean(0, keepdims=True)
+            kl = (part * (np.log(part + 1e-12) - np.log(marginal + 1e-12))).sum(1)
+            scores.append(float(np.exp(kl.mean())))
+        return float(np.mean(scores)), float(np.std(scores))
+
 
 def train_feature_network(data: DataSplits, seed: int = 0, epochs: int = 3, batch_size: int = 256,
                           lr: float = 1e-3) -> FeatureNetwork:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ppl_ssl.data import DataSplits
+from ppl_ssl.data import DataSplits, as_float
 from ppl_ssl.evaluation.fid import FeatureNetwork
 from ppl_ssl.evaluation.representation import embed
 
@@ -51,6 +51,18 @@ def generation_scores(system, data: DataSplits, network: FeatureNetwork, samples
     class_samples = _decode(system, class_conditional_codes(codes, labels, per_class, seed))
     prior_samples = _decode(system, system.sample_prior(samples, 1)[:, 0])
     training = data.train_x[torch.randperm(len(data.train_x), generator=torch.Generator().manual_seed(seed))[:samples]].cpu()
-    return {f"{name}_class_conditional": network.fid(test, class_samples), f"{name}_prior": network.fid(test, prior_samples),
-            f"{name}_train_vs_test": network.fid(test, training), "fid_samples": samples,
-            "fid_feature_accuracy": network.test_accuracy}
+    scores = {f"{name}_class_conditional": network.fid(test, class_samples), f"{name}_prior": network.fid(test, prior_samples),
+              f"{name}_train_vs_test": network.fid(test, training), "fid_samples": samples,
+              "fid_feature_accuracy": network.test_accuracy}
+    # Pythae's Task 1 and 2 complements: FID of the test images' reconstructions, and the inception score (on this
+    # feature network) of the samples, with the test images' own score as the ceiling at this sample size
+    reconstructions = torch.cat([system.reconstruct(as_float(chunk).to(_device(system))).cpu() for chunk in test.split(1000)])
+    scores[f"{name}_reconstructions"] = network.fid(test, reconstructions)
+    is_name = "is_" + name.removeprefix("fid_")
+    for label, images in (("class_conditional", class_samples), ("prior", prior_samples), ("test", test)):
+        scores[f"{is_name}_{label}"], scores[f"{is_name}_{label}_sd"] = network.inception_score(images)
+    return scores
+
+
+def _device(system) -> torch.device:
+    return next(system.parameters()).device

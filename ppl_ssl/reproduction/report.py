@@ -14,12 +14,14 @@ from ppl_ssl.reproduction.paper import PaperValue, paper_tables, paper_value
 from ppl_ssl.reproduction.runner import RunResult
 from ppl_ssl.reproduction.suites import Suite
 
-FID_KEYS = ("fid_class_conditional", "fid_prior")  # stored under the feature network's name: fid_<dataset>_...
+# scores on the offline feature network, stored under its name: fid_<dataset>_..., is_<dataset>_...
+FID_KEYS = ("fid_class_conditional", "fid_prior", "fid_reconstructions", "is_class_conditional", "is_prior", "is_test")
 
 
 def metric_value(metrics: dict, key: str, dataset: str) -> float | None:
     if key in FID_KEYS:
-        key = f"fid_{dataset.replace('-', '_')}{key[3:]}"
+        prefix, rest = key.split("_", 1)
+        key = f"{prefix}_{dataset.replace('-', '_')}_{rest}"
     value = metrics.get(key)
     return None if value is None else float(value)
 
