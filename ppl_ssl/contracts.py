@@ -137,6 +137,8 @@ class Guide(Component, nn.Module):
 class Prior(Component, nn.Module):
     """p(z^1..z^J) of one image's J views (`model.prior.kind`): forward(J) -> a distribution of event shape (J, L)."""
 
+    shares_the_encoder: ClassVar[bool] = False  # it holds the guide's encoder (a VampPrior): model and guide share it
+
     @abstractmethod
     def forward(self, views: int): ...
 

@@ -27,6 +27,7 @@ from pyro.poutine.messenger import Messenger
 from pyro.poutine.util import site_is_subsample
 
 from ppl_ssl.contracts import BuildContext, Objective
+from ppl_ssl.errors import ConfigError
 from ppl_ssl.options import at_least, between, option, positive
 from ppl_ssl.registry import OBJECTIVES
 
@@ -267,6 +268,62 @@ class MIWAE(IWAE):
 
     def bound(self, log_weight: torch.Tensor) -> torch.Tensor:
         return miwae_bound(log_weight, self.groups)
+
+
+@dataclass
+class PIWAEOptions:
+    groups: int = option(4, at_least(1, "M groups of K samples: the guide's MIWAE bound"))
+    particles: int = option(5, at_least(1, "K importance samples in each group; the model's IWAE bound takes all M·K"))
+
+
+@OBJECTIVES.register("piwae", PIWAEOptions,
+                     summary="the model ascends the IWAE bound of M·K samples, the guide the MIWAE bound of M groups of K (PIWAE)")
+class PIWAE(IWAE):
+    """Rainforth et al.'s PIWAE: one set of M·K importance samples per datum; the model's parameters follow the
+    gradient of the IWAE bound on all of them, the guide's that of the MIWAE bound (M groups of K), whose gradient
+    signal for the guide does not vanish as K grows. One backward pass gives each its own gradient: the loss is the
+    IWAE bound's value plus a surrogate, linear in the parameters, whose gradient is the routed one. The parameters
+    of model and guide must be disjoint (a VampPrior shares the encoder) and the gradients are taken inside the
+    loss, so one process only."""
+
+    @classmethod
+    def build(cls, options: PIWAEOptions, context: BuildContext | None = None) -> "PIWAE":
+        return cls(options.groups, options.particles)
+
+    @classmethod
+    def check_config(cls, config) -> None:
+        from ppl_ssl.registry import PRIORS
+
+        if PRIORS[config.model.prior.kind].component.shares_the_encoder:
+            raise ConfigError(f"objective.kind = 'piwae' routes the model's and the guide's gradients apart, but "
+                              f"model.prior.kind = '{config.model.prior.kind}' shares the guide's encoder; use "
+                              "objective.kind=miwae or another prior")
+
+    def __init__(self, groups: int = 4, particles: int = 5):
+        super().__init__(num_particles=groups * particles)
+        self.groups = groups
+
+    def differentiable_loss(self, model, guide, *args, **kwargs):
+        model_parameters = [p for p in model.parameters() if p.requires_grad]
+        guide_parameters = [p for p in guide.parameters() if p.requires_grad]
+        if {id(p) for p in model_parameters} & {id(p) for p in guide_parameters}:
+            raise ConfigError("objective.kind = 'piwae' routes the model's and the guide's gradients apart, but they "
+                              "share parameters (a VampPrior's encoder); use objective.kind=miwae")
+        sample = importance_sample(model, guide, *args, num_particles=self.num_particles, **kwargs)
+        iwae, miwae = iwae_bound(sample.log_weight).sum(), miwae_bound(sample.log_weight, self.groups).sum()
+        surrogate = iwae.new_zeros(())
+        if iwae.requires_grad:  # a loss to descend; where no gradient is taken (the validation loss), its value alone
+            model_grads = torch.autograd.grad(iwae, model_parameters, retain_graph=True, allow_unused=True)
+            guide_grads = torch.autograd.grad(miwae, guide_parameters, allow_unused=True)
+            surrogate = sum((p * g.detach()).sum() for p, g in zip(model_parameters + guide_parameters,
+                                                                   model_grads + guide_grads) if g is not None)
+        mean_over_particles = lambda t: t.detach().mean(0).sum()  # noqa: E731
+        terms = {"reconstruction": mean_over_particles(sample.log_likelihood),
+                 "log_prior": mean_over_particles(sample.log_prior), "entropy": -mean_over_particles(sample.log_q)}
+        terms["elbo"] = terms["reconstruction"] + terms["log_prior"] + terms["entropy"]
+        terms["iwae"], terms["miwae"], terms["loss"] = iwae.detach(), miwae.detach(), -iwae.detach()
+        self.last_terms = terms
+        return -iwae.detach() - (surrogate - surrogate.detach())  # the IWAE bound's value, the routed gradients
 
 
 @dataclass

@@ -114,6 +114,8 @@ class VampOptions:
 class VampPrior(ContentPrior):
     """p(z) = (1/K) Σ_k q(z | u_k), the encoder's Gaussian at K learnable pseudo-images u_k (shared encoder)."""
 
+    shares_the_encoder = True
+
     def __init__(self, options: VampOptions, context: BuildContext):
         super().__init__(options.sigma2)
         self.encoder = context.encoder  # shared with the guide: the prior moves with the posterior
