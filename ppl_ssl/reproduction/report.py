@@ -116,8 +116,9 @@ def markdown(suite: Suite, budget: Budget, dataset: str, results: list[RunResult
     lines = [f"## {suite.name}: {suite.summary}", "", markdown_table(header, table_rows), "",
              f"{dataset}; {budget.describe()} Seeds {', '.join(map(str, seeds))}; precision {', '.join(precisions)}; "
              f"{len(results)} runs, {seconds / 60:.1f} min of training and evaluation (sum over runs)."
-             + (f" Every run of the suite also sets (its paper's protocol, over the budget's settings): "
-                f"{', '.join(f'`{a}`' for a in suite.shared)}." if suite.shared else ""),
+             + (f" Every run of the suite also sets, over the budget's settings above where they overlap (its paper's "
+                f"protocol, and its own epochs and data at this budget): {', '.join(f'`{a}`' for a in suite.shared)}."
+                if suite.shared else ""),
              ("Cells: mean ± standard deviation over seeds, as the paper prints them; " if suite.spread == "sd" else
               "Cells: mean ± standard error over seeds; ") + "accuracies, NMI and ARI in %. Paper columns: "
              + (", ".join(tables) if tables else "none for this suite") + " (see ppl_ssl/reproduction/paper_results.toml); "
