@@ -182,6 +182,16 @@ def importance_sample(model, guide, *args, num_particles: int, **kwargs) -> Impo
     return ImportanceSample(log_likelihood, log_prior, log_q)
 
 
+def elbo_terms(sample: ImportanceSample) -> dict[str, torch.Tensor]:
+    """The ELBO and its terms (reconstruction, log prior, entropy) of importance samples, averaged over particles
+    and summed over the batch, detached: what the importance-weighted objectives log beside their bound."""
+    mean_over_particles = lambda t: t.detach().mean(0).sum()  # noqa: E731
+    terms = {"reconstruction": mean_over_particles(sample.log_likelihood),
+             "log_prior": mean_over_particles(sample.log_prior), "entropy": -mean_over_particles(sample.log_q)}
+    terms["elbo"] = terms["reconstruction"] + terms["log_prior"] + terms["entropy"]
+    return terms
+
+
 def iwae_bound(log_weight: torch.Tensor) -> torch.Tensor:
     """log (1/K) Σ_k w_k per datum, from log-weights (K, N)."""
     return log_weight.logsumexp(0) - math.log(log_weight.shape[0])
@@ -228,10 +238,7 @@ class IWAE(ELBO, Objective):
     def differentiable_loss(self, model, guide, *args, **kwargs):
         sample = importance_sample(model, guide, *args, num_particles=self.num_particles, **kwargs)
         bound = self.bound(sample.log_weight).sum()
-        mean_over_particles = lambda t: t.detach().mean(0).sum()  # noqa: E731
-        terms = {"reconstruction": mean_over_particles(sample.log_likelihood),
-                 "log_prior": mean_over_particles(sample.log_prior), "entropy": -mean_over_particles(sample.log_q)}
-        terms["elbo"] = terms["reconstruction"] + terms["log_prior"] + terms["entropy"]
+        terms = elbo_terms(sample)
         terms["iwae"], terms["loss"] = bound.detach(), -bound.detach()
         self.last_terms = terms
         return -bound
@@ -317,10 +324,7 @@ class PIWAE(IWAE):
             guide_grads = torch.autograd.grad(miwae, guide_parameters, allow_unused=True)
             surrogate = sum((p * g.detach()).sum() for p, g in zip(model_parameters + guide_parameters,
                                                                    model_grads + guide_grads) if g is not None)
-        mean_over_particles = lambda t: t.detach().mean(0).sum()  # noqa: E731
-        terms = {"reconstruction": mean_over_particles(sample.log_likelihood),
-                 "log_prior": mean_over_particles(sample.log_prior), "entropy": -mean_over_particles(sample.log_q)}
-        terms["elbo"] = terms["reconstruction"] + terms["log_prior"] + terms["entropy"]
+        terms = elbo_terms(sample)
         terms["iwae"], terms["miwae"], terms["loss"] = iwae.detach(), miwae.detach(), -iwae.detach()
         self.last_terms = terms
         return -iwae.detach() - (surrogate - surrogate.detach())  # the IWAE bound's value, the routed gradients
