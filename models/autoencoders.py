@@ -26,7 +26,8 @@ import torch
 from torch import nn
 
 from ppl_ssl.contracts import BuildContext
-from ppl_ssl.divergences import mmd, pythae_kernel
+from ppl_ssl.divergences import mmd_to_prior, pythae_kernel
+from ppl_ssl.factors import objective_factor
 from ppl_ssl.models.ssl import SSLModel
 from ppl_ssl.options import list_of, non_negative, one_of, option, positive
 from ppl_ssl.registry import MODELS
@@ -64,10 +65,10 @@ def rae_model(views: torch.Tensor, decoder: nn.Module, likelihood: nn.Module, la
         raw = decoder(z)
         pyro.sample("x", likelihood(raw).to_event(1), obs=views)
     if decoder_weight_penalty:
-        squared = sum(p.pow(2).sum() for p in decoder.parameters())
-        pyro.factor("decoder_weights", -decoder_weight_penalty / 2 * n * squared)
+        objective_factor("decoder_weights",
+                         lambda: -decoder_weight_penalty / 2 * n * sum(p.pow(2).sum() for p in decoder.parameters()))
     if gradient_penalty_weight:
-        pyro.factor("gradient_penalty", -gradient_penalty_weight * gradient_penalty(z, raw))
+        objective_factor("gradient_penalty", lambda: -gradient_penalty_weight * gradient_penalty(z, raw))
     return z
 
 
@@ -79,8 +80,7 @@ def wae_model(views: torch.Tensor, decoder: nn.Module, prior: nn.Module, likelih
     with pyro.plate("images", n):
         z = pyro.sample("z", unpenalised_code(views, latent_dim))
         pyro.sample("x", likelihood(decoder(z)).to_event(1), obs=views)
-    prior_draws = prior(j).sample((n,))  # Monte Carlo draws for the estimate, not a latent variable of the model
-    pyro.factor("mmd", -mmd_weight * n * mmd(z.flatten(0, -2), prior_draws.flatten(0, -2), kernel))
+    objective_factor("mmd", lambda: -mmd_weight * n * mmd_to_prior(z, prior(j), kernel))
     return z
 
 

@@ -20,6 +20,7 @@ from torch import nn
 from ppl_ssl.contracts import BuildContext
 from ppl_ssl.divergences import decomposed_kl
 from ppl_ssl.errors import ConfigError
+from ppl_ssl.factors import objective_factor
 from ppl_ssl.models.ssl import SSLModel
 from ppl_ssl.options import non_negative, option
 from ppl_ssl.registry import MODELS
@@ -32,11 +33,14 @@ def beta_tc_vae_model(views: torch.Tensor, decoder: nn.Module, prior: nn.Module,
     with pyro.plate("images", n):
         z = pyro.sample("z", prior(j))                                    # (N, 1, L)
         pyro.sample("x", likelihood(decoder(z)).to_event(1), obs=views)
-    loc, scale = (part.float() for part in encoder(views.flatten(0, 1)))
-    parts = decomposed_kl(z.reshape(loc.shape), loc, scale)
-    reweighting = ((alpha - 1) * parts["mutual_information"] + (beta - 1) * parts["total_correlation"]
-                   + (gamma - 1) * parts["dimension_wise_kl"])
-    pyro.factor("kl_reweighting", -reweighting.sum())
+
+    def reweighting() -> torch.Tensor:  # −(α − 1)·MI − (β − 1)·TC − (γ − 1)·dimension-wise KL, by minibatch sampling
+        loc, scale = (part.float() for part in encoder(views.flatten(0, 1)))
+        parts = decomposed_kl(z.reshape(loc.shape), loc, scale)
+        return -((alpha - 1) * parts["mutual_information"] + (beta - 1) * parts["total_correlation"]
+                 + (gamma - 1) * parts["dimension_wise_kl"]).sum()
+
+    objective_factor("kl_reweighting", reweighting)
     return z
 
 

@@ -28,6 +28,7 @@ from torch.distributions import Normal, kl_divergence
 
 from ppl_ssl.contracts import BuildContext
 from ppl_ssl.errors import ConfigError
+from ppl_ssl.factors import objective_factor
 from ppl_ssl.models.ssl import SSLModel
 from ppl_ssl.options import non_negative, option
 from ppl_ssl.registry import MODELS
@@ -50,7 +51,7 @@ def consistency_crvae_model(views: torch.Tensor, decoder: nn.Module, prior: nn.M
         z = pyro.sample("z", prior(j))                                    # (N, J, L): N(0, I) per view
         pyro.sample("x", likelihood(decoder(z)).to_event(1), obs=views)   # p(x | z^1) Π_j p(t_j(x) | z^j)
         if j > 1:
-            pyro.factor("consistency", -weight * consistency_kl(views, encoder))
+            objective_factor("consistency", lambda: -weight * consistency_kl(views, encoder))
     return z
 
 

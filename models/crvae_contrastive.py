@@ -21,6 +21,7 @@ from ppl_ssl.options import at_least, between, non_negative, one_of, option, pos
 from ppl_ssl.contrastive import MomentumContrast
 from ppl_ssl.contracts import BuildContext
 from ppl_ssl.errors import ConfigError
+from ppl_ssl.factors import objective_factor
 from ppl_ssl.models.ssl import SSLModel
 from ppl_ssl.registry import MODELS
 
@@ -33,7 +34,7 @@ def contrastive_crvae_model(views: torch.Tensor, decoder: nn.Module, prior: nn.M
         z = pyro.sample("z", prior(j))                                    # (N, J, L): N(0, I) per view
         pyro.sample("x", likelihood(decoder(z)).to_event(1), obs=views)   # Π_j p(x^j | z^j)
         if j > 1:
-            pyro.factor("contrast", -gamma * contrast(z[..., 0, :], views))
+            objective_factor("contrast", lambda: -gamma * contrast(z[..., 0, :], views))
     return z
 
 

@@ -25,7 +25,8 @@ from torch import nn
 
 from ppl_ssl.options import at_least, list_of, non_negative, one_of, option, positive
 from ppl_ssl.contracts import BuildContext
-from ppl_ssl.divergences import MutualInformationCritic, mmd, pythae_kernel, rbf_kernel
+from ppl_ssl.divergences import MutualInformationCritic, mmd_to_prior, pythae_kernel, rbf_kernel
+from ppl_ssl.factors import objective_factor
 from ppl_ssl.models.ssl import SSLModel
 from ppl_ssl.registry import MODELS
 
@@ -37,8 +38,7 @@ def infovae_model(views: torch.Tensor, decoder: nn.Module, prior: nn.Module, lik
     with pyro.plate("images", n):
         z = pyro.sample("z", prior(j))                                    # (N, J, L)
         pyro.sample("x", likelihood(decoder(z)).to_event(1), obs=views)
-    prior_draws = prior(j).sample((n,))  # Monte Carlo draws for the estimate, not a latent variable of the model
-    pyro.factor("mmd", -mmd_weight * n * mmd(z.flatten(0, -2), prior_draws.flatten(0, -2), kernel))
+    objective_factor("mmd", lambda: -mmd_weight * n * mmd_to_prior(z, prior(j), kernel))
     return z
 
 
@@ -48,7 +48,7 @@ def infomax_model(views: torch.Tensor, decoder: nn.Module, prior: nn.Module, lik
     with pyro.plate("images", n):
         z = pyro.sample("z", prior(j))
         pyro.sample("x", likelihood(decoder(z)).to_event(1), obs=views)
-    pyro.factor("infomax", mi_weight * n * critic(views.flatten(0, 1), z.flatten(0, -2)))
+    objective_factor("infomax", lambda: mi_weight * n * critic(views.flatten(0, 1), z.flatten(0, -2)))
     return z
 
 

@@ -51,6 +51,13 @@ def mmd(x: torch.Tensor, y: torch.Tensor, kernel) -> torch.Tensor:
     return within_x + within_y - 2 * kernel(x, y).mean()
 
 
+def mmd_to_prior(z: torch.Tensor, prior, kernel) -> torch.Tensor:
+    """`mmd` between the codes z (N, ..., L) of a batch and N draws of the prior distribution (Monte Carlo draws
+    for the estimate, not a latent variable of the model): InfoVAE's and WAE's penalty."""
+    draws = prior.sample((len(z),))
+    return mmd(z.flatten(0, -2), draws.flatten(0, -2), kernel)
+
+
 def mmd_rbf(x: torch.Tensor, y: torch.Tensor, bandwidth: float) -> torch.Tensor:
     """`mmd` under the Gaussian kernel of this bandwidth."""
     return mmd(x, y, rbf_kernel(bandwidth))

@@ -28,6 +28,7 @@ from pyro.poutine.util import site_is_subsample
 
 from ppl_ssl.contracts import BuildContext, Objective
 from ppl_ssl.errors import ConfigError
+from ppl_ssl.factors import density_only
 from ppl_ssl.options import at_least, between, option, positive
 from ppl_ssl.registry import OBJECTIVES
 
@@ -150,7 +151,13 @@ class ImportanceSample:
         return self.log_likelihood + self.log_prior - self.log_q
 
 
-def _per_datum(site: dict, particles: int, data: int) -> torch.Tensor:
+def is_density_site(site: dict) -> bool:
+    """A sample site that is part of the program's density: not a plate's subsample, not a `pyro.factor` (an
+    objective's term, e.g. CR-VAE's contrast or InfoVAE's MMD, which is no part of p(x, z))."""
+    return site["type"] == "sample" and not site_is_subsample(site) and not site["infer"].get("is_auxiliary", False)
+
+
+def per_datum_log_prob(site: dict, particles: int, data: int) -> torch.Tensor:
     log_p = site["fn"].log_prob(site["value"])
     if log_p.dim() < 2 or log_p.shape[:2] != (particles, data):
         raise ValueError(f"sample site '{site['name']}' has log_prob shape {tuple(log_p.shape)}, not (particles={particles}, "
@@ -162,23 +169,24 @@ def importance_sample(model, guide, *args, num_particles: int, **kwargs) -> Impo
     """Run guide and model once with `num_particles` vectorised particles; per-datum log-densities, each (K, N).
 
     The programs must place each datum in a plate at dim -1 (size N = the first dim of their first argument);
-    a particle plate goes at dim -2. β and other scales are ignored: these are the model's true densities.
+    a particle plate goes at dim -2. β and other scales are ignored, and objective terms (`pyro.factor`) are left
+    out: these are the model's true densities.
     """
     data = len(args[0])
-    with pyro.plate("importance_particles", num_particles, dim=DATA_PLATE_DIM - 1):
+    with density_only(), pyro.plate("importance_particles", num_particles, dim=DATA_PLATE_DIM - 1):
         guide_trace = poutine.trace(guide).get_trace(*args, **kwargs)
         model_trace = poutine.trace(poutine.replay(model, trace=guide_trace)).get_trace(*args, **kwargs)
     zero = torch.zeros(num_particles, data, device=args[0].device)
     log_likelihood, log_prior, log_q = zero, zero, zero
     for site in model_trace.nodes.values():
-        if site["type"] == "sample" and not site_is_subsample(site):
+        if is_density_site(site):
             if site["is_observed"]:
-                log_likelihood = log_likelihood + _per_datum(site, num_particles, data)
+                log_likelihood = log_likelihood + per_datum_log_prob(site, num_particles, data)
             else:
-                log_prior = log_prior + _per_datum(site, num_particles, data)
+                log_prior = log_prior + per_datum_log_prob(site, num_particles, data)
     for site in guide_trace.nodes.values():
-        if site["type"] == "sample" and not site_is_subsample(site):
-            log_q = log_q + _per_datum(site, num_particles, data)
+        if is_density_site(site):
+            log_q = log_q + per_datum_log_prob(site, num_particles, data)
     return ImportanceSample(log_likelihood, log_prior, log_q)
 
 

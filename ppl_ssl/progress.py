@@ -32,6 +32,12 @@ def say(message: str) -> None:
 
 def reading_bar(items: Iterable[Item], description: str) -> Iterable[Item]:
     """`items` with a bar on a terminal; `items` as they are when piped or silenced."""
+    return progress_bar(items, description)
+
+
+def progress_bar(items: Iterable[Item], description: str) -> Iterable[Item]:
+    """`items` with a bar on a terminal (reading files, the steps of a long estimate); as they are when piped or
+    silenced."""
     if _silenced.get():
         return items
     from tqdm.auto import tqdm

@@ -148,3 +148,19 @@ def test_piwae_gives_the_model_the_iwae_gradient_and_the_guide_the_miwae_gradien
     log_w = importance_sample(system.model, system.guide, views, num_particles=6).log_weight
     iwae_guide = torch.autograd.grad(iwae_bound(log_w).sum(), guide_parameters)
     assert not all(torch.allclose(-a, b, atol=1e-5) for a, b in zip(iwae_guide, routed[len(model_parameters):]))
+
+
+def test_objective_terms_stay_out_of_the_importance_weights():
+    """CR-VAE's contrastive term is what it optimises, no part of p(x, z): the weights do not depend on γ."""
+    from ppl_ssl.data import as_float
+    from ppl_ssl.system import build_system
+    from tests.conftest import tiny_config
+
+    views = as_float((torch.rand(6, 2, 1, 8, 8) * 255).to(torch.uint8))
+    weights = []
+    for gamma in (0.0, 5.0):
+        torch.manual_seed(0)
+        system = build_system(tiny_config("crvae-contrastive", f"model.program.gamma={gamma}"), (1, 8, 8))
+        pyro.set_rng_seed(1)
+        weights.append(importance_sample(system.model, system.guide, views, num_particles=3).log_weight)
+    assert torch.equal(weights[0], weights[1])
