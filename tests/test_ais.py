@@ -175,3 +175,31 @@ def test_bdmc_refuses_a_model_with_several_observed_sites():
     views = as_float((torch.rand(4, 1, 8, 8) * 255).to(torch.uint8)).unsqueeze(1)
     with pytest.raises(ConfigError, match=r"observes 2 sites \(y1, x\).*--bdmc-images 0"):
         bdmc(system.model, system.guide, views, 4, AISSettings(steps=2))
+
+
+def test_iw_curve_averages_the_bounds_of_disjoint_groups():
+    from ppl_ssl.evaluation.tightness import iw_curve
+
+    log_w = torch.randn(3, 12, dtype=torch.float64)
+    curve = iw_curve(log_w, (1, 4, 12))
+    assert torch.allclose(curve[1], log_w.mean(-1))  # K = 1: the ELBO's Monte Carlo estimate
+    groups = torch.stack([log_w[:, i : i + 4].logsumexp(-1) - math.log(4) for i in (0, 4, 8)])
+    assert torch.allclose(curve[4], groups.mean(0))
+    assert torch.allclose(curve[12], log_w.logsumexp(-1) - math.log(12))
+
+
+def test_the_tightness_report_holds_every_estimate_and_its_compute():
+    from ppl_ssl.evaluation.tightness import TightnessProtocol, estimate_tightness
+    from ppl_ssl.system import build_system
+    from tests.conftest import tiny_config
+
+    system = build_system(tiny_config("vae"), (1, 8, 8))
+    images = (torch.rand(12, 1, 8, 8) * 255).to(torch.uint8)
+    protocol = TightnessProtocol(images=10, iw_samples=(1, 4), ais_steps=(3, 6), long_steps=12, long_images=4, bdmc_images=4)
+    result = estimate_tightness(system, images, protocol, seed=0)
+    summary, rows = result["summary"], result["curve"]
+    assert [(r["estimator"], r["size"]) for r in rows] == [("IW", 1), ("IW", 4), ("AIS", 3), ("AIS", 6), ("AIS", 12)]
+    assert summary["likelihood_images"] == 10 and summary["likelihood_long_images"] == 4
+    assert summary["iw_nll"] <= summary["iw_nll_elbo"]  # on the same draws: log-mean-exp ≥ mean in every group
+    assert summary["bdmc_upper"] - summary["bdmc_lower"] == pytest.approx(summary["bdmc_gap"])
+    assert rows[-1]["images"] == 4 and rows[-1]["evaluations"] > rows[-2]["evaluations"]

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 from ppl_ssl import components  # noqa: F401  (the registries, filled)
 from ppl_ssl.errors import ConfigError
+from ppl_ssl.evaluation.tightness import TightnessProtocol
 from ppl_ssl.registry import METHODS
 
 
@@ -42,6 +43,7 @@ class Budget:
     nll_images: int = 1000
     figures: bool = True
     ablation_epochs: int = 0                                      # epochs of every run of an ablation sweep; 0: as above
+    likelihood: TightnessProtocol = TightnessProtocol()           # the likelihood suite's estimates
 
     def epochs(self, method_kind: str, suite_kind: str = "table") -> int:
         if not METHODS[method_kind].component.learns:
@@ -105,7 +107,9 @@ BUDGETS = {
         "smoke", "Checks the whole path in seconds per run; its numbers mean nothing. Two epochs, so that a schedule "
         "with a warm-up epoch (the long suite's) has one to decay over.", 2, 2, train_subset=512, seeds=1,
         eval={"probe_epochs": 2, "gmm_n_init": 1, "tsne_points": 0, "diagnostics_points": 200},
-        fid_samples=300, feature_net_epochs=1, nll_samples=4, nll_images=50, figures=False),
+        fid_samples=300, feature_net_epochs=1, nll_samples=4, nll_images=50, figures=False,
+        likelihood=TightnessProtocol(images=20, iw_samples=(1, 10), ais_steps=(3, 6), long_steps=12, long_images=5,
+                                     bdmc_images=5)),
 }
 
 

@@ -139,6 +139,12 @@ def markdown(suite: Suite, budget: Budget, dataset: str, results: list[RunResult
                      "ppl_ssl/evaluation/fid.py), between the samples and as many test images; training images score "
                      f"{_cell(floor, 2)} (the floor at this sample size). Not Inception's: compare orderings with the paper's "
                      "FID, not values.")
+    if suite.kind == "likelihood":
+        lines.append(f"Estimates per image, in nats: {budget.likelihood.describe()}; AIS from the guide with HMC "
+                     "(ppl_ssl/evaluation/ais.py: 2 leapfrog steps, step sizes from a pilot run toward acceptance 0.8), "
+                     "1 chain per image. The BDMC gap is the upper minus the lower bound on simulated images (none for "
+                     "a model with several observed sites). Each run's likelihood.json holds every K and T with its "
+                     "seconds per image.")
     for caption, path in figures:
         lines += ["", f"{caption}:", "", f"![{caption}]({path})"]
     return "\n".join(lines) + "\n"
@@ -209,5 +215,29 @@ def curve_figure(suite: Suite, results: list[RunResult], folder: Path, dataset: 
     axes[0][0].legend(fontsize=6)
     fig.tight_layout()
     path = folder / f"{suite.name}-curves.png"
+    save_figure(fig, path)
+    return path
+
+
+def likelihood_figure(suite: Suite, results: list[RunResult], folder: Path) -> Path:
+    """Test NLL against compute (seconds per image, log scale) of the IW and AIS estimates, a panel per model (its
+    first seed), all on the same first test images (the long AIS run's), from each run's likelihood.json."""
+    first = {r.spec.model: r.folder for r in reversed(results)}
+    fig, axes = plt.subplots(1, len(first), figsize=(3.4 * len(first), 3.2), squeeze=False)
+    for (model, run_folder), ax in zip(first.items(), axes[0]):
+        rows = json.loads((run_folder / "likelihood.json").read_text())["curve"]
+        for estimator, marker in (("IW", "o"), ("AIS", "s")):
+            points = sorted((r["seconds_per_image"], r["nll_first_long_images"], r["size"]) for r in rows
+                            if r["estimator"] == estimator)
+            ax.plot([p[0] for p in points], [p[1] for p in points], marker=marker, markersize=3, linewidth=1.2,
+                    label=f"{estimator} ({'K' if estimator == 'IW' else 'T'} = {', '.join(str(p[2]) for p in points)})")
+        ax.set_xscale("log")
+        ax.set_title(model, fontsize=9)
+        ax.set_xlabel("seconds per image")
+        ax.legend(fontsize=6)
+    images = json.loads((next(iter(first.values())) / "metrics.json").read_text()).get("likelihood_long_images")
+    axes[0][0].set_ylabel(f"test NLL (nats), first {images} test images")
+    fig.tight_layout()
+    path = folder / f"{suite.name}-nll-compute.png"
     save_figure(fig, path)
     return path

@@ -12,6 +12,7 @@ from pathlib import Path
 from ppl_ssl.config import build_config
 from ppl_ssl.evaluation.fid import cached_feature_network
 from ppl_ssl.evaluation.generation import generation_scores
+from ppl_ssl.evaluation.tightness import estimate_tightness
 from ppl_ssl.pipeline import evaluate_run
 from ppl_ssl.progress import say
 from ppl_ssl.reporting import ensure_run
@@ -53,6 +54,8 @@ def run_suite(suite: Suite, budget: Budget, dataset: str, seeds: list[int], out:
             add_generation_scores(folder, budget, out, device)
         elif suite.kind == "selfvae":
             add_bits_per_dim(folder, budget, device)
+        elif suite.kind == "likelihood":
+            add_likelihood_estimates(folder, budget, device, progress)
         results.append(RunResult(spec, folder, json.loads((folder / "metrics.json").read_text())))
     return results
 
@@ -81,3 +84,18 @@ def add_bits_per_dim(folder: Path, budget: Budget, device: str) -> None:
         return
     evaluate_run(folder, device=device, make_figures=False, nll_samples=budget.nll_samples, nll_images=budget.nll_images,
                  representation=False)
+
+
+def add_likelihood_estimates(folder: Path, budget: Budget, device: str, progress: bool = False) -> None:
+    """IW, AIS and BDMC estimates of the budget's protocol: RUN/likelihood.json (with the NLL-against-compute rows)
+    and the summary merged into metrics.json (once per protocol)."""
+    metrics_path = folder / "metrics.json"
+    metrics = json.loads(metrics_path.read_text())
+    if metrics.get("likelihood_protocol") == budget.likelihood.describe():
+        return
+    run = load_run(folder, device=device)
+    data = load_data_for(run.config, run.device)
+    result = estimate_tightness(run.system, data.test_x, budget.likelihood, seed=run.config.train.seed, progress=progress)
+    atomic_write_json(folder / "likelihood.json", result)
+    atomic_write_json(metrics_path, {**metrics, **result["summary"]})
+    say(f"{folder.name}: AIS NLL {result['summary']['ais_nll']:.2f}, IW NLL {result['summary']['iw_nll']:.2f}")

@@ -14,6 +14,7 @@ TABLE1_MODELS = ("random", "vae", "beta-vae", "crvae-consistency", "simvae", "mo
 GENERATIVE_MODELS = ("vae", "beta-vae", "crvae-consistency", "simvae")
 SELFVAE_MODELS = ("vae-logistic", "selfvae-downscale", "selfvae-sketch", "selfvae-hier")
 CRVAE_MODELS = ("vae", "infovae", "infomax-vae", "crvae-contrastive")
+LIKELIHOOD_MODELS = ("vae", "beta-vae", "iwae", "vamp", "vae-iaf", "simvae")
 LONG_MODELS = ("simvae", "vae", "crvae-consistency")  # in this order: SimVAE first, the others where time allows
 
 # (metrics.json key, column label, scale to the paper's unit)
@@ -48,7 +49,7 @@ class RunSpec:
 class Suite:
     name: str
     summary: str
-    kind: str                                  # "table" | "ablation" | "generation" | "selfvae"
+    kind: str                                  # "table" | "ablation" | "generation" | "selfvae" | "likelihood"
     runs: tuple[tuple[str, str, float | None, tuple[str, ...]], ...]  # (model, setting, value, assignments) per seed
     metrics: tuple[tuple[str, str, float], ...]
     paper_tables: tuple[str, ...] = ()
@@ -172,6 +173,15 @@ SUITES: dict[str, Suite] = {suite.name: suite for suite in [
           tuple(CONTENT), ("simvae-table1", "simvae-table5", "simvae-table6"), seeds=1,
           shared=("train.track_every=2", "schedule.kind='warmup_cosine'", "schedule.warmup_epochs=1"), folder_tag="wc",
           curves=True),
+    Suite("likelihood", "How tight the test NLL is: the importance-weighted estimate at growing K, AIS with HMC at "
+          "growing T (per image, in nats; lower is tighter, both are stochastic upper bounds on the NLL) and the BDMC "
+          "sandwich on images simulated from each model", "likelihood", tuple((m, "", None, ()) for m in LIKELIHOOD_MODELS),
+          (("iw_nll_elbo", "−ELBO (IW, K = 1)", 1), ("iw_nll", "IW, largest K", 1), ("ais_nll_short", "AIS, smallest T", 1),
+           ("ais_nll", "AIS, largest T", 1), ("iw_nll_long_images", "IW, largest K (long-run images)", 1),
+           ("ais_nll_long_images", "AIS, largest T (long-run images)", 1), ("ais_nll_long", "AIS, long run", 1),
+           ("bdmc_gap", "BDMC gap", 1), ("ais_seconds", "AIS s (largest T)", 1)), (),
+          lower_is_better=("iw_nll_elbo", "iw_nll", "ais_nll_short", "ais_nll", "iw_nll_long_images",
+                           "ais_nll_long_images", "ais_nll_long", "bdmc_gap", "ais_seconds"), seeds=1),
     Suite("selfvae", "selfVAE paper Table 1 shape: test bits/dim (importance-weighted) and kNN accuracy of the VAE and "
           "the selfVAEs with the same nets, discretised-logistic likelihood and RealNVP prior", "selfvae", tuple((m, "", None, ()) for m in SELFVAE_MODELS),
           (("test_bpd", "bits/dim", 1), ("knn_accuracy", "kNN", 100)), ("selfvae-table1",),
