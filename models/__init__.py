@@ -1,11 +1,12 @@
 """Generative stories: the Pyro model programs (installed as `ppl_ssl.models`)."""
 from ppl_ssl.models.autoencoders import AutoencoderModel, RAEModel, WAEModel, autoencoder_model, rae_model, wae_model
 from ppl_ssl.models.beta_tc_vae import BetaTCVAEModel, beta_tc_vae_model
+from ppl_ssl.models.factor_vae import FactorVAEModel, factor_vae_model
 from ppl_ssl.models.crvae_consistency import ConsistencyCRVAEModel, consistency_crvae_model
 from ppl_ssl.models.crvae_contrastive import ContrastiveCRVAEModel, contrastive_crvae_model
 from ppl_ssl.models.infovae import InfoMaxModel, InfoVAEModel, infomax_model, infovae_model
 from ppl_ssl.models.selfvae import SelfVAEModel, selfvae_model
 from ppl_ssl.models.ssl import SSLModel, ssl_model
 
-__all__ = ["AutoencoderModel", "BetaTCVAEModel", "beta_tc_vae_model", "RAEModel", "WAEModel", "autoencoder_model", "rae_model", "wae_model", "ConsistencyCRVAEModel", "ContrastiveCRVAEModel", "InfoMaxModel", "InfoVAEModel", "SSLModel", "SelfVAEModel", "consistency_crvae_model", "contrastive_crvae_model", "infomax_model",
+__all__ = ["AutoencoderModel", "BetaTCVAEModel", "beta_tc_vae_model", "RAEModel", "WAEModel", "autoencoder_model", "rae_model", "wae_model", "ConsistencyCRVAEModel", "FactorVAEModel", "factor_vae_model", "ContrastiveCRVAEModel", "InfoMaxModel", "InfoVAEModel", "SSLModel", "SelfVAEModel", "consistency_crvae_model", "contrastive_crvae_model", "infomax_model",
            "infovae_model", "selfvae_model", "ssl_model"]

@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 
@@ -100,3 +101,45 @@ class MutualInformationCritic(nn.Module):
         joint = self.score(x, z).mean()
         marginal = self.score(x, z.roll(1, dims=0))
         return joint - (torch.logsumexp(marginal, 0) - math.log(len(marginal)))
+
+
+def permute_dims(z: torch.Tensor) -> torch.Tensor:
+    """Each column of z (N, L) shuffled across the batch on its own: draws from Π_d q(z_d), the product of the
+    aggregate posterior's marginals, when z's rows are draws from q(z) (Kim & Mnih 2018, Algorithm 1)."""
+    order = torch.rand(z.shape, device=z.device).argsort(0)
+    return z.gather(0, order)
+
+
+class TotalCorrelationDiscriminator(nn.Module):
+    """D(z) for FactorVAE's density-ratio estimate of the total correlation (Kim & Mnih 2018):
+
+        TC(q(z)) = KL(q(z) ‖ Π_d q(z_d)) = E_q(z)[log q(z) / Π_d q(z_d)] ≈ E_q(z)[logit D(z)]
+
+    where D is trained to tell draws of q(z) (label 1) from draws of Π_d q(z_d) (`permute_dims`, label 0); at its
+    optimum its logit is the log density ratio. The paper's net: 6 layers of 1000 units with LeakyReLU(0.2)."""
+
+    def __init__(self, latent_dim: int, hidden: list[int] | tuple[int, ...] = (1000,) * 5):
+        super().__init__()
+        layers, width = [], latent_dim
+        for size in hidden:
+            layers += [nn.Linear(width, size), nn.LeakyReLU(0.2)]
+            width = size
+        self.net = nn.Sequential(*layers, nn.Linear(width, 1))
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        """The logit of 'z was drawn from q(z)', (N,)."""
+        return self.net(z).squeeze(-1)
+
+    def log_ratio(self, z: torch.Tensor) -> torch.Tensor:
+        """The estimate of log q(z)/Π_d q(z_d) at each code, (N,), with D's parameters held fixed: its gradient
+        reaches the codes (the encoder), never D, which only its own classification loss trains."""
+        frozen = {name: parameter.detach() for name, parameter in self.named_parameters()}
+        return torch.func.functional_call(self, frozen, (z,))
+
+    def classification_loss(self, z: torch.Tensor) -> torch.Tensor:
+        """D's mean binary cross-entropy on the codes (label 1) and their dimension-wise permutation (label 0); the
+        codes are detached, so only D learns from it."""
+        z = z.detach()
+        real, permuted = self(z), self(permute_dims(z))
+        return 0.5 * (F.binary_cross_entropy_with_logits(real, torch.ones_like(real))
+                      + F.binary_cross_entropy_with_logits(permuted, torch.zeros_like(permuted)))

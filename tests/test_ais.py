@@ -166,6 +166,19 @@ def test_a_model_without_a_normalised_prior_is_refused_in_one_line():
     assert "\n" not in str(error.value)
 
 
+def test_a_guide_without_an_inverse_is_refused_and_the_prior_start_works():
+    from ppl_ssl.data import as_float
+    from ppl_ssl.system import build_system
+    from tests.conftest import tiny_config
+
+    system = build_system(tiny_config("vae-lin-nf"), (1, 8, 8))
+    views = as_float((torch.rand(4, 1, 8, 8) * 255).to(torch.uint8)).unsqueeze(1)
+    with pytest.raises(ConfigError, match="no inverse; start from the prior"):
+        ais_log_likelihood(system.model, system.guide, views, AISSettings(steps=2))
+    result = ais_log_likelihood(system.model, system.guide, views, AISSettings(steps=4, start="prior"))
+    assert bool(torch.isfinite(result["log_px"]).all())
+
+
 def test_bdmc_refuses_a_model_with_several_observed_sites():
     from ppl_ssl.data import as_float
     from ppl_ssl.system import build_system

@@ -184,7 +184,11 @@ class AnnealingPath:
         values = self.layout.unpack(z)
         with self._plate(z):
             trace = poutine.trace(poutine.condition(self.guide, data=values)).get_trace(self.data)
-        log_q, _ = _site_sums(trace, z.shape[0], self.images, values, z.device)
+        try:
+            log_q, _ = _site_sums(trace, z.shape[0], self.images, values, z.device)
+        except (KeyError, NotImplementedError):  # Pyro's planar and radial flows only know the codes they drew
+            raise ConfigError("AIS from the guide evaluates q(z | x) at codes the guide did not draw, and this guide's "
+                              "flows (planar/radial) have no inverse; start from the prior (--ais-start prior)") from None
         return log_q
 
     def start_and_joint(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
