@@ -1,6 +1,13 @@
-"""The Delta guide: q(z | x) = δ(z − μ_φ(x)). Its ELBO is log p(x | z) + log p(z) at z = μ_φ(x): a deterministic
-autoencoder fitted by MAP, the prior acting as a penalty on the codes. It has no density, so neither the IWAE
-objective nor importance-weighted likelihoods apply; generate from it with an ex-post sampler."""
+"""Guides whose codes are points without a density.
+
+- `delta`: q(z | x) = δ(z − μ_φ(x)). Its ELBO is log p(x | z) + log p(z) at z = μ_φ(x): a deterministic
+  autoencoder fitted by MAP, the prior acting as a penalty on the codes.
+- `gaussian_draw`: the point μ_φ(x) + σ_φ(x)·ε, ε ~ N(0, I), a fresh draw each time but no log q(z | x) in the
+  objective: an implicit posterior, the adversarial autoencoder's stochastic encoder (Makhzani et al. 2016, as
+  Pythae's AAE samples it), which nothing but the adversary keeps from collapsing its noise.
+
+Neither has a density, so neither the IWAE objective nor importance-weighted likelihoods apply; generate from them
+with an ex-post sampler (or the prior, for a model that matched it)."""
 from __future__ import annotations
 
 import pyro
@@ -25,3 +32,19 @@ class DeltaGuide(AmortisedGuide):
 
     def forward(self, views: torch.Tensor) -> torch.Tensor:
         return delta_guide(views, self.encoder)
+
+
+def gaussian_draw_guide(views: torch.Tensor, encoder: nn.Module):
+    n, j = views.shape[:2]
+    loc, scale = (part.unflatten(0, (n, j)) for part in encoder(views.flatten(0, 1)))
+    codes = loc + scale * torch.randn_like(loc)  # reparameterised: the gradient reaches μ_φ and σ_φ
+    with pyro.plate("images", n):
+        return pyro.sample("z", dist.Delta(codes, event_dim=2))
+
+
+@GUIDES.register("gaussian_draw", summary="the point μ_φ(x) + σ_φ(x)·ε without a density: an implicit posterior (AAE)")
+class GaussianDrawGuide(AmortisedGuide):
+    has_density = False
+
+    def forward(self, views: torch.Tensor) -> torch.Tensor:
+        return gaussian_draw_guide(views, self.encoder)

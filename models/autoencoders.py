@@ -8,6 +8,9 @@ penalty the code pays.
              − λ_gp · Σ_n ‖∇_z Σ_pixels D_θ(z_n)‖²                    weight penalty, RAE-GP with the gradient one
     WAE      x | z ~ p_θ(x | z), − λ · N · MMD²(q(z), p(z))            the prior enters only through the MMD
                                                                       (Tolstikhin et al.'s WAE-MMD)
+    AAE      x | z ~ p_θ(x | z), − w · Σ_n BCE(D(z_n), 1)              the prior enters only through a discriminator
+             (D trained apart: prior draws against the codes)         (Makhzani et al.'s AAE; its codes from the
+                                                                      gaussian_draw guide, a noisy point)
 
 With the Gaussian likelihood of variance ½, −log p(x | z) is the summed squared error of Pythae's reconstruction
 loss, so β, λ_θ, λ_gp and λ are Pythae's `embedding_weight`, `reg_weight` and `reg_weight` on the same scale.
@@ -23,13 +26,14 @@ from dataclasses import dataclass
 import pyro
 import pyro.distributions as dist
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from ppl_ssl.contracts import BuildContext
-from ppl_ssl.divergences import mmd_to_prior, pythae_kernel
+from ppl_ssl.divergences import CodeDiscriminator, mmd_to_prior, pythae_kernel
 from ppl_ssl.factors import objective_factor
 from ppl_ssl.models.ssl import SSLModel
-from ppl_ssl.options import list_of, non_negative, one_of, option, positive
+from ppl_ssl.options import list_of, non_negative, one_of, option, positive, widths
 from ppl_ssl.registry import MODELS
 
 
@@ -81,6 +85,21 @@ def wae_model(views: torch.Tensor, decoder: nn.Module, prior: nn.Module, likelih
         z = pyro.sample("z", unpenalised_code(views, latent_dim))
         pyro.sample("x", likelihood(decoder(z)).to_event(1), obs=views)
     objective_factor("mmd", lambda: -mmd_weight * n * mmd_to_prior(z, prior(j), kernel))
+    return z
+
+
+def aae_model(views: torch.Tensor, decoder: nn.Module, prior: nn.Module, likelihood: nn.Module, latent_dim: int,
+              discriminator: CodeDiscriminator, adversarial_weight: float):
+    """AAE: the codes' distribution is pushed toward the prior by fooling D (whose parameters that term holds
+    fixed), while D learns, from its own cross-entropy on detached codes, to tell prior draws from the codes."""
+    n, j = views.shape[:2]
+    with pyro.plate("images", n):
+        z = pyro.sample("z", unpenalised_code(views, latent_dim))
+        pyro.sample("x", likelihood(decoder(z)).to_event(1), obs=views)
+    codes = z.reshape(n * j, -1)
+    objective_factor("fool_discriminator", lambda: -adversarial_weight * F.softplus(-discriminator.frozen(codes)).sum())
+    objective_factor("discriminator", lambda: -n * discriminator.classification_loss(
+        prior(j).sample((n,)).reshape(n * j, -1), codes))
     return z
 
 
@@ -142,6 +161,30 @@ class WAEModel(AutoencoderModel):
         return wae_model(views, self.decoder, self.prior, self.likelihood, self.latent_dim, self.mmd_weight, self.kernel)
 
 
+@dataclass
+class AAEOptions:
+    # w: the adversarial term against the summed squared error; Pythae's adversarial_loss_scale α = 0.5 weighs
+    # (1 − α)·SSE + α·BCE, the same ratio as SSE + 1·BCE
+    adversarial_weight: float = option(1.0, non_negative())
+    discriminator_hidden: list[int] = option([256], widths())  # Pythae's default D: one hidden layer of 256 ReLU
+
+
+class AAEModel(AutoencoderModel):
+    adds_factors = True
+
+    @classmethod
+    def build(cls, options: AAEOptions, context: BuildContext) -> "AAEModel":
+        model = cls(context.decoder, context.prior, context.likelihood, context.latent_dim)
+        model.discriminator = CodeDiscriminator(context.latent_dim, options.discriminator_hidden, activation="relu")
+        model.adversarial_weight = options.adversarial_weight
+        return model
+
+    def forward(self, views):
+        return aae_model(views, self.decoder, self.prior, self.likelihood, self.latent_dim, self.discriminator,
+                         self.adversarial_weight)
+
+
 MODELS.register("autoencoder", summary="x | z ~ p(x | z), no density on z: the plain AE (with the delta guide)")(AutoencoderModel)
 MODELS.register("rae", RAEOptions, summary="z ~ N(0, I/β) and the decoder's weight or gradient penalty (RAE-L2, RAE-GP)")(RAEModel)
+MODELS.register("aae", AAEOptions, summary="x | z ~ p(x | z) − w·Σ BCE(D(z), 1), D trained on prior draws against the codes (AAE)")(AAEModel)
 MODELS.register("wae", WAEOptions, summary="x | z ~ p(x | z) − λ·N·MMD²(q(z), p(z)), IMQ or RBF kernel (WAE-MMD)")(WAEModel)

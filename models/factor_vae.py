@@ -38,7 +38,7 @@ def factor_vae_model(views: torch.Tensor, decoder: nn.Module, prior: nn.Module, 
         pyro.sample("x", likelihood(decoder(z)).to_event(1), obs=views)
     codes = z.reshape(n, -1)
     objective_factor("total_correlation", lambda: -gamma * discriminator.log_ratio(codes).sum())
-    objective_factor("discriminator", lambda: -n * discriminator.classification_loss(codes))
+    objective_factor("discriminator", lambda: -n * discriminator.tc_loss(codes))
     return z
 
 

@@ -110,36 +110,50 @@ def permute_dims(z: torch.Tensor) -> torch.Tensor:
     return z.gather(0, order)
 
 
-class TotalCorrelationDiscriminator(nn.Module):
-    """D(z) for FactorVAE's density-ratio estimate of the total correlation (Kim & Mnih 2018):
+class CodeDiscriminator(nn.Module):
+    """D(z): a classifier of codes, trained to tell one distribution's draws (label 1) from another's (label 0); at
+    its optimum its logit is the log density ratio of the two. FactorVAE uses it to estimate the total correlation
+    of q(z) against the product of its marginals, the AAE to push q(z) toward the prior.
 
-        TC(q(z)) = KL(q(z) ‖ Π_d q(z_d)) = E_q(z)[log q(z) / Π_d q(z_d)] ≈ E_q(z)[logit D(z)]
+    `classification_loss` sees the codes detached (it trains D only); `frozen` sees D's parameters detached (its
+    gradient reaches the codes, never D): one loss holds both training rules, apart."""
 
-    where D is trained to tell draws of q(z) (label 1) from draws of Π_d q(z_d) (`permute_dims`, label 0); at its
-    optimum its logit is the log density ratio. The paper's net: 6 layers of 1000 units with LeakyReLU(0.2)."""
-
-    def __init__(self, latent_dim: int, hidden: list[int] | tuple[int, ...] = (1000,) * 5):
+    def __init__(self, latent_dim: int, hidden: list[int] | tuple[int, ...] = (1000,) * 5, activation: str = "leaky_relu"):
         super().__init__()
         layers, width = [], latent_dim
         for size in hidden:
-            layers += [nn.Linear(width, size), nn.LeakyReLU(0.2)]
+            layers += [nn.Linear(width, size), nn.LeakyReLU(0.2) if activation == "leaky_relu" else nn.ReLU()]
             width = size
         self.net = nn.Sequential(*layers, nn.Linear(width, 1))
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
-        """The logit of 'z was drawn from q(z)', (N,)."""
+        """The logit of 'z is a draw of the positive distribution', (N,)."""
         return self.net(z).squeeze(-1)
 
-    def log_ratio(self, z: torch.Tensor) -> torch.Tensor:
-        """The estimate of log q(z)/Π_d q(z_d) at each code, (N,), with D's parameters held fixed: its gradient
-        reaches the codes (the encoder), never D, which only its own classification loss trains."""
-        frozen = {name: parameter.detach() for name, parameter in self.named_parameters()}
-        return torch.func.functional_call(self, frozen, (z,))
+    def frozen(self, z: torch.Tensor) -> torch.Tensor:
+        """The logits with D's parameters held fixed: a term built on them trains the codes, not D."""
+        fixed = {name: parameter.detach() for name, parameter in self.named_parameters()}
+        return torch.func.functional_call(self, fixed, (z,))
 
-    def classification_loss(self, z: torch.Tensor) -> torch.Tensor:
-        """D's mean binary cross-entropy on the codes (label 1) and their dimension-wise permutation (label 0); the
-        codes are detached, so only D learns from it."""
-        z = z.detach()
-        real, permuted = self(z), self(permute_dims(z))
+    def classification_loss(self, positives: torch.Tensor, negatives: torch.Tensor) -> torch.Tensor:
+        """D's mean binary cross-entropy, ½ (BCE(positives, 1) + BCE(negatives, 0)), on detached codes."""
+        real, fake = self(positives.detach()), self(negatives.detach())
         return 0.5 * (F.binary_cross_entropy_with_logits(real, torch.ones_like(real))
-                      + F.binary_cross_entropy_with_logits(permuted, torch.zeros_like(permuted)))
+                      + F.binary_cross_entropy_with_logits(fake, torch.zeros_like(fake)))
+
+
+class TotalCorrelationDiscriminator(CodeDiscriminator):
+    """FactorVAE's density-ratio estimate of the total correlation (Kim & Mnih 2018):
+
+        TC(q(z)) = KL(q(z) ‖ Π_d q(z_d)) = E_q(z)[log q(z) / Π_d q(z_d)] ≈ E_q(z)[logit D(z)]
+
+    with D trained on draws of q(z) (label 1) against draws of Π_d q(z_d) (`permute_dims`, label 0). The paper's
+    net: 6 layers of 1000 units with LeakyReLU(0.2)."""
+
+    def log_ratio(self, z: torch.Tensor) -> torch.Tensor:
+        """The estimate of log q(z)/Π_d q(z_d) at each code, (N,), with D held fixed."""
+        return self.frozen(z)
+
+    def tc_loss(self, z: torch.Tensor) -> torch.Tensor:
+        """D's cross-entropy between the codes and their dimension-wise permutation."""
+        return self.classification_loss(z, permute_dims(z.detach()))

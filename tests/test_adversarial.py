@@ -1,5 +1,6 @@
-"""FactorVAE (models/factor_vae.py): the discriminator's density-ratio estimate of the total correlation against the
-closed form of a Gaussian, and the two training rules kept apart by what each term reaches."""
+"""The adversarial members of Pythae's family: FactorVAE (models/factor_vae.py) and the AAE (models/autoencoders.py).
+The discriminator's density-ratio estimate of the total correlation against the closed form of a Gaussian, each
+loss against a hand computation, and the two training rules of each kept apart by what each term reaches."""
 import math
 
 import pytest
@@ -29,7 +30,7 @@ def test_the_discriminator_estimates_the_total_correlation_of_a_gaussian():
     discriminator = TotalCorrelationDiscriminator(3, [64, 64])
     optimiser = torch.optim.Adam(discriminator.parameters(), lr=1e-3)
     for _ in range(1500):
-        loss = discriminator.classification_loss(torch.randn(512, 3) @ chol.T)
+        loss = discriminator.tc_loss(torch.randn(512, 3) @ chol.T)
         optimiser.zero_grad()
         loss.backward()
         optimiser.step()
@@ -75,3 +76,41 @@ def test_factor_vae_fits_and_evaluates(tmp_path):
     metrics = ppl_ssl.fit_and_evaluate(tiny_config("factor-vae", "model.program.discriminator_hidden=[32, 32]"),
                                        tmp_path / "run", progress=False)
     assert metrics["reconstruction_mse"] < 0.2 and 0 < metrics["knn_accuracy"] <= 1
+
+
+def _aae(*assignments: str):
+    torch.manual_seed(0)
+    return build_system(tiny_config("aae", "augment.enabled=false", *assignments), (1, 8, 8)).train()
+
+
+def test_the_aae_loss_is_reconstruction_plus_fooling_plus_the_discriminators_cross_entropy():
+    import torch.nn.functional as F
+
+    system = _aae()
+    images = torch.rand(6, 1, 1, 8, 8)
+    torch.manual_seed(3)
+    loss, _ = system(images)
+    torch.manual_seed(3)
+    with torch.no_grad():
+        loc, scale = system.guide.encoder(images.flatten(0, 1))
+        z = loc + scale * torch.randn_like(loc)                # the guide's noisy point
+        prior_draws = system.model.prior(1).sample((6,)).reshape(6, -1)  # the model's draws, in the same order
+        sse = (torch.sigmoid(system.model.decoder(z)) - images.flatten(0, 1)).pow(2).flatten(1).sum(1)
+        discriminator = system.model.discriminator
+        fool = F.softplus(-discriminator(z)).sum()             # Σ BCE(D(z), 1)
+        cross_entropy = 0.5 * (F.softplus(-discriminator(prior_draws)).mean() + F.softplus(discriminator(z)).mean())
+    constant = 64 / 2 * math.log(2 * math.pi * 0.5)         # −log N(x; x̂, ½I) = ‖x − x̂‖² + this
+    expected = float(sse.sum()) + 6 * constant + float(fool) + 6 * float(cross_entropy)
+    assert float(loss.detach()) == pytest.approx(expected, rel=1e-5)
+
+
+def test_fooling_the_aae_discriminator_trains_the_encoder_and_never_the_discriminator():
+    images = torch.rand(16, 1, 1, 8, 8)
+    without = _gradients(_aae("model.program.adversarial_weight=0.0"), images)
+    with_fooling = _gradients(_aae("model.program.adversarial_weight=3.0"), images)
+    discriminator = [name for name in without if "discriminator" in name]
+    encoder = [name for name in without if "encoder" in name]
+    assert discriminator and encoder
+    for name in discriminator:
+        assert torch.allclose(without[name], with_fooling[name], atol=1e-6)
+    assert any(not torch.allclose(without[name], with_fooling[name]) for name in encoder)
