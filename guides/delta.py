@@ -6,7 +6,11 @@
   objective: an implicit posterior, the adversarial autoencoder's stochastic encoder (Makhzani et al. 2016, as
   Pythae's AAE samples it), which nothing but the adversary keeps from collapsing its noise.
 
-Neither has a density, so neither the IWAE objective nor importance-weighted likelihoods apply; generate from them
+- `vector_quantised`: the codebook entry nearest μ_φ(x) (the VQ-VAE's model holds the codebook), as a point whose
+  gradient passes straight through to the encoder. Its representation is μ_φ(x) before quantisation (Pythae's
+  `embed`); the model quantises what it decodes.
+
+None has a density, so neither the IWAE objective nor importance-weighted likelihoods apply; generate from them
 with an ex-post sampler (or the prior, for a model that matched it)."""
 from __future__ import annotations
 
@@ -15,6 +19,8 @@ import pyro.distributions as dist
 import torch
 from torch import nn
 
+from ppl_ssl.contracts import BuildContext
+from ppl_ssl.errors import ConfigError
 from ppl_ssl.guides.mean_field import AmortisedGuide
 from ppl_ssl.registry import GUIDES
 
@@ -48,3 +54,28 @@ class GaussianDrawGuide(AmortisedGuide):
 
     def forward(self, views: torch.Tensor) -> torch.Tensor:
         return gaussian_draw_guide(views, self.encoder)
+
+
+def vector_quantised_guide(views: torch.Tensor, encoder: nn.Module, codebook):
+    n, j = views.shape[:2]
+    codes = codebook.straight_through(encoder(views.flatten(0, 1))[0]).unflatten(0, (n, j))
+    with pyro.plate("images", n):
+        return pyro.sample("z", dist.Delta(codes, event_dim=2))
+
+
+@GUIDES.register("vector_quantised", summary="the codebook entry nearest μ_φ(x), straight-through gradient (VQ-VAE)")
+class VectorQuantisedGuide(AmortisedGuide):
+    has_density = False
+
+    @classmethod
+    def build(cls, options: None, context: BuildContext) -> "VectorQuantisedGuide":
+        codebook = getattr(context.model, "codebook", None)
+        if codebook is None:
+            raise ConfigError("guide.kind = 'vector_quantised' quantises to the model's codebook, and this model program "
+                              "has none: set model.program = 'vq_vae' (or use --model vq-vae)")
+        guide = cls(context.encoder)
+        guide.codebook = codebook
+        return guide
+
+    def forward(self, views: torch.Tensor) -> torch.Tensor:
+        return vector_quantised_guide(views, self.encoder, self.codebook)

@@ -1,5 +1,5 @@
 """Generative stories: the Pyro model programs (installed as `ppl_ssl.models`)."""
-from ppl_ssl.models.autoencoders import AAEModel, AutoencoderModel, aae_model, RAEModel, WAEModel, autoencoder_model, rae_model, wae_model
+from ppl_ssl.models.autoencoders import AAEModel, AutoencoderModel, VQVAEModel, aae_model, vq_vae_model, RAEModel, WAEModel, autoencoder_model, rae_model, wae_model
 from ppl_ssl.models.beta_tc_vae import BetaTCVAEModel, beta_tc_vae_model
 from ppl_ssl.models.factor_vae import FactorVAEModel, factor_vae_model
 from ppl_ssl.models.crvae_consistency import ConsistencyCRVAEModel, consistency_crvae_model
@@ -8,5 +8,5 @@ from ppl_ssl.models.infovae import InfoMaxModel, InfoVAEModel, infomax_model, in
 from ppl_ssl.models.selfvae import SelfVAEModel, selfvae_model
 from ppl_ssl.models.ssl import SSLModel, ssl_model
 
-__all__ = ["AAEModel", "aae_model", "AutoencoderModel", "BetaTCVAEModel", "beta_tc_vae_model", "RAEModel", "WAEModel", "autoencoder_model", "rae_model", "wae_model", "ConsistencyCRVAEModel", "FactorVAEModel", "factor_vae_model", "ContrastiveCRVAEModel", "InfoMaxModel", "InfoVAEModel", "SSLModel", "SelfVAEModel", "consistency_crvae_model", "contrastive_crvae_model", "infomax_model",
+__all__ = ["AAEModel", "aae_model", "VQVAEModel", "vq_vae_model", "AutoencoderModel", "BetaTCVAEModel", "beta_tc_vae_model", "RAEModel", "WAEModel", "autoencoder_model", "rae_model", "wae_model", "ConsistencyCRVAEModel", "FactorVAEModel", "factor_vae_model", "ContrastiveCRVAEModel", "InfoMaxModel", "InfoVAEModel", "SSLModel", "SelfVAEModel", "consistency_crvae_model", "contrastive_crvae_model", "infomax_model",
            "infovae_model", "selfvae_model", "ssl_model"]

@@ -8,6 +8,9 @@ penalty the code pays.
              − λ_gp · Σ_n ‖∇_z Σ_pixels D_θ(z_n)‖²                    weight penalty, RAE-GP with the gradient one
     WAE      x | z ~ p_θ(x | z), − λ · N · MMD²(q(z), p(z))            the prior enters only through the MMD
                                                                       (Tolstikhin et al.'s WAE-MMD)
+    VQ-VAE   k ~ Uniform{1..K}, x | k ~ p_θ(x | e_k)                   log p(k) = −log K, a constant; the guide
+             − N·(‖e − sg[z_e]‖² + c·‖z_e − sg[e]‖²)                   quantises μ_φ(x) to its nearest entry with a
+                                                                      straight-through gradient (van den Oord et al.)
     AAE      x | z ~ p_θ(x | z), − w · Σ_n BCE(D(z_n), 1)              the prior enters only through a discriminator
              (D trained apart: prior draws against the codes)         (Makhzani et al.'s AAE; its codes from the
                                                                       gaussian_draw guide, a noisy point)
@@ -33,7 +36,9 @@ from ppl_ssl.contracts import BuildContext
 from ppl_ssl.divergences import CodeDiscriminator, mmd_to_prior, pythae_kernel
 from ppl_ssl.factors import objective_factor
 from ppl_ssl.models.ssl import SSLModel
-from ppl_ssl.options import list_of, non_negative, one_of, option, positive, widths
+from ppl_ssl.errors import ConfigError
+from ppl_ssl.options import at_least, list_of, non_negative, one_of, option, positive, widths
+from ppl_ssl.quantisation import Codebook
 from ppl_ssl.registry import MODELS
 
 
@@ -100,6 +105,24 @@ def aae_model(views: torch.Tensor, decoder: nn.Module, prior: nn.Module, likelih
     objective_factor("fool_discriminator", lambda: -adversarial_weight * F.softplus(-discriminator.frozen(codes)).sum())
     objective_factor("discriminator", lambda: -n * discriminator.classification_loss(
         prior(j).sample((n,)).reshape(n * j, -1), codes))
+    return z
+
+
+def vq_vae_model(views: torch.Tensor, decoder: nn.Module, likelihood: nn.Module, latent_dim: int, encoder: nn.Module,
+                 codebook: Codebook, codebook_weight: float, commitment_weight: float):
+    """VQ-VAE: z is a codebook entry (the guide's quantised point); the prior over the K entries is uniform, a
+    constant −log K left out. The codebook and commitment losses read the encoder's codes by encoding the views
+    again (a model cannot read the guide's values)."""
+    n, j = views.shape[:2]
+    with pyro.plate("images", n):
+        z = pyro.sample("z", unpenalised_code(views, latent_dim))
+        pyro.sample("x", likelihood(decoder(z)).to_event(1), obs=views)
+
+    def quantisation_losses() -> torch.Tensor:
+        codebook_loss, commitment_loss = codebook.losses(encoder(views.flatten(0, 1))[0])
+        return -n * (codebook_weight * codebook_loss + commitment_weight * commitment_loss)
+
+    objective_factor("quantisation", quantisation_losses)
     return z
 
 
@@ -184,7 +207,48 @@ class AAEModel(AutoencoderModel):
                          self.adversarial_weight)
 
 
+@dataclass
+class VQVAEOptions:
+    entries: int = option(512, at_least(2, "codebook entries"))   # K (Pythae's num_embeddings)
+    codebook_weight: float = option(1.0, non_negative())         # Pythae's quantization_loss_factor
+    commitment_weight: float = option(0.25, non_negative())      # c (Pythae's commitment_loss_factor)
+
+
+class VQVAEModel(AutoencoderModel):
+    adds_factors = True
+
+    @classmethod
+    def build(cls, options: VQVAEOptions, context: BuildContext) -> "VQVAEModel":
+        model = cls(context.decoder, context.prior, context.likelihood, context.latent_dim)
+        model.codebook = Codebook(options.entries, context.latent_dim)
+        model.encoder, model.options = context.encoder, options  # the guide's encoder, shared
+        return model
+
+    @classmethod
+    def check_config(cls, config) -> None:
+        if config.guide.kind != "vector_quantised":
+            raise ConfigError("model.program = 'vq_vae' quantises the guide's codes: set guide.kind = 'vector_quantised' "
+                              "(or use --model vq-vae)")
+
+    def forward(self, views):
+        o = self.options
+        return vq_vae_model(views, self.decoder, self.likelihood, self.latent_dim, self.encoder, self.codebook,
+                            o.codebook_weight, o.commitment_weight)
+
+    @torch.no_grad()
+    def decode_codes(self, z: torch.Tensor) -> torch.Tensor:
+        """Mean image of each code's nearest entry: the representation (the encoder's code before quantisation)
+        decodes as the decoder saw it in training."""
+        return super().decode_codes(self.codebook.nearest(z))
+
+    @torch.no_grad()
+    def sample_codes(self, n: int, views: int = 1) -> torch.Tensor:
+        """Codes from the prior: uniform draws of codebook entries, (n, views, L)."""
+        return self.codebook.sample(n * views).reshape(n, views, -1)
+
+
 MODELS.register("autoencoder", summary="x | z ~ p(x | z), no density on z: the plain AE (with the delta guide)")(AutoencoderModel)
 MODELS.register("rae", RAEOptions, summary="z ~ N(0, I/β) and the decoder's weight or gradient penalty (RAE-L2, RAE-GP)")(RAEModel)
+MODELS.register("vq_vae", VQVAEOptions, summary="x | k ~ p(x | e_k), k uniform over a learnt codebook; the guide quantises (VQ-VAE)")(VQVAEModel)
 MODELS.register("aae", AAEOptions, summary="x | z ~ p(x | z) − w·Σ BCE(D(z), 1), D trained on prior draws against the codes (AAE)")(AAEModel)
 MODELS.register("wae", WAEOptions, summary="x | z ~ p(x | z) − λ·N·MMD²(q(z), p(z)), IMQ or RBF kernel (WAE-MMD)")(WAEModel)

@@ -84,7 +84,7 @@ def test_wae_adds_lambda_n_times_the_mmd_of_the_codes_against_prior_draws():
     assert float(loss.detach()) == pytest.approx(expected, rel=1e-5)
 
 
-@pytest.mark.parametrize("preset", ["ae", "rae-l2", "rae-gp", "wae", "aae", "infovae-imq", "beta-tc-vae", "miwae", "ciwae", "piwae"])
+@pytest.mark.parametrize("preset", ["ae", "rae-l2", "rae-gp", "wae", "aae", "vq-vae", "infovae-imq", "beta-tc-vae", "miwae", "ciwae", "piwae"])
 def test_each_preset_fits_and_evaluates(preset, tmp_path):
     metrics = ppl_ssl.fit_and_evaluate(tiny_config(preset), tmp_path / preset, progress=False)
     assert metrics["reconstruction_mse"] < 0.2 and 0 < metrics["knn_accuracy"] <= 1
