@@ -7,13 +7,15 @@ is an `nn.Module` whose state (the fitted parameters) is saved in RUN/samplers/N
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from abc import abstractmethod
 
 import numpy as np
+import pyro
 import pyro.distributions as dist
 import torch
+from torch import nn
 
 from ppl_ssl import contracts
 from ppl_ssl.contracts import BuildContext
@@ -131,6 +133,85 @@ class MAFSampler(Sampler):
                 loss.backward()
                 optimiser.step()
         return self
+
+
+@dataclass
+class TwoStageOptions:
+    hidden: list[int] = field(default_factory=lambda: [1024, 1024])  # Dai & Wipf's second stage: wide MLPs
+    epochs: int = 50
+    batch_size: int = 256
+    lr: float = 1e-3
+    importance_samples: int = 100  # K of the importance-weighted log_prob
+    seed: int = 0
+
+
+def _mlp(inputs: int, hidden: list[int], outputs: int) -> nn.Sequential:
+    layers, width = [], inputs
+    for size in hidden:
+        layers += [nn.Linear(width, size), nn.ReLU()]
+        width = size
+    return nn.Sequential(*layers, nn.Linear(width, outputs))
+
+
+@SAMPLERS.register("two_stage", TwoStageOptions,
+                   summary="a second VAE fitted to the standardised codes, sampled through its prior (Dai & Wipf's 2-stage VAE)")
+class TwoStageSampler(contracts.Sampler):
+    """Dai & Wipf (2019): a second VAE over the standardised codes, u ~ N(0, I), z | u ~ N(g(u), γ² I) with γ
+    learnt, fitted by SVI to the first model's training codes. Samples are its own draws, u from its prior and z
+    from p(z | u); Pythae decodes the mean g(u), which is the same draw once γ has shrunk toward 0, and leaves the
+    codes unstandardised. Its log_prob is the importance-weighted estimate with its own guide (a lower bound in
+    expectation), the estimator of every other likelihood in ppl-ssl."""
+
+    def __init__(self, options: TwoStageOptions, context: BuildContext):
+        super().__init__()
+        latent_dim, self.options = context.latent_dim, options
+        self.encoder = _mlp(latent_dim, options.hidden, 2 * latent_dim)
+        self.decoder = _mlp(latent_dim, options.hidden, latent_dim)
+        self.log_gamma = nn.Parameter(torch.zeros(()))
+        self.register_buffer("shift", torch.zeros(latent_dim))
+        self.register_buffer("scale", torch.ones(latent_dim))
+
+    def model(self, z: torch.Tensor) -> None:
+        with pyro.plate("codes", len(z)):
+            u = pyro.sample("u", dist.Normal(z.new_zeros(()), 1.0).expand(z.shape).to_event(1))
+            pyro.sample("z", dist.Normal(self.decoder(u), self.log_gamma.exp()).to_event(1), obs=z)
+
+    def guide(self, z: torch.Tensor) -> None:
+        loc, raw_scale = self.encoder(z).chunk(2, dim=-1)
+        with pyro.plate("codes", len(z)):
+            pyro.sample("u", dist.Normal(loc, torch.nn.functional.softplus(raw_scale) + 1e-4).to_event(1))
+
+    def fit(self, codes: torch.Tensor) -> "TwoStageSampler":
+        codes = codes.to(self.shift.device)
+        self.shift.copy_(codes.mean(0))
+        self.scale.copy_(codes.std(0) + 1e-6)
+        standard = (codes - self.shift) / self.scale
+        opts = self.options
+        optimiser = torch.optim.Adam(self.parameters(), lr=opts.lr)
+        elbo = pyro.infer.Trace_ELBO()
+        gen = torch.Generator().manual_seed(opts.seed)
+        for _ in range(opts.epochs):
+            order = torch.randperm(len(standard), generator=gen).to(standard.device)
+            for batch in standard[order].split(opts.batch_size):
+                loss = elbo.differentiable_loss(self.model, self.guide, batch) / len(batch)
+                optimiser.zero_grad(set_to_none=True)
+                loss.backward()
+                optimiser.step()
+        return self
+
+    @torch.no_grad()
+    def sample(self, n: int) -> torch.Tensor:
+        u = torch.randn(n, len(self.shift), device=self.shift.device)
+        z = self.decoder(u) + self.log_gamma.exp() * torch.randn_like(u)
+        return z * self.scale + self.shift
+
+    @torch.no_grad()
+    def log_prob(self, codes: torch.Tensor) -> torch.Tensor:
+        from ppl_ssl.evaluation.likelihood import importance_weighted_nll  # evaluation builds on the samplers' module
+
+        standard = (codes.to(self.shift.device) - self.shift) / self.scale
+        log_p = importance_weighted_nll(self.model, self.guide, standard, num_samples=self.options.importance_samples)
+        return log_p.to(codes.device) - self.scale.log().sum()  # the standardisation's Jacobian
 
 
 def build_sampler(name: str, system, latent_dim: int) -> Sampler:
