@@ -68,13 +68,15 @@ class VectorQuantisedGuide(AmortisedGuide):
     has_density = False
 
     @classmethod
+    def check_config(cls, config) -> None:
+        if config.model.program.kind != "vq_vae":
+            raise ConfigError("guide.kind = 'vector_quantised' quantises to the model's codebook, and only the vq_vae "
+                              "model program has one: set model.program = 'vq_vae' (or use --model vq-vae)")
+
+    @classmethod
     def build(cls, options: None, context: BuildContext) -> "VectorQuantisedGuide":
-        codebook = getattr(context.model, "codebook", None)
-        if codebook is None:
-            raise ConfigError("guide.kind = 'vector_quantised' quantises to the model's codebook, and this model program "
-                              "has none: set model.program = 'vq_vae' (or use --model vq-vae)")
         guide = cls(context.encoder)
-        guide.codebook = codebook
+        guide.codebook = context.model.codebook  # the VQ-VAE model's (check_config saw to it)
         return guide
 
     def forward(self, views: torch.Tensor) -> torch.Tensor:

@@ -71,9 +71,11 @@ class AISSettings:
             raise ConfigError(f"AIS start '{self.start}' is unknown; choose one of {', '.join(STARTS)}")
         if self.schedule not in SCHEDULES:
             raise ConfigError(f"AIS schedule '{self.schedule}' is unknown; choose one of {', '.join(SCHEDULES)}")
-        for name in ("steps", "chains", "leapfrog", "batch_size", "pilot_steps"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"AIS {name} must be at least 1, not {getattr(self, name)}")
+        counts = {"steps": self.steps, "chains": self.chains, "leapfrog": self.leapfrog, "batch_size": self.batch_size,
+                  "pilot_steps": self.pilot_steps}
+        for name, value in counts.items():
+            if value < 1:
+                raise ConfigError(f"AIS {name} must be at least 1, not {value}")
         if not 0.0 < self.target_acceptance < 1.0:
             raise ConfigError(f"AIS target acceptance must lie in (0, 1), not {self.target_acceptance}")
         if self.step_size <= 0 or self.adapt < 1.0:
