@@ -77,3 +77,27 @@ def test_real_test_images_score_higher_than_noise(digits_features):
     data, _, network = digits_features
     noise = torch.randint(0, 256, data.test_x.shape, dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
     assert network.inception_score(data.test_x, splits=2)[0] > 2 * network.inception_score(noise, splits=2)[0]
+
+
+def test_each_sampler_is_fitted_to_the_training_codes_and_its_decoded_samples_scored(digits_features, tmp_path):
+    """Pythae's generation task on a briefly fitted VAE: a score per sampler, keyed by the feature network's and the
+    sampler's names, each the FID of that sampler's decoded draws (reproduced by hand for the GMM)."""
+    import ppl_ssl
+    from ppl_ssl.evaluation.generation import _decode, sampler_fids
+    from ppl_ssl.evaluation.representation import embed
+    from ppl_ssl.runs import load_run
+    from ppl_ssl.samplers import build_sampler
+    from tests.conftest import tiny_config
+
+    data, _, network = digits_features
+    ppl_ssl.fit_and_evaluate(tiny_config("vae", "data.val_size=300", epochs=3), tmp_path / "vae", progress=False,
+                             make_figures=False)
+    system = load_run(tmp_path / "vae", device="cpu").system
+    scores = sampler_fids(system, data, network, samples=200, samplers=("prior", "gmm"), seed=0)
+    assert set(scores) == {"fid_digits_sampler_prior", "fid_digits_sampler_gmm", "is_digits_sampler_prior",
+                           "is_digits_sampler_gmm"}
+    assert all(value > 0 for value in scores.values())
+    torch.manual_seed(0)
+    gmm = build_sampler("gmm", system, 4).fit(embed(system.encode, data.train_x))
+    by_hand = network.fid(data.test_x[:200], _decode(system, gmm.sample(200)))
+    assert scores["fid_digits_sampler_gmm"] == pytest.approx(by_hand, rel=1e-6)

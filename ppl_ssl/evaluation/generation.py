@@ -66,3 +66,26 @@ def generation_scores(system, data: DataSplits, network: FeatureNetwork, samples
 
 def _device(system) -> torch.device:
     return next(system.parameters()).device
+
+
+@torch.no_grad()
+def sampler_fids(system, data: DataSplits, network: FeatureNetwork, samples: int, samplers: tuple[str, ...],
+                 seed: int = 0) -> dict:
+    """Pythae's generation task: FID (and inception score on the feature network) of samples from ex-post samplers
+    (`ppl_ssl.samplers`: prior, gmm, maf, two_stage) fitted to the training codes, each decoded to mean images and
+    compared with as many test images: {'<fid>_sampler_<name>': ..., '<is>_sampler_<name>': ...}."""
+    from ppl_ssl.samplers import build_sampler  # the samplers train flows and VAEs: loaded when asked for
+
+    system.eval()
+    name, is_name = network.metric_name, "is_" + network.metric_name.removeprefix("fid_")
+    codes = embed(system.encode, data.train_x).to(_device(system))
+    test = data.test_x[:samples].cpu()
+    scores = {}
+    for sampler_name in samplers:
+        torch.manual_seed(seed)
+        with torch.enable_grad():  # fitting a flow or a second VAE takes gradients
+            sampler = build_sampler(sampler_name, system, codes.shape[1]).to(codes.device).fit(codes)
+        images = _decode(system, sampler.sample(samples))
+        scores[f"{name}_sampler_{sampler_name}"] = network.fid(test, images)
+        scores[f"{is_name}_sampler_{sampler_name}"], _ = network.inception_score(images)
+    return scores
