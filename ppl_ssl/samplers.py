@@ -19,6 +19,7 @@ from torch import nn
 
 from ppl_ssl import contracts
 from ppl_ssl.contracts import BuildContext
+from ppl_ssl.evaluation.likelihood import importance_weighted_nll
 from ppl_ssl.flows import FlowStack
 from ppl_ssl.registry import SAMPLERS
 
@@ -207,8 +208,6 @@ class TwoStageSampler(contracts.Sampler):
 
     @torch.no_grad()
     def log_prob(self, codes: torch.Tensor) -> torch.Tensor:
-        from ppl_ssl.evaluation.likelihood import importance_weighted_nll  # evaluation builds on the samplers' module
-
         standard = (codes.to(self.shift.device) - self.shift) / self.scale
         log_p = importance_weighted_nll(self.model, self.guide, standard, num_samples=self.options.importance_samples)
         return log_p.to(codes.device) - self.scale.log().sum()  # the standardisation's Jacobian
