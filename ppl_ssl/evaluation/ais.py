@@ -213,12 +213,25 @@ class AnnealingPath:
 
 @dataclass
 class ChainState:
-    """Whitened positions u (K, N, D) with their log f_0 and log p(x, z) (K, N) and the gradient of log f_β."""
+    """Whitened positions u (K, N, D) with log f_0 and log p(x, z) (K, N) and their gradients (K, N, D), kept apart
+    so that the gradient of log f_β = (1 − β) log f_0 + β log p(x, z) is had at any β without evaluating again."""
 
     u: torch.Tensor
     log_start: torch.Tensor
     log_joint: torch.Tensor
-    grad: torch.Tensor
+    grad_start: torch.Tensor
+    grad_joint: torch.Tensor
+
+    def grad(self, beta: float) -> torch.Tensor:
+        return (1.0 - beta) * self.grad_start + beta * self.grad_joint
+
+    def where(self, accept: torch.Tensor, other: "ChainState") -> "ChainState":
+        """This state where `accept` (K, N), else `other`."""
+        keep = accept[..., None]
+        return ChainState(torch.where(keep, self.u, other.u), torch.where(accept, self.log_start, other.log_start),
+                          torch.where(accept, self.log_joint, other.log_joint),
+                          torch.where(keep, self.grad_start, other.grad_start),
+                          torch.where(keep, self.grad_joint, other.grad_joint))
 
 
 @dataclass
@@ -250,13 +263,13 @@ class AnnealedSampler:
     def to_u(self, z: torch.Tensor) -> torch.Tensor:
         return (z - self.mean) / self.scale
 
-    def evaluate(self, u: torch.Tensor, beta: float) -> ChainState:
+    def evaluate(self, u: torch.Tensor) -> ChainState:
         with torch.enable_grad():
             u = u.detach().requires_grad_(True)
             log_start, log_joint = self.path.start_and_joint(self.mean + self.scale * u)
-            log_f = (1.0 - beta) * log_start + beta * log_joint
-            grad, = torch.autograd.grad(log_f.sum(), u)
-        return ChainState(u.detach(), log_start.detach(), log_joint.detach(), grad)
+            grad_joint, = torch.autograd.grad(log_joint.sum(), u, retain_graph=True)
+            grad_start, = torch.autograd.grad(log_start.sum(), u)  # cheap: q(z | x) or p(z), not the decoder
+        return ChainState(u.detach(), log_start.detach(), log_joint.detach(), grad_start, grad_joint)
 
     @staticmethod
     def log_f(state: ChainState, beta: float) -> torch.Tensor:
@@ -270,27 +283,25 @@ class AnnealedSampler:
             self.recorded_sizes.append(step[0, :, 0])
         momentum = torch.randn_like(state.u)
         energy = -self.log_f(state, beta) + 0.5 * momentum.double().pow(2).sum(-1)
-        proposal, p = state, momentum + 0.5 * step * state.grad
+        proposal, p = state, momentum + 0.5 * step * state.grad(beta)
         for i in range(self.settings.leapfrog):
-            proposal = self.evaluate(proposal.u + step * p, beta)
-            p = p + (step if i < self.settings.leapfrog - 1 else 0.5 * step) * proposal.grad
+            proposal = self.evaluate(proposal.u + step * p)
+            p = p + (step if i < self.settings.leapfrog - 1 else 0.5 * step) * proposal.grad(beta)
         proposed_energy = -self.log_f(proposal, beta) + 0.5 * p.double().pow(2).sum(-1)
         log_accept = (energy - proposed_energy).clamp(max=0.0)
         log_accept = torch.where(torch.isnan(log_accept), torch.full_like(log_accept, -math.inf), log_accept)
         accept_probability = log_accept.exp()  # (K, N)
         accept = torch.rand_like(accept_probability) < accept_probability
-        keep = accept[..., None]
         self.acceptance.append(accept_probability.mean(0))
         if self.step_sizes is None:  # the pilot: each image's step toward the target acceptance
             above = accept_probability.mean(0)[None, :, None] > self.settings.target_acceptance
             self.step = torch.where(above, step * self.settings.adapt, step / self.settings.adapt)
-        return ChainState(torch.where(keep, proposal.u, state.u), torch.where(accept, proposal.log_start, state.log_start),
-                          torch.where(accept, proposal.log_joint, state.log_joint), torch.where(keep, proposal.grad, state.grad))
+        return proposal.where(accept, state)
 
     def anneal(self, u: torch.Tensor, betas: torch.Tensor, bar: str | None = None) -> torch.Tensor:
         """log w (K, N), float64, of chains started at u (distributed as f_{β_0}) and moved along betas."""
         betas = [float(b) for b in betas]
-        state = self.evaluate(u, betas[0])
+        state = self.evaluate(u)
         log_w = torch.zeros(state.log_joint.shape, dtype=torch.float64, device=u.device)
         steps = range(1, len(betas))
         for t in (progress_bar(steps, bar) if bar else steps):
