@@ -19,7 +19,6 @@ from torch import nn
 
 from ppl_ssl import contracts
 from ppl_ssl.contracts import BuildContext
-from ppl_ssl.evaluation.likelihood import importance_weighted_nll
 from ppl_ssl.flows import FlowStack
 from ppl_ssl.registry import SAMPLERS
 
@@ -208,6 +207,9 @@ class TwoStageSampler(contracts.Sampler):
 
     @torch.no_grad()
     def log_prob(self, codes: torch.Tensor) -> torch.Tensor:
+        # imported here: the evaluation package imports the config, which imports the registries and so this module
+        from ppl_ssl.evaluation.likelihood import importance_weighted_nll
+
         standard = (codes.to(self.shift.device) - self.shift) / self.scale
         log_p = importance_weighted_nll(self.model, self.guide, standard, num_samples=self.options.importance_samples)
         return log_p.to(codes.device) - self.scale.log().sum()  # the standardisation's Jacobian

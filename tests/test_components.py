@@ -1,5 +1,6 @@
 """Every registered prior × guide × objective: builds (or is refused with a reason), takes an SVI step, saves and
 loads, and gives a finite importance-weighted NLL."""
+import dataclasses
 import itertools
 import math
 
@@ -14,8 +15,8 @@ from ppl_ssl.system import build_system
 from tests.conftest import tiny_config
 
 SHAPE = (1, 8, 8)
-# guides that belong to one program (selfVAE's) are tested with it, in test_selfvae.py
-SSL_GUIDES = [name for name in GUIDES.names() if name != "selfvae"]  # selfVAE's guide serves its own program only
+# guides that belong to one program are tested with it: selfVAE's in test_selfvae.py, VQ-VAE's in test_quantisation.py
+SSL_GUIDES = [name for name in GUIDES.names() if name not in ("selfvae", "vector_quantised")]
 COMBINATIONS = list(itertools.product(PRIORS.names(), SSL_GUIDES, OBJECTIVES.names()))
 
 
@@ -27,13 +28,15 @@ def test_the_registries_hold_what_the_issue_names():
 
 @pytest.mark.parametrize("prior,guide,objective", COMBINATIONS)
 def test_every_prior_guide_objective_combination(prior, guide, objective, tmp_path):
+    options = OBJECTIVES[objective].options
+    particles = ["objective.particles=3"] if options and "particles" in {f.name for f in dataclasses.fields(options)} else []
     config = tiny_config("simvae", "model.views=2", f"model.prior.kind='{prior}'", f"guide.kind='{guide}'",
-                         f"objective.kind='{objective}'", "objective.particles=3")
+                         f"objective.kind='{objective}'", *particles)
     if objective == "piwae" and PRIORS[prior].component.shares_the_encoder:  # its gradients cannot be routed apart
         with pytest.raises(ConfigError, match="shares the guide's encoder"):
             build_system(config, SHAPE)
         return
-    if OBJECTIVES[objective].component.needs_guide_density and guide == "delta":  # importance weights need q's density
+    if OBJECTIVES[objective].component.needs_guide_density and not GUIDES[guide].component.has_density:  # a point's q
         with pytest.raises(ConfigError, match="no density"):
             build_system(config, SHAPE)
         return
