@@ -159,17 +159,16 @@ def ablation_figures(suite: Suite, summary: dict, folder: Path) -> list[Path]:
         sweeps[label][model].append((float(value), row))
     paths = []
     for label, models in sweeps.items():
-        metrics = [(k, m) for k, m, _ in suite.metrics]
+        metrics = [(k, m, scale) for k, m, scale in suite.metrics]
         fig, axes = plt.subplots(1, len(metrics), figsize=(3.2 * len(metrics), 3), squeeze=False)
-        for ax, (key, metric_label) in zip(axes[0], metrics):
+        for ax, (key, metric_label, scale) in zip(axes[0], metrics):
             for model, points in models.items():
                 points = sorted((x, row[key]) for x, row in points if key in row)
                 if points:
                     ax.errorbar([x for x, _ in points], [e["mean"] for _, e in points],
                                 yerr=[0 if math.isnan(e["se"]) else e["se"] for _, e in points], marker="o", capsize=3, label=model)
-            ax.set_title(metric_label)
+            ax.set_title(metric_label + (" (%)" if scale == 100 else ""))
             ax.set_xlabel(suite.x_label if len(sweeps) == 1 else label)
-        axes[0][0].set_ylabel("%")
         axes[0][-1].legend(fontsize=7)
         fig.tight_layout()
         path = folder / f"{suite.name}-{label.lower()}.png"
