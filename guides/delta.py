@@ -25,11 +25,20 @@ from ppl_ssl.guides.mean_field import AmortisedGuide
 from ppl_ssl.registry import GUIDES
 
 
-def delta_guide(views: torch.Tensor, encoder: nn.Module):
-    n, j = views.shape[:2]
-    codes = encoder(views.flatten(0, 1))[0].unflatten(0, (n, j))
-    with pyro.plate("images", n):
+def point_site(codes: torch.Tensor) -> torch.Tensor:
+    """The latent site z as a point (no density) at codes (N, J, L)."""
+    with pyro.plate("images", len(codes)):
         return pyro.sample("z", dist.Delta(codes, event_dim=2))
+
+
+def encoded(views: torch.Tensor, encoder: nn.Module) -> tuple[torch.Tensor, torch.Tensor]:
+    """The encoder's (μ, σ) of each view, each (N, J, L)."""
+    n, j = views.shape[:2]
+    return tuple(part.unflatten(0, (n, j)) for part in encoder(views.flatten(0, 1)))
+
+
+def delta_guide(views: torch.Tensor, encoder: nn.Module):
+    return point_site(encoded(views, encoder)[0])
 
 
 @GUIDES.register("delta", summary="point mass at the encoder's mean: a deterministic autoencoder fitted by MAP (AE)")
@@ -41,11 +50,8 @@ class DeltaGuide(AmortisedGuide):
 
 
 def gaussian_draw_guide(views: torch.Tensor, encoder: nn.Module):
-    n, j = views.shape[:2]
-    loc, scale = (part.unflatten(0, (n, j)) for part in encoder(views.flatten(0, 1)))
-    codes = loc + scale * torch.randn_like(loc)  # reparameterised: the gradient reaches μ_φ and σ_φ
-    with pyro.plate("images", n):
-        return pyro.sample("z", dist.Delta(codes, event_dim=2))
+    loc, scale = encoded(views, encoder)
+    return point_site(loc + scale * torch.randn_like(loc))  # reparameterised: the gradient reaches μ_φ and σ_φ
 
 
 @GUIDES.register("gaussian_draw", summary="the point μ_φ(x) + σ_φ(x)·ε without a density: an implicit posterior (AAE)")
@@ -57,10 +63,7 @@ class GaussianDrawGuide(AmortisedGuide):
 
 
 def vector_quantised_guide(views: torch.Tensor, encoder: nn.Module, codebook):
-    n, j = views.shape[:2]
-    codes = codebook.straight_through(encoder(views.flatten(0, 1))[0]).unflatten(0, (n, j))
-    with pyro.plate("images", n):
-        return pyro.sample("z", dist.Delta(codes, event_dim=2))
+    return point_site(codebook.straight_through(encoded(views, encoder)[0]))
 
 
 @GUIDES.register("vector_quantised", summary="the codebook entry nearest μ_φ(x), straight-through gradient (VQ-VAE)")

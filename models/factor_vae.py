@@ -22,9 +22,8 @@ from torch import nn
 
 from ppl_ssl.contracts import BuildContext
 from ppl_ssl.divergences import TotalCorrelationDiscriminator
-from ppl_ssl.errors import ConfigError
 from ppl_ssl.factors import objective_factor
-from ppl_ssl.models.ssl import SSLModel
+from ppl_ssl.models.ssl import SSLModel, require_the_vaes_settings
 from ppl_ssl.options import non_negative, option, widths
 from ppl_ssl.registry import MODELS
 
@@ -62,11 +61,7 @@ class FactorVAEModel(SSLModel):
 
     @classmethod
     def check_config(cls, config) -> None:
-        if config.model.views != 1 or config.model.prior.kind != "standard_normal" or config.guide.kind != "mean_field" \
-                or config.objective.kind != "elbo" or config.objective.options.particles != 1:
-            raise ConfigError("model.program = 'factor_vae' is the VAE's story with a penalty on q(z): it needs "
-                              "model.views = 1, model.prior.kind = 'standard_normal', guide.kind = 'mean_field' and the "
-                              "elbo objective with one particle; use --model factor-vae")
+        require_the_vaes_settings(config, "factor_vae", "the VAE's story with a penalty on q(z)", "factor-vae")
 
     def forward(self, views):
         return factor_vae_model(views, self.decoder, self.prior, self.likelihood, self.discriminator, self.gamma)

@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from ppl_ssl.contracts import BuildContext, ModelProgram
+from ppl_ssl.errors import ConfigError
 from ppl_ssl.registry import MODELS
 
 
@@ -72,3 +73,13 @@ class SSLModel(ModelProgram):
     def sample_codes(self, n: int, views: int = 1) -> torch.Tensor:
         """Codes of n images with `views` views each from the prior: (n, views, L)."""
         return self.prior(views).sample((n,))
+
+
+def require_the_vaes_settings(config, program: str, story: str, preset: str) -> None:
+    """A program that is the VAE's story fitted with one more objective term (β-TC-VAE, FactorVAE) needs the VAE's
+    settings: one view, the N(0, I) prior, the mean-field guide and the ELBO with one particle."""
+    if config.model.views != 1 or config.model.prior.kind != "standard_normal" or config.guide.kind != "mean_field" \
+            or config.objective.kind != "elbo" or config.objective.options.particles != 1:
+        raise ConfigError(f"model.program = '{program}' is {story}: it needs model.views = 1, model.prior.kind = "
+                          f"'standard_normal', guide.kind = 'mean_field' and the elbo objective with one particle; use "
+                          f"--model {preset}")

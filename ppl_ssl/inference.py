@@ -216,6 +216,23 @@ def ciwae_bound(log_weight: torch.Tensor, beta: float) -> torch.Tensor:
     return beta * log_weight.mean(0) + (1 - beta) * iwae_bound(log_weight)
 
 
+class SelfTracingELBO(ELBO):
+    """A Pyro ELBO whose `differentiable_loss` traces guide and model itself (not through ELBO's `_get_traces`):
+    Pyro's `loss` and `loss_and_grads` from it."""
+
+    def loss(self, model, guide, *args, **kwargs) -> float:
+        with torch.no_grad():
+            return float(self.differentiable_loss(model, guide, *args, **kwargs))
+
+    def loss_and_grads(self, model, guide, *args, **kwargs) -> float:
+        loss = self.differentiable_loss(model, guide, *args, **kwargs)
+        loss.backward()
+        return float(loss.detach())
+
+    def _get_trace(self, model, guide, args, kwargs):  # abstract in ELBO, never called here
+        raise NotImplementedError(f"{type(self).__name__} traces model and guide in differentiable_loss")
+
+
 @dataclass
 class IWAEOptions:
     particles: int = option(5, at_least(1, 'K importance samples per image; 1 is the ELBO'))
@@ -223,7 +240,7 @@ class IWAEOptions:
 
 @OBJECTIVES.register("iwae", IWAEOptions,
                      summary="importance-weighted bound with K = objective.particles samples, per datum (Burda et al.)")
-class IWAE(ELBO, Objective):
+class IWAE(SelfTracingELBO, Objective):
     """The importance-weighted bound log (1/K) Σ_k p(x, z_k)/q(z_k | x), per datum, summed over the batch.
 
     K = num_particles ≥ 1 (K = 1 is the ELBO). Gradients are reparameterised (every guide here has rsample).
@@ -250,18 +267,6 @@ class IWAE(ELBO, Objective):
         terms["iwae"], terms["loss"] = bound.detach(), -bound.detach()
         self.last_terms = terms
         return -bound
-
-    def loss(self, model, guide, *args, **kwargs) -> float:
-        with torch.no_grad():
-            return float(self.differentiable_loss(model, guide, *args, **kwargs))
-
-    def loss_and_grads(self, model, guide, *args, **kwargs) -> float:
-        loss = self.differentiable_loss(model, guide, *args, **kwargs)
-        loss.backward()
-        return float(loss.detach())
-
-    def _get_trace(self, model, guide, args, kwargs):  # abstract in ELBO; IWAE works on importance_sample instead
-        raise NotImplementedError("IWAE computes its traces in importance_sample")
 
 
 @dataclass
@@ -381,7 +386,7 @@ def per_datum_kl(guide_site: dict, model_site: dict) -> torch.Tensor:
 
 @OBJECTIVES.register("capacity", CapacityOptions,
                      summary="reconstruction − β·|KL − C|, C rising linearly to C_max (Burgess et al.'s disentangled β-VAE)")
-class CapacityELBO(ELBO, Objective):
+class CapacityELBO(SelfTracingELBO, Objective):
     """Burgess et al. (2018), "Understanding disentangling in β-VAE": the KL of each image is pulled toward a
     capacity C that grows linearly from 0 to C_max over `warmup_epochs`, with weight β:
 
@@ -401,18 +406,6 @@ class CapacityELBO(ELBO, Objective):
         super().__init__(num_particles=1, max_plate_nesting=1)
         self.beta, self.capacity, self.warmup_epochs = options.beta, options.capacity, options.warmup_epochs
         self.kl_weight = self.kl_weight_at(0.0)
-
-    def loss(self, model, guide, *args, **kwargs) -> float:
-        with torch.no_grad():
-            return float(self.differentiable_loss(model, guide, *args, **kwargs))
-
-    def loss_and_grads(self, model, guide, *args, **kwargs) -> float:
-        loss = self.differentiable_loss(model, guide, *args, **kwargs)
-        loss.backward()
-        return float(loss.detach())
-
-    def _get_trace(self, model, guide, args, kwargs):  # abstract in ELBO; this loss traces guide and model itself
-        raise NotImplementedError
 
     def kl_weight_at(self, epochs_done: float) -> float:
         """C(t): 0 → C_max linearly over the warm-up epochs."""

@@ -38,9 +38,8 @@ import pyro
 import pyro.poutine as poutine
 import torch
 
-from ppl_ssl.data import as_float
 from ppl_ssl.errors import ConfigError
-from ppl_ssl.evaluation.likelihood import bits_per_dim, importance_weighted_nll
+from ppl_ssl.evaluation.likelihood import bits_per_dim, importance_weighted_nll, test_views
 from ppl_ssl.factors import density_only
 from ppl_ssl.inference import DATA_PLATE_DIM, is_density_site, per_datum_log_prob
 from ppl_ssl.progress import progress_bar
@@ -167,14 +166,15 @@ class AnnealingPath:
         """Exact draws from f_0: (K, N, D)."""
         return self.layout.pack(self._draws(chains))
 
-    def _plate(self, z: torch.Tensor):
-        return pyro.plate("ais_chains", z.shape[0], dim=DATA_PLATE_DIM - 1)
+    def _conditioned_trace(self, program, values: dict[str, torch.Tensor], chains: int):
+        """A trace of the program with its latent sites held at `values`, K chains in a plate."""
+        with pyro.plate("ais_chains", chains, dim=DATA_PLATE_DIM - 1):
+            return poutine.trace(poutine.condition(program, data=values)).get_trace(self.data)
 
     def joint(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(log p(z), log p(x | z)), each (K, N), of codes z (K, N, D)."""
         values = self.layout.unpack(z)
-        with self._plate(z):
-            trace = poutine.trace(poutine.condition(self.model, data=values)).get_trace(self.data)
+        trace = self._conditioned_trace(self.model, values, z.shape[0])
         unknown = [name for name in _latent_sites(trace) if name not in values]
         if unknown:
             raise ConfigError(f"the model has latent sites {unknown} that the guide does not sample; AIS needs the guide "
@@ -184,8 +184,7 @@ class AnnealingPath:
     def log_guide(self, z: torch.Tensor) -> torch.Tensor:
         """log q(z | x), (K, N): the guide conditioned on z (a flow guide inverts its bijection)."""
         values = self.layout.unpack(z)
-        with self._plate(z):
-            trace = poutine.trace(poutine.condition(self.guide, data=values)).get_trace(self.data)
+        trace = self._conditioned_trace(self.guide, values, z.shape[0])
         try:
             log_q, _ = _site_sums(trace, z.shape[0], self.images, values, z.device)
         except (KeyError, NotImplementedError):  # Pyro's planar and radial flows only know the codes they drew
@@ -435,9 +434,7 @@ def held_out_ais(system, images: torch.Tensor, settings: AISSettings, bdmc_image
     if settings.start == "guide" and not system.has_density:
         raise ConfigError("AIS from the guide needs q(z | x), but this run's guide (delta) has no density; "
                           "use --ais-start prior")
-    system.eval()
-    device = next(system.parameters()).device
-    views = as_float(images.to(device)).unsqueeze(1)  # each test image as a set of J = 1 views
+    views = test_views(system, images)
     if bdmc_images:
         observed_site(system.model, views)  # refused before the long AIS run, not after
     dims, discrete = math.prod(images.shape[1:]), system.model.likelihood.discrete

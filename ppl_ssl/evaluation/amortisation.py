@@ -22,7 +22,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from ppl_ssl.errors import ConfigError
-from ppl_ssl.evaluation.likelihood import importance_log_weights
+from ppl_ssl.evaluation.likelihood import importance_log_weights, test_views
 from ppl_ssl.inference import iwae_bound
 from ppl_ssl.reporting import mean_and_standard_error
 
@@ -89,16 +89,12 @@ def _chunks(views: torch.Tensor, size: int = 10):
 
 def run_amortisation_gaps(system, images: torch.Tensor, steps: int = 300, num_samples: int = 500, seed: int = 0) -> dict:
     """The gaps of a fitted run on uint8 test images (N, C, H, W), each image as a set of J = 1 views."""
-    from ppl_ssl.data import as_float
-
     if not system.has_density:
         raise ConfigError("the amortisation gap needs a guide with a density over one latent site 'z' (mean_field or a "
                           f"flow guide); this run's {type(system).__name__} has none")
     guide = system.guide
     torch.manual_seed(seed)
-    system.eval()
-    device = next(system.parameters()).device
-    views = as_float(images.to(device)).unsqueeze(1)
+    views = test_views(system, images)
     with torch.no_grad():
         posterior = guide.posterior(views)
     base = posterior.base_dist if isinstance(posterior, dist.Independent) else None

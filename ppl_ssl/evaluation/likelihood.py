@@ -77,14 +77,19 @@ def bits_per_dim(nll_nats: float, dims: int, discrete: bool) -> float:
     return (nll_nats + (0.0 if discrete else dims * math.log(255.0))) / (dims * math.log(2.0))
 
 
+def test_views(system, images: torch.Tensor) -> torch.Tensor:
+    """uint8 test images (N, C, H, W) as the programs take them: each a set of J = 1 views (N, 1, C, H, W) in [0, 1],
+    on the system's device, the system put in evaluation mode."""
+    system.eval()
+    return as_float(images.to(next(system.parameters()).device)).unsqueeze(1)
+
+
 def held_out_log_likelihood(system, images: torch.Tensor, num_samples: int) -> dict[str, float]:
     """Importance-weighted NLL, bits/dim and PSIS k̂ of a fitted system on uint8 images (N, C, H, W)."""
     if not system.has_density:
         raise ConfigError("the importance-weighted NLL divides by q(z | x), but this run's guide (delta) has no density; "
                           "fit with guide.kind=mean_field (or another stochastic guide) to estimate likelihoods")
-    system.eval()
-    device = next(system.parameters()).device
-    views = as_float(images.to(device)).unsqueeze(1)  # each test image as a set of J = 1 views
+    views = test_views(system, images)
     log_w = importance_log_weights(system.model, system.guide, views, num_samples).double()
     log_px = iwae_bound(log_w.T)
     khat = psis_khat(log_w)

@@ -10,15 +10,15 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import asdict, dataclass
+import dataclasses
+from dataclasses import dataclass
 
 import pyro
 import torch
 
-from ppl_ssl.data import as_float
 from ppl_ssl.evaluation.ais import AISSettings, ais_log_likelihood, bdmc, observed_site
 from ppl_ssl.errors import ConfigError
-from ppl_ssl.evaluation.likelihood import importance_log_weights
+from ppl_ssl.evaluation.likelihood import importance_log_weights, test_views
 
 
 @dataclass(frozen=True)
@@ -55,9 +55,7 @@ def estimate_tightness(system, images: torch.Tensor, protocol: TightnessProtocol
 
     Returns {'summary': flat metrics for metrics.json, 'curve': rows (estimator, K or T, images, evaluations per
     image, seconds, NLL) for the NLL-against-compute figure}."""
-    system.eval()
-    device = next(system.parameters()).device
-    views = as_float(images[: protocol.images].to(device)).unsqueeze(1)
+    views = test_views(system, images[: protocol.images])
     long_views = views[: protocol.long_images]
     simulate_ok = protocol.bdmc_images > 0 and _single_observed_site(system, views)
     pyro.set_rng_seed(seed)
@@ -75,7 +73,7 @@ def estimate_tightness(system, images: torch.Tensor, protocol: TightnessProtocol
     ais = {}
     for steps in (*protocol.ais_steps, protocol.long_steps):
         on = long_views if steps == protocol.long_steps else views
-        step_settings = AISSettings(**{**asdict(settings), "steps": steps})
+        step_settings = dataclasses.replace(settings, steps=steps)
         began = time.perf_counter()
         ais[steps] = ais_log_likelihood(system.model, system.guide, on, step_settings,
                                         bar=f"AIS T={steps}" if progress else None)
@@ -101,7 +99,7 @@ def estimate_tightness(system, images: torch.Tensor, protocol: TightnessProtocol
     }
     if simulate_ok:
         sandwich = bdmc(system.model, system.guide, views, protocol.bdmc_images,
-                        AISSettings(**{**asdict(settings), "steps": largest}), bar="BDMC" if progress else None)
+                        dataclasses.replace(settings, steps=largest), bar="BDMC" if progress else None)
         summary.update({"bdmc_lower": float(sandwich["lower"].mean()), "bdmc_upper": float(sandwich["upper"].mean()),
                         "bdmc_gap": float(sandwich["gap"].mean()), "bdmc_images": protocol.bdmc_images})
     return {"summary": summary, "curve": rows}
