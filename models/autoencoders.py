@@ -212,6 +212,9 @@ class VQVAEOptions:
     entries: int = option(512, at_least(2, "codebook entries"))   # K (Pythae's num_embeddings)
     codebook_weight: float = option(1.0, non_negative())         # Pythae's quantization_loss_factor
     commitment_weight: float = option(0.25, non_negative())      # c (Pythae's commitment_loss_factor)
+    # numbers of the code quantised together: the whole code (0) to one of K vectors, or pieces of this size each to
+    # its own entry; 1 is what Pythae 0.1.2 does with a flat code (every coordinate one of K scalars)
+    entry_dim: int = option(0, positive(zero="the whole code"))
 
 
 class VQVAEModel(AutoencoderModel):
@@ -220,7 +223,7 @@ class VQVAEModel(AutoencoderModel):
     @classmethod
     def build(cls, options: VQVAEOptions, context: BuildContext) -> "VQVAEModel":
         model = cls(context.decoder, context.prior, context.likelihood, context.latent_dim)
-        model.codebook = Codebook(options.entries, context.latent_dim)
+        model.codebook = Codebook(options.entries, context.latent_dim, options.entry_dim or None)
         model.encoder, model.options = context.encoder, options  # the guide's encoder, shared
         return model
 
@@ -229,6 +232,11 @@ class VQVAEModel(AutoencoderModel):
         if config.guide.kind != "vector_quantised":
             raise ConfigError("model.program = 'vq_vae' quantises the guide's codes: set guide.kind = 'vector_quantised' "
                               "(or use --model vq-vae)")
+        entry_dim, latent = config.model.program.options.entry_dim, config.model.latent_dim
+        if entry_dim and latent % entry_dim:
+            raise ConfigError(f"model.program.entry_dim = {entry_dim} does not divide model.latent_dim = {latent}: the "
+                              f"code is quantised in pieces of entry_dim numbers; use a divisor of {latent} (1 quantises "
+                              f"each coordinate, 0 the whole code)")
 
     def forward(self, views):
         o = self.options

@@ -94,6 +94,9 @@ class ModelProgram(Component, nn.Module):
     """A generative story p(x, z) as a Pyro program (`model.program`): forward(views) samples and scores."""
 
     adds_factors: ClassVar[bool] = False  # it adds pyro.factor terms that only a plain ELBO weighs as intended
+    # x is an observed site scored by a likelihood p(x | z), so log p(x) can be estimated (importance weighting,
+    # AIS); False for a program that scores reconstructions another way (MSSSIM-VAE's MS-SSIM)
+    observes_images: ClassVar[bool] = True
 
     @abstractmethod
     def forward(self, views): ...

@@ -74,6 +74,22 @@ def interpolations(system, data: DataSplits, path: Path, pairs: int, steps: int 
 
 
 @torch.no_grad()
+def interpolations_by_model(systems: dict, data: DataSplits, path: Path, steps: int = 10) -> None:
+    """Pythae's interpolation figure: the same two test images (the first two of different classes) for every model,
+    a row per model with the decoded straight line between their codes, E_q[z|x] at both ends."""
+    labels = data.test_y.cpu()
+    first, second = 0, int(torch.nonzero(labels != labels[0])[0])
+    rows = []
+    for system in systems.values():
+        device = next(system.parameters()).device
+        codes = system.encode(as_float(data.test_x[[first, second]]).to(device))
+        t = torch.linspace(0, 1, steps, device=device).view(steps, 1)
+        rows.append(system.decode((1 - t) * codes[:1] + t * codes[1:]).float().cpu())
+    _save_grid(image_grid(torch.cat(rows), rows=len(rows)), path,
+               "decoded straight lines between the codes of the same two test images", list(systems))
+
+
+@torch.no_grad()
 def class_samples(system, features, data: DataSplits, path: Path, per_class: int = 10, seed: int = 0) -> None:
     """The paper's generation protocol: a full-covariance Gaussian fitted to the training codes of each class."""
     counts = {label: per_class for label in range(data.spec.num_classes) if (features.train_y == label).sum() >= 2}

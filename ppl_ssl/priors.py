@@ -21,7 +21,9 @@ from torch import nn
 
 from ppl_ssl.contracts import BuildContext, Prior
 from ppl_ssl.distributions import ExchangeableGaussian, GroupedViews
+from ppl_ssl.errors import ConfigError
 from ppl_ssl.flows import FlowStack
+from ppl_ssl.hyperspherical import HypersphericalUniform
 from ppl_ssl.options import at_least, option, positive, widths
 from ppl_ssl.registry import PRIORS
 
@@ -35,6 +37,24 @@ class StandardNormalPrior(Prior):
 
     def forward(self, views: int) -> dist.TorchDistribution:
         return dist.Normal(self.zero, 1.0).expand((views, self.latent_dim)).to_event(2)
+
+
+@PRIORS.register("hyperspherical_uniform",
+                 summary="z^j uniform on the unit sphere S^{L−1}, independently for each view (hyperspherical VAE)")
+class HypersphericalUniformPrior(Prior):
+    def __init__(self, options: None, context: BuildContext):
+        super().__init__()
+        self.latent_dim = context.latent_dim
+        self.register_buffer("zero", torch.zeros(()))
+
+    @classmethod
+    def check_config(cls, config) -> None:
+        if config.guide.kind != "von_mises_fisher":
+            raise ConfigError(f"model.prior.kind = 'hyperspherical_uniform' is a density on the unit sphere, and guide.kind = "
+                              f"'{config.guide.kind}' draws codes off it; set guide.kind = 'von_mises_fisher' (or use --model svae)")
+
+    def forward(self, views: int) -> dist.TorchDistribution:
+        return HypersphericalUniform(self.latent_dim, (views,), self.zero.device, self.zero.dtype).to_event(1)
 
 
 @dataclass

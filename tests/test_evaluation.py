@@ -141,6 +141,8 @@ def test_kmeans_by_majority_label_finds_planted_clusters_and_scores_noise_near_c
     assert clear["kmeans_accuracy"] > 0.95 and clear["kmeans_runs"] == 5 and clear["kmeans_accuracy_sd"] >= 0
     noise = kmeans_scores(planted(signal=0.0), 4, runs=5)
     assert noise["kmeans_accuracy"] < 0.4  # chance 0.25, a little above it by taking each cluster's majority
+    # the same fits on the validation codes, which choose a configuration without touching the reported score
+    assert clear["val_kmeans_accuracy"] > 0.95 and noise["val_kmeans_accuracy"] < 0.45
 
 
 def test_kmeans_and_interpolations_run_in_a_fit_when_asked(tmp_path):
@@ -166,3 +168,18 @@ def test_repeated_probe_runs_report_their_mean_and_spread(monkeypatch):
     singles = [probe_accuracy(f, None, 3, config.probe_lr, config.probe_batch_size, seed)[0] for seed in range(4)]
     assert metrics["linear_probe_accuracy"] == pytest.approx(np.mean(singles))
     assert metrics["linear_probe_accuracy_sd"] == pytest.approx(np.std(singles, ddof=1)) and metrics["linear_probe_accuracy_sd"] > 0
+    # the validation accuracy that chose each run's epoch, averaged the same way: what a configuration is chosen by
+    validation = [representation.train_probe(f, None, 3, config.probe_lr, config.probe_batch_size, seed).val_accuracy
+                  for seed in range(4)]
+    assert metrics["val_linear_probe_accuracy"] == pytest.approx(np.mean(validation))
+
+
+def test_the_probe_reports_the_validation_accuracy_that_chose_its_epoch():
+    from ppl_ssl.evaluation.representation import train_probe
+
+    f = planted(signal=1.0, seed=3)
+    result = train_probe(f, None, epochs=5, lr=3e-3, batch_size=64)
+    assert probe_accuracy(f, None, epochs=5, lr=3e-3, batch_size=64) == (result.test_accuracy, result.best_epoch)
+    # the reported validation accuracy is the best over epochs, so no single epoch's is above it
+    by_epoch = [train_probe(f, None, epochs=e, lr=3e-3, batch_size=64).val_accuracy for e in range(1, 6)]
+    assert result.val_accuracy == pytest.approx(max(by_epoch))

@@ -101,3 +101,10 @@ def test_each_sampler_is_fitted_to_the_training_codes_and_its_decoded_samples_sc
     gmm = build_sampler("gmm", system, 4).fit(embed(system.encode, data.train_x))
     by_hand = network.fid(data.test_x[:200], _decode(system, gmm.sample(200)))
     assert scores["fid_digits_sampler_gmm"] == pytest.approx(by_hand, rel=1e-6)
+    # with validation: the same draws scored against as many validation images too, for choosing a configuration
+    both = sampler_fids(system, data, network, samples=200, samplers=("gmm",), seed=0, validation=True)
+    assert both["fid_digits_sampler_gmm"] == pytest.approx(by_hand, rel=1e-6)
+    torch.manual_seed(0)
+    gmm = build_sampler("gmm", system, 4).fit(embed(system.encode, data.train_x))
+    assert both["val_fid_digits_sampler_gmm"] == pytest.approx(network.fid(data.val_x[:200], _decode(system, gmm.sample(200))),
+                                                               rel=1e-6)

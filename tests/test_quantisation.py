@@ -68,3 +68,20 @@ def test_the_quantising_guide_and_model_need_each_other():
         build_system(tiny_config("ae", "guide.kind='vector_quantised'"), (1, 8, 8))
     with pytest.raises(ConfigError, match="set guide.kind = 'vector_quantised'"):
         build_system(tiny_config("vq-vae", "guide.kind='delta'"), (1, 8, 8))
+
+
+def test_codes_quantised_in_pieces_take_each_piece_from_the_codebook():
+    """entry_dim = 1 (Pythae 0.1.2's quantisation of a flat code): every coordinate is its nearest scalar entry."""
+    torch.manual_seed(0)
+    scalar = Codebook(5, 4, entry_dim=1)
+    z = torch.randn(6, 4)
+    by_hand = scalar.entries[:, 0][(z.unsqueeze(-1) - scalar.entries[:, 0]).abs().argmin(-1)]
+    assert torch.equal(scalar.nearest(z), by_hand)
+    assert scalar.sample(7).shape == (7, 4) and set(scalar.sample(50).flatten().tolist()) <= set(scalar.entries[:, 0].tolist())
+    halves = Codebook(5, 4, entry_dim=2)  # two pieces of two: each half one of the 5 two-vectors
+    quantised = halves.nearest(z).reshape(6, 2, 2)
+    assert all(bool((halves.entries == piece).all(-1).any()) for piece in quantised.reshape(-1, 2))
+    system = _system("model.program.entry_dim=1")  # the model takes the option through to its codebook
+    assert system.model.codebook.entries.shape == (16, 1) and system.sample_prior(3).shape[-1] == system.model.latent_dim
+    with pytest.raises(ConfigError, match="entry_dim = 3 does not divide model.latent_dim"):
+        build_system(tiny_config("vq-vae", "model.program.entry_dim=3", "model.latent_dim=4"), (1, 8, 8))

@@ -7,7 +7,8 @@ import pytest
 import ppl_ssl
 from ppl_ssl.errors import ConfigError
 from ppl_ssl.reproduction import BUDGETS, SUITES, PaperValue, budget, paper_tables, paper_value, reproduce, suite
-from ppl_ssl.reproduction.report import markdown, summarise, verdict
+from ppl_ssl.config import build_config
+from ppl_ssl.reproduction.report import markdown, select_on_validation, summarise, verdict
 from ppl_ssl.reproduction.runner import RunResult
 from ppl_ssl.reproduction.suites import RunSpec
 from tests.conftest import TINY
@@ -142,3 +143,47 @@ def test_every_suite_runs_at_the_smoke_budget(tmp_path):
     assert "86.5 ± 0.0" in text and "fid_fashion_mnist" in text and "The paper's selfvae-table1 reports cifar10" in text
     generation = report["sections"]["smoke/fashion-mnist/generation"]["summary"]
     assert all(row["fid_class_conditional"]["mean"] > 0 for row in generation.values())
+
+
+def test_the_pythae_report_keeps_per_task_the_configuration_best_on_validation(tmp_path):
+    """Pythae's selection: per model and task, the setting whose validation score (mean over seeds) is best, shown
+    with its test value, whatever the test values of the other settings are."""
+    pythae = SUITES["pythae"]
+    runs = [  # β = 0.1 reconstructs best on validation, β = 2 clusters best on validation; the test values disagree
+        ("beta-vae", "beta=0.1", 1, {"val_reconstruction_mse": 0.010, "reconstruction_mse": 0.020,
+                                     "val_kmeans_accuracy": 0.5, "kmeans_accuracy": 0.9}),
+        ("beta-vae", "beta=0.1", 2, {"val_reconstruction_mse": 0.012, "reconstruction_mse": 0.022,
+                                     "val_kmeans_accuracy": 0.5, "kmeans_accuracy": 0.9}),
+        ("beta-vae", "beta=2", 1, {"val_reconstruction_mse": 0.030, "reconstruction_mse": 0.001,
+                                   "val_kmeans_accuracy": 0.7, "kmeans_accuracy": 0.6}),
+        ("beta-vae", "beta=2", 2, {"val_reconstruction_mse": 0.030, "reconstruction_mse": 0.001,
+                                   "val_kmeans_accuracy": 0.7, "kmeans_accuracy": 0.6}),
+        ("ae", "", 1, {"val_reconstruction_mse": 0.005, "reconstruction_mse": 0.006,
+                       "val_fid_fashion_mnist_sampler_gmm": 9.0, "fid_fashion_mnist_sampler_gmm": 11.0}),
+    ]
+    results = [RunResult(RunSpec(model, seed, setting), tmp_path, metrics) for model, setting, seed, metrics in runs]
+    summary = summarise(pythae, results, "fashion-mnist")
+    assert set(summary) == {"beta-vae beta=0.1", "beta-vae beta=2", "ae"}  # every configuration summarised
+    chosen = select_on_validation(pythae, results, summary, "fashion-mnist")
+    assert chosen["beta-vae"]["reconstruction_mse"]["setting"] == "beta=0.1"
+    assert chosen["beta-vae"]["reconstruction_mse"]["mean"] == pytest.approx(21.0)  # ×10⁻³, test, of β = 0.1
+    assert chosen["beta-vae"]["kmeans_accuracy"]["setting"] == "beta=2"
+    assert chosen["ae"]["fid_sampler_gmm"]["mean"] == pytest.approx(11.0)  # feature scores under the dataset's name
+    text = markdown(pythae, budget("cpu"), "fashion-mnist", results, summary, [])
+    assert "| beta-vae | 21.00 ± 1.00 (beta=0.1) |" in text and "60.0 ± 0.0 (beta=2)" in text
+    assert "| ae | 6.00 |" in text and "chosen" not in text.split("\n")[2]
+
+
+def test_the_pythae_suites_follow_its_protocol_and_grid():
+    pythae = SUITES["pythae"]
+    assert len({model for model, *_ in pythae.runs}) == 18 and pythae.scorer == "pythae"
+    assert "nets.kind='pythae_convnet'" in pythae.shared and "train.lr=1e-4" in pythae.shared
+    at_cpu = pythae.with_budget("cpu").shared
+    assert at_cpu.index("nets.kind='pythae_resnet'") > at_cpu.index("nets.kind='pythae_convnet'")  # the budget's wins
+    for model, setting, _, assignments in pythae.runs:  # every configuration builds
+        build_config(model, {}, [*pythae.shared, *assignments])
+    variational = {m for m, _, _, a in pythae.runs if "model.likelihood.variance=1.0" in a}
+    assert "vae" in variational and "aae" in variational and not {"ae", "wae", "vq-vae", "rae-l2"} & variational
+    latent = SUITES["pythae-latent"]
+    assert latent.kind == "ablation" and latent.scorer == "pythae"
+    assert sorted({spec.value for spec in latent.specs([1])}) == [16, 32, 64, 128, 256]

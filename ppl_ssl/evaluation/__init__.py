@@ -59,7 +59,7 @@ def evaluate_generative(system, data: DataSplits, config: EvalConfig, history: l
         with stage("posterior diagnostics"):
             images = as_float(data.test_x[: config.diagnostics_points])
             metrics.update(posterior_diagnostics(system, images))
-            if system.has_density:
+            if system.has_density and system.model.observes_images:  # an ELBO needs the likelihood's term
                 metrics["elbo_terms"] = site_terms(system, images)  # per level for hierarchical programs (selfVAE)
                 metrics["test_elbo"] = sum(v if k.startswith("re_") else -v for k, v in metrics["elbo_terms"].items())
     if config.nll_samples > 0:

@@ -36,10 +36,11 @@ from dataclasses import dataclass, field
 
 import pyro
 import pyro.poutine as poutine
+from pyro.distributions import constraints
 import torch
 
 from ppl_ssl.errors import ConfigError
-from ppl_ssl.evaluation.likelihood import bits_per_dim, importance_weighted_nll, test_views
+from ppl_ssl.evaluation.likelihood import bits_per_dim, importance_weighted_nll, require_a_likelihood, test_views
 from ppl_ssl.factors import density_only
 from ppl_ssl.inference import DATA_PLATE_DIM, is_density_site, per_datum_log_prob
 from ppl_ssl.progress import progress_bar
@@ -124,6 +125,13 @@ class LatentLayout:
         return {name: part.reshape(*z.shape[:2], *shape) for name, part, shape in zip(self.names, parts, self.shapes)}
 
 
+def _on_sphere(support) -> bool:
+    """Whether a site's support is the unit sphere (possibly per independent part or mixture component)."""
+    while hasattr(support, "base_constraint"):  # independent(...), a mixture's constraint
+        support = support.base_constraint
+    return support is constraints.sphere
+
+
 def _latent_sites(trace) -> dict[str, torch.Tensor]:
     return {name: site["value"] for name, site in trace.nodes.items()
             if is_density_site(site) and not site["is_observed"]}
@@ -157,10 +165,16 @@ class AnnealingPath:
         with pyro.plate("ais_chains", chains, dim=DATA_PLATE_DIM - 1):
             program = self.guide if self.start == "guide" else self.model
             try:
-                return _latent_sites(poutine.trace(program).get_trace(self.data))
+                trace = poutine.trace(program).get_trace(self.data)
             except NotImplementedError as error:  # an improper prior (the plain AE's, WAE's) cannot be drawn from
                 raise ConfigError(f"AIS from the {self.start} cannot draw its start ({str(error).splitlines()[0]}): a model without a normalised "
                                   f"prior has no likelihood to estimate") from None
+        for name, site in trace.nodes.items():
+            if is_density_site(site) and not site["is_observed"] and _on_sphere(site["fn"].support):
+                raise ConfigError(f"AIS moves the codes by Hamiltonian dynamics in R^D, but latent site '{name}' lives on "
+                                  f"{site['fn'].support} (the hyperspherical VAE's sphere); estimate its NLL by "
+                                  f"importance weighting (--nll iw)")
+        return _latent_sites(trace)
 
     def draw_start(self, chains: int) -> torch.Tensor:
         """Exact draws from f_0: (K, N, D)."""
@@ -431,6 +445,7 @@ def held_out_ais(system, images: torch.Tensor, settings: AISSettings, bdmc_image
                  progress: bool = False) -> dict[str, float]:
     """AIS test NLL of a fitted system on uint8 images (N, C, H, W), beside the importance-weighted NLL with as many
     log p(x, z) evaluations per image, and (bdmc_images > 0) the BDMC bounds on data simulated from the model."""
+    require_a_likelihood(system)
     if settings.start == "guide" and not system.has_density:
         raise ConfigError("AIS from the guide needs q(z | x), but this run's guide (delta) has no density; "
                           "use --ais-start prior")

@@ -56,12 +56,17 @@ def generation_scores(system, data: DataSplits, network: FeatureNetwork, samples
               "fid_feature_accuracy": network.test_accuracy}
     # Pythae's Task 1 and 2 complements: FID of the test images' reconstructions, and the inception score (on this
     # feature network) of the samples, with the test images' own score as the ceiling at this sample size
-    reconstructions = torch.cat([system.reconstruct(as_float(chunk).to(_device(system))).cpu() for chunk in test.split(1000)])
-    scores[f"{name}_reconstructions"] = network.fid(test, reconstructions)
+    scores[f"{name}_reconstructions"] = network.fid(test, reconstruct_images(system, test))
     is_name = "is_" + name.removeprefix("fid_")
     for label, images in (("class_conditional", class_samples), ("prior", prior_samples), ("test", test)):
         scores[f"{is_name}_{label}"], scores[f"{is_name}_{label}_sd"] = network.inception_score(images)
     return scores
+
+
+@torch.no_grad()
+def reconstruct_images(system, images: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
+    """The system's reconstructions of `images` (decoded means of their codes), on the CPU."""
+    return torch.cat([system.reconstruct(as_float(chunk).to(_device(system))).cpu() for chunk in images.split(batch_size)])
 
 
 def _device(system) -> torch.device:
@@ -70,16 +75,19 @@ def _device(system) -> torch.device:
 
 @torch.no_grad()
 def sampler_fids(system, data: DataSplits, network: FeatureNetwork, samples: int, samplers: tuple[str, ...],
-                 seed: int = 0) -> dict:
+                 seed: int = 0, validation: bool = False) -> dict:
     """Pythae's generation task: FID (and inception score on the feature network) of samples from ex-post samplers
     (`ppl_ssl.samplers`: prior, gmm, maf, two_stage) fitted to the training codes, each decoded to mean images and
-    compared with as many test images: {'<fid>_sampler_<name>': ..., '<is>_sampler_<name>': ...}."""
+    compared with as many test images: {'<fid>_sampler_<name>': ..., '<is>_sampler_<name>': ...}. With `validation`,
+    the same samples' FID against as many validation images too ('val_<fid>_sampler_<name>'), on which a
+    configuration is chosen without looking at the test images."""
     from ppl_ssl.samplers import build_sampler  # the samplers train flows and VAEs: loaded when asked for
 
     system.eval()
     name, is_name = network.metric_name, "is_" + network.metric_name.removeprefix("fid_")
     codes = embed(system.encode, data.train_x).to(_device(system))
     test = data.test_x[:samples].cpu()
+    val = data.val_x[:samples].cpu() if validation else None
     scores = {}
     for sampler_name in samplers:
         torch.manual_seed(seed)
@@ -88,4 +96,6 @@ def sampler_fids(system, data: DataSplits, network: FeatureNetwork, samples: int
         images = _decode(system, sampler.sample(samples))
         scores[f"{name}_sampler_{sampler_name}"] = network.fid(test, images)
         scores[f"{is_name}_sampler_{sampler_name}"], _ = network.inception_score(images)
+        if val is not None:
+            scores[f"val_{name}_sampler_{sampler_name}"] = network.fid(val, images)
     return scores

@@ -84,8 +84,17 @@ def test_views(system, images: torch.Tensor) -> torch.Tensor:
     return as_float(images.to(next(system.parameters()).device)).unsqueeze(1)
 
 
+def require_a_likelihood(system) -> None:
+    """Refuse a model whose program scores images without a likelihood: it has no log p(x) to estimate."""
+    if not system.model.observes_images:
+        raise ConfigError(f"this run's model program ({type(system.model).__name__}) scores its reconstructions "
+                          f"without a likelihood (no observed x), so it has no log p(x) to estimate; leave out --nll "
+                          f"(eval.nll_samples = 0)")
+
+
 def held_out_log_likelihood(system, images: torch.Tensor, num_samples: int) -> dict[str, float]:
     """Importance-weighted NLL, bits/dim and PSIS k̂ of a fitted system on uint8 images (N, C, H, W)."""
+    require_a_likelihood(system)
     if not system.has_density:
         raise ConfigError("the importance-weighted NLL divides by q(z | x), but this run's guide (delta) has no density; "
                           "fit with guide.kind=mean_field (or another stochastic guide) to estimate likelihoods")

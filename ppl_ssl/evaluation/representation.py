@@ -95,11 +95,27 @@ def _knn_scores(knn: KNeighborsClassifier, x: np.ndarray, y: np.ndarray, train_y
     return np.asarray(scores)
 
 
+@dataclass(frozen=True)
+class ProbeResult:
+    """A probe's accuracies at the epoch of best validation accuracy, and that epoch."""
+    test_accuracy: float
+    val_accuracy: float
+    best_epoch: int
+
+
 def probe_accuracy(f: Features, hidden: int | None, epochs: int, lr: float, batch_size: int, seed: int = 0,
                    device: torch.device | str = "cpu") -> tuple[float, int]:
     """A linear (hidden=None) or one-hidden-layer ReLU probe trained with Adam on standardised features.
 
     Returns the test accuracy at the epoch of best validation accuracy, and that epoch."""
+    result = train_probe(f, hidden, epochs, lr, batch_size, seed, device)
+    return result.test_accuracy, result.best_epoch
+
+
+def train_probe(f: Features, hidden: int | None, epochs: int, lr: float, batch_size: int, seed: int = 0,
+                device: torch.device | str = "cpu") -> ProbeResult:
+    """`probe_accuracy`, with the validation accuracy that chose the epoch (a configuration chosen on validation,
+    as Pythae's classification task does, needs it)."""
     gen = torch.Generator().manual_seed(seed)
     mean, std = f.train.mean(0), f.train.std(0) + 1e-8
     as_tensor = lambda a: torch.as_tensor((a - mean) / std, dtype=torch.float32, device=device)  # noqa: E731
@@ -125,7 +141,7 @@ def probe_accuracy(f: Features, hidden: int | None, epochs: int, lr: float, batc
             val = float((probe(xva).argmax(1).cpu().numpy() == f.val_y).mean())
             if val > best[0]:
                 best = (val, epoch, float((probe(xte).argmax(1).cpu().numpy() == f.test_y).mean()))
-    return best[2], best[1]
+    return ProbeResult(test_accuracy=best[2], val_accuracy=best[0], best_epoch=best[1])
 
 
 LOGISTIC_C = (0.01, 0.1, 1.0, 10.0, 100.0)  # inverse L2 strengths tried by the scikit-learn linear probe
@@ -212,15 +228,17 @@ def evaluate_representation(encode, data: DataSplits, config: EvalConfig, seed: 
                 acc, strength = sklearn_probe_accuracy(f, hidden, seed)
                 metrics[f"{name}_accuracy"], metrics[f"{name}_{'C' if hidden is None else 'alpha'}"] = acc, strength
                 continue
-            runs = [probe_accuracy(f, hidden, config.probe_epochs, config.probe_lr, config.probe_batch_size, seed + run,
-                                   probe_device) for run in range(config.probe_runs)]
-        acc, epoch = runs[0]
-        metrics[f"{name}_accuracy"], metrics[f"{name}_best_epoch"] = acc, epoch
+            runs = [train_probe(f, hidden, config.probe_epochs, config.probe_lr, config.probe_batch_size, seed + run,
+                                probe_device) for run in range(config.probe_runs)]
+        epoch = runs[0].best_epoch
+        metrics[f"{name}_accuracy"], metrics[f"{name}_best_epoch"] = runs[0].test_accuracy, epoch
+        metrics[f"val_{name}_accuracy"] = runs[0].val_accuracy
         if config.probe_runs > 1:  # Pythae's classification task: the mean over runs of the probe from other seeds
-            accuracies = [a for a, _ in runs]
+            accuracies = [r.test_accuracy for r in runs]
             metrics[f"{name}_accuracy"] = float(np.mean(accuracies))
             metrics[f"{name}_accuracy_sd"] = float(np.std(accuracies, ddof=1))
-            epoch = max(e for _, e in runs)
+            metrics[f"val_{name}_accuracy"] = float(np.mean([r.val_accuracy for r in runs]))
+            epoch = max(r.best_epoch for r in runs)
         if epoch == config.probe_epochs:  # the best validation accuracy came at the last epoch: it may still be rising
             metrics[f"{name}_still_improving"] = True
             metrics.setdefault("warnings", []).append(
@@ -243,14 +261,22 @@ def majority_label_accuracy(truth: np.ndarray, clusters: np.ndarray) -> float:
 
 def kmeans_scores(f: Features, n_clusters: int, runs: int, seed: int = 0) -> dict[str, float]:
     """Pythae's Task 4: `runs` separate k-means fits (one initialisation each, k = the number of classes) on the
-    training representations, each scored by majority label on them; the mean and standard deviation over runs."""
+    training representations, each scored by majority label on them; the mean and standard deviation over runs.
+    The same on the validation representations (`val_kmeans_accuracy`), on which a configuration can be chosen
+    without looking at the training score it reports."""
     from sklearn.cluster import KMeans
 
-    train = f.train.astype(np.float64)
-    scores = [majority_label_accuracy(f.train_y, KMeans(n_clusters, n_init=1, random_state=seed + run).fit_predict(train))
-              for run in range(runs)]
-    return {"kmeans_accuracy": float(np.mean(scores)), "kmeans_accuracy_sd": float(np.std(scores, ddof=1)) if runs > 1 else 0.0,
-            "kmeans_runs": runs}
+    def mean_and_sd(codes: np.ndarray, labels: np.ndarray) -> tuple[float, float]:
+        codes = codes.astype(np.float64)
+        scores = [majority_label_accuracy(labels, KMeans(n_clusters, n_init=1, random_state=seed + run).fit_predict(codes))
+                  for run in range(runs)]
+        return float(np.mean(scores)), float(np.std(scores, ddof=1)) if runs > 1 else 0.0
+
+    train, train_sd = mean_and_sd(f.train, f.train_y)
+    scores = {"kmeans_accuracy": train, "kmeans_accuracy_sd": train_sd, "kmeans_runs": runs}
+    if len(f.val) >= n_clusters:
+        scores["val_kmeans_accuracy"] = mean_and_sd(f.val, f.val_y)[0]
+    return scores
 
 
 def _gmm_or_why_not(f: Features, data: DataSplits, config: EvalConfig, seed: int) -> dict:

@@ -2,6 +2,7 @@
 whether it matches (≈), beats (▲) or trails (▼) the paper, the budget actually used, and the ablations' figures."""
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from collections import defaultdict
@@ -14,14 +15,17 @@ from ppl_ssl.reproduction.paper import PaperValue, paper_tables, paper_value
 from ppl_ssl.reproduction.runner import RunResult
 from ppl_ssl.reproduction.suites import Suite
 
-# scores on the offline feature network, stored under its name: fid_<dataset>_..., is_<dataset>_...
-FID_KEYS = ("fid_class_conditional", "fid_prior", "fid_reconstructions", "is_class_conditional", "is_prior", "is_test")
+def is_feature_score(key: str) -> bool:
+    """A score on the offline feature network (FID, inception score), stored under the network's name:
+    fid_<dataset>_..., is_<dataset>_..., val_fid_<dataset>_..."""
+    return key.removeprefix("val_").startswith(("fid_", "is_"))
 
 
 def metric_value(metrics: dict, key: str, dataset: str) -> float | None:
-    if key in FID_KEYS:
-        prefix, rest = key.split("_", 1)
-        key = f"{prefix}_{dataset.replace('-', '_')}_{rest}"
+    if is_feature_score(key):
+        split = "val_" if key.startswith("val_") else ""
+        prefix, rest = key.removeprefix(split).split("_", 1)
+        key = f"{split}{prefix}_{dataset.replace('-', '_')}_{rest}"
     value = metrics.get(key)
     return None if value is None else float(value)
 
@@ -80,11 +84,34 @@ def summarise(suite: Suite, results: list[RunResult], dataset: str) -> dict:
             if found is not None:
                 paper, table = found
                 entry.update(paper=paper.mean, paper_se=paper.se, paper_text=str(paper), paper_table=table)
-                if key not in FID_KEYS:  # an Inception-FID is not comparable with ours in absolute terms
+                if not is_feature_score(key):  # an Inception-FID is not comparable with ours in absolute terms
                     direction = None if key in suite.neither_is_better else key in suite.lower_is_better
                     entry["verdict"] = verdict(mean, se, _paper_with_standard_error(paper, suite), direction, scale == 100)
             row[key] = entry
     return dict(rows)
+
+
+def select_on_validation(suite: Suite, results: list[RunResult], summary: dict, dataset: str) -> dict:
+    """Pythae's best configuration per model and task: for each (reported metric, choosing metric) of
+    `suite.selection`, the setting whose mean over seeds of the choosing metric (on the validation split) is best,
+    and that setting's entry of the reported metric. {model: {metric: entry + {"setting", "chosen_by"}}}."""
+    by_setting: dict[str, dict[str, list[RunResult]]] = defaultdict(lambda: defaultdict(list))
+    for result in results:
+        by_setting[result.spec.model][result.spec.setting].append(result)
+    selected: dict[str, dict] = {}
+    for model, settings in by_setting.items():
+        row = selected.setdefault(model, {})
+        for key, chooser, lower_is_better in suite.selection:
+            scored = []
+            for setting, runs in settings.items():
+                values = [v for r in runs if (v := metric_value(r.metrics, chooser, dataset)) is not None]
+                entry = summary.get(f"{model} {setting}".strip(), {}).get(key)
+                if values and entry is not None and all(math.isfinite(v) for v in values):
+                    scored.append((sum(values) / len(values), setting, entry))
+            if scored:
+                value, setting, entry = (min if lower_is_better else max)(scored, key=lambda item: item[0])
+                row[key] = {**entry, "setting": setting, "chosen_by": chooser, "chosen_value": value}
+    return selected
 
 
 def _paper_cell(entry: dict) -> str:
@@ -97,6 +124,8 @@ def _paper_cell(entry: dict) -> str:
 def markdown(suite: Suite, budget: Budget, dataset: str, results: list[RunResult], summary: dict,
              figures: list[tuple[str, str]]) -> str:
     """The suite's section of report.md; figures: (caption, path relative to the report)."""
+    if suite.selection:
+        summary = select_on_validation(suite, results, summary, dataset)
     metrics = [(k, label, scale) for k, label, scale in suite.metrics if any(k in row for row in summary.values())]
     with_paper = {k for k, _, _ in metrics if any("paper" in row.get(k, {}) for row in summary.values())}
     header = ["run"] + [col for k, label, _ in metrics for col in ([label, "paper"] if k in with_paper else [label])]
@@ -105,7 +134,8 @@ def markdown(suite: Suite, budget: Budget, dataset: str, results: list[RunResult
         cells = [name]
         for key, _, scale in metrics:
             entry = row.get(key)
-            cells.append(_cell(entry["values"], _digits(key, scale), suite.spread) if entry else "–")
+            cell = _cell(entry["values"], _digits(key, scale), suite.spread) if entry else "–"
+            cells.append(f"{cell} ({entry['setting']})" if entry and entry.get("setting") else cell)
             if key in with_paper:
                 cells.append(_paper_cell(entry) if entry and "paper" in entry else "–")
         table_rows.append(cells)
@@ -131,7 +161,7 @@ def markdown(suite: Suite, budget: Budget, dataset: str, results: list[RunResult
                                                       for d in table.datasets if table.get(model, metric, d))
                              for model in table.models)
             lines.append(f"The paper's {key} reports {', '.join(table.datasets)}, not {dataset} ({table.source}): {rows}.")
-    if any(k in FID_KEYS for k, _, _ in metrics):
+    if any(is_feature_score(k) for k, _, _ in metrics):
         accuracy = next((r.metrics["fid_feature_accuracy"] for r in results if "fid_feature_accuracy" in r.metrics), float("nan"))
         floor = [v for r in results if (v := r.metrics.get(f"fid_{dataset.replace('-', '_')}_train_vs_test")) is not None]
         lines.append(f"FID here is fid_{dataset.replace('-', '_')}: the Fréchet distance on the 128 penultimate features of a "
@@ -139,6 +169,13 @@ def markdown(suite: Suite, budget: Budget, dataset: str, results: list[RunResult
                      "ppl_ssl/evaluation/fid.py), between the samples and as many test images; training images score "
                      f"{_cell(floor, 2)} (the floor at this sample size). Not Inception's: compare orderings with the paper's "
                      "FID, not values.")
+    if suite.selection:
+        lines.append("One row per model: each cell is the test value of the configuration (in brackets, where the model "
+                     "has several) that did best on the validation split on that task, as Pythae chooses them: "
+                     + "; ".join(f"{label} by `{chooser}`" for (key, chooser, _), label in
+                                 ((sel, dict((k, l) for k, l, _ in suite.metrics).get(sel[0], sel[0])) for sel in suite.selection))
+                     + ". k-means accuracy is on the training codes, as Pythae reports it. Every run's metrics.json "
+                     "holds every configuration's values.")
     if suite.kind == "likelihood":
         lines.append(f"Estimates per image, in nats: {budget.likelihood.describe()}; AIS from the guide with HMC "
                      "(ppl_ssl/evaluation/ais.py: 2 leapfrog steps, step sizes from a pilot run toward acceptance 0.8), "
@@ -239,4 +276,28 @@ def likelihood_figure(suite: Suite, results: list[RunResult], folder: Path) -> P
     fig.tight_layout()
     path = folder / f"{suite.name}-nll-compute.png"
     save_figure(fig, path)
+    return path
+
+
+def interpolation_figure(suite: Suite, results: list[RunResult], summary: dict, folder: Path, dataset: str,
+                         device: str = "auto") -> Path:
+    """OUT/<suite>-interpolations.png: a row per model, its configuration with the lowest validation FID of the GMM
+    sampler (its first seed), all between the same two test images."""
+    from ppl_ssl.figures import interpolations_by_model
+    from ppl_ssl.runs import load_run
+    from ppl_ssl.train.setup import load_data_for
+
+    chosen = select_on_validation(dataclasses.replace(suite, selection=(("fid_sampler_gmm", "val_fid_sampler_gmm", True),)),
+                                  results, summary, dataset)
+    systems, data = {}, None
+    for model, row in chosen.items():
+        if "fid_sampler_gmm" not in row:
+            continue
+        setting = row["fid_sampler_gmm"]["setting"]
+        result = min((r for r in results if r.spec.model == model and r.spec.setting == setting), key=lambda r: r.spec.seed)
+        run = load_run(result.folder, device=device)
+        data = data or load_data_for(run.config, run.device)
+        systems[f"{model} {setting}".strip()] = run.system.eval()
+    path = folder / f"{suite.name}-interpolations.png"
+    interpolations_by_model(systems, data, path)
     return path

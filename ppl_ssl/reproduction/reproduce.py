@@ -7,7 +7,8 @@ from pathlib import Path
 
 from ppl_ssl.config import build_config
 from ppl_ssl.reproduction.budgets import budget as find_budget
-from ppl_ssl.reproduction.report import ablation_figures, curve_figure, likelihood_figure, markdown, summarise
+from ppl_ssl.reproduction.report import (ablation_figures, curve_figure, interpolation_figure, likelihood_figure,
+                                         markdown, summarise)
 from ppl_ssl.reproduction.runner import run_suite, runs_folder
 from ppl_ssl.reproduction.suites import suite as find_suites
 from ppl_ssl.storage import atomic_write_bytes, atomic_write_json, atomic_write_text
@@ -41,6 +42,10 @@ def reproduce(suite_name: str, budget_name: str = "cpu", dataset: str = "fashion
         if suite.kind == "likelihood" and budget.figures:
             figures.append(("likelihood: test NLL against seconds per image, IW and AIS on the same test images",
                             likelihood_figure(suite, results, out).relative_to(out).as_posix()))
+        if suite.selection and budget.figures:
+            figures.append(("interpolations of the configuration with the lowest validation FID of the GMM sampler, "
+                            "as Pythae's Appendix B chooses them",
+                            interpolation_figure(suite, results, summary, out, dataset, device).relative_to(out).as_posix()))
         if suite.kind == "ablation":
             figures += [(f"{suite.name}: mean ± s.e. over seeds", path.name) for path in ablation_figures(suite, summary, out)]
         elif suite.kind == "generation" and budget.figures:

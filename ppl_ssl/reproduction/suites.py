@@ -69,6 +69,16 @@ class Suite:
     # the ± of the report's cells: "se", the standard error of the mean (the SimVAE paper's), or "sd", the standard
     # deviation over seeds (the CR-VAE paper's; its paper column then holds deviations too)
     spread: str = "se"
+    # what the runner adds to each finished run before the report (ppl_ssl.reproduction.runner.SCORERS); empty: the
+    # kind's own scores (generation, selfvae, likelihood) or none
+    scoring: str = ""
+    # Pythae's "best configuration on the validation split": (reported metric, metric that chooses, lower is better)
+    # per task; the report then has one row per model, each cell the chosen setting's test value
+    selection: tuple[tuple[str, str, bool], ...] = ()
+
+    @property
+    def scorer(self) -> str:
+        return self.scoring or self.kind
 
     def settings_at(self, budget: str) -> tuple[str, ...]:
         """The suite's own --set assignments at this budget (none: the budget's settings stand)."""
@@ -118,6 +128,74 @@ CRVAE_CURVES = (("val_mutual_information", "MI I_q(x; z) (nats)", 1), ("val_knn_
 # about a minute; the whole split would allow 2 epochs)
 CRVAE_BUDGETS = (("paper", ("train.epochs=50",)), ("cpu", ("train.epochs=8", "data.train_subset=10000")))
 GAMMAS = [0.0, 0.1, 0.5, 1.0, 2.0]
+
+
+# Pythae's benchmark (its Section 4 and Appendix C): every model with the same nets (its ConvNet, Table 5), latent 16
+# on MNIST, Adam at 1e-4, batch 100, the rate halved after 10 epochs without a lower validation loss, 100 epochs; the
+# last 10,000 training images as validation split; no augmentation; the loss a mean over the batch; the weights of
+# the epoch with the lowest validation loss kept (its trainer's). Its reconstruction terms, model by model:
+# 0.5·‖x − x̂‖² for the variational models and the AAE (a Gaussian of variance 1), ‖x − x̂‖² for the AE, WAE, VQ-VAE
+# and RAEs (variance ½, their presets'). The tasks' settings: the linear probe over 20 runs, 100 k-means fits, FID
+# and inception score of 4 samplers, interpolations. docs/guide/protocol-pythae.md lists each with its source.
+PYTHAE_PROTOCOL = (
+    "nets.kind='pythae_convnet'", "model.latent_dim=16", "train.batch_size=100", "train.lr=1e-4", "optim.kind='adam'",
+    "schedule.kind='plateau'", "schedule.factor=0.5", "schedule.patience=10", "schedule.monitor='validation'",
+    "train.loss_reduction='mean'", "train.keep_best=true", "train.validation_loss=true",
+    "augment.enabled=false", "data.val_size=10000", "eval.probe_runs=20", "eval.kmeans_runs=100",
+    "eval.interpolation_pairs=4", "eval.style_probe=false", "eval.tsne_points=0",
+)
+# At `cpu`: Pythae's ResNet (Table 6; 20 times fewer parameters than its ConvNet), 10,000 training images, 5 epochs
+# at 1e-3, probes 20 epochs (102 runs at 3 seeds)
+PYTHAE_BUDGETS = (("paper", ("train.epochs=100",)),
+                  ("cpu", ("nets.kind='pythae_resnet'", "train.epochs=5", "train.lr=1e-3", "data.train_subset=10000",
+                           "eval.probe_epochs=20")),
+                  ("smoke", ("nets.kind='pythae_resnet'", "data.val_size=1000", "eval.probe_runs=2", "eval.kmeans_runs=3")))
+PYTHAE_SAMPLERS = ("prior", "gmm", "maf", "two_stage")
+VARIANCE_1 = ("model.likelihood.kind='gaussian'", "model.likelihood.variance=1.0")  # Pythae's 0.5·‖x − x̂‖²
+# (preset, [(setting label, its --set assignments)]): a few configurations of Pythae's Appendix D grid (its Tables
+# 8-21) per model, in ppl-ssl's parameters; the report keeps, per task, the one that does best on validation
+PYTHAE_GRID: tuple[tuple[str, tuple[tuple[str, tuple[str, ...]], ...]], ...] = (
+    ("ae", (("", ()),)),
+    ("vae", (("", VARIANCE_1),)),
+    ("vamp", (("K=10", (*VARIANCE_1, "model.prior.components=10")), ("K=100", (*VARIANCE_1, "model.prior.components=100")))),
+    ("iwae", (("K=3", (*VARIANCE_1, "objective.particles=3")), ("K=5", (*VARIANCE_1, "objective.particles=5")))),
+    ("vae-lin-nf", (("PPPPP", (*VARIANCE_1, "guide.flows=['planar', 'planar', 'planar', 'planar', 'planar']")),
+                    ("PRPRP", (*VARIANCE_1, "guide.flows=['planar', 'radial', 'planar', 'radial', 'planar']")))),
+    ("vae-iaf", (("", (*VARIANCE_1, "guide.hidden=[32, 32]")),)),
+    ("beta-vae", (("beta=0.1", (*VARIANCE_1, "objective.beta=0.1")), ("beta=0.5", (*VARIANCE_1, "objective.beta=0.5")),
+                  ("beta=2", (*VARIANCE_1, "objective.beta=2.0")))),
+    ("beta-tc-vae", (("beta=1", (*VARIANCE_1, "model.program.beta=1.0")), ("beta=5", (*VARIANCE_1, "model.program.beta=5.0")))),
+    ("factor-vae", (("gamma=2", (*VARIANCE_1, "model.program.gamma=2.0")), ("gamma=10", (*VARIANCE_1, "model.program.gamma=10.0")))),
+    ("infovae", (("lambda=10", (*VARIANCE_1, "model.program.mmd_weight=9.0")),
+                 ("lambda=100", (*VARIANCE_1, "model.program.mmd_weight=99.0")))),
+    ("infovae-imq", (("lambda=10", (*VARIANCE_1, "model.program.mmd_weight=9.0")),
+                     ("lambda=100", (*VARIANCE_1, "model.program.mmd_weight=99.0")))),
+    ("msssim-vae", (("beta=0.1", ("objective.beta=0.1",)), ("beta=1", ("objective.beta=1.0",)))),
+    ("aae", (("alpha=0.1", (*VARIANCE_1, "model.program.adversarial_weight=0.1")),
+             ("alpha=0.5", (*VARIANCE_1, "model.program.adversarial_weight=0.5")))),
+    ("wae", (("lambda=1", ("model.program.mmd_weight=1.0",)), ("lambda=10", ("model.program.mmd_weight=10.0",)))),
+    ("wae-rbf", (("lambda=1", ("model.program.mmd_weight=1.0",)), ("lambda=10", ("model.program.mmd_weight=10.0",)))),
+    ("vq-vae", (("K=128", ("model.program.entries=128",)), ("K=512", ("model.program.entries=512",)))),
+    ("rae-l2", (("beta=1e-3", ("model.program.code_weight=1e-3", "model.program.decoder_weight_penalty=1e-6")),
+                ("beta=1e-2", ("model.program.code_weight=1e-2", "model.program.decoder_weight_penalty=1e-3")))),
+    ("rae-gp", (("beta=1e-3", ("model.program.code_weight=1e-3", "model.program.gradient_penalty=1e-6")),
+                ("beta=1e-2", ("model.program.code_weight=1e-2", "model.program.gradient_penalty=1e-3")))),
+)
+PYTHAE_MODELS = tuple(model for model, _ in PYTHAE_GRID)
+# (key, column label, scale): test values; the validation value that chooses each is in PYTHAE_SELECTION
+PYTHAE_COLUMNS = (("reconstruction_mse", "MSE (×10⁻³)", 1000), ("fid_reconstructions", "FID recon.", 1),
+                  *((f"fid_sampler_{s}", f"FID {label}", 1) for s, label in
+                    (("prior", "N(0, I)"), ("gmm", "GMM"), ("two_stage", "2-stage"), ("maf", "MAF"))),
+                  ("is_sampler_gmm", "IS GMM", 1), ("linear_probe_accuracy", "classification", 100),
+                  ("kmeans_accuracy", "k-means", 100))
+PYTHAE_SELECTION = (("reconstruction_mse", "val_reconstruction_mse", True),
+                    ("fid_reconstructions", "val_reconstruction_mse", True),
+                    *((f"fid_sampler_{s}", f"val_fid_sampler_{s}", True) for s in PYTHAE_SAMPLERS),
+                    ("is_sampler_gmm", "val_fid_sampler_gmm", True),
+                    ("linear_probe_accuracy", "val_linear_probe_accuracy", False),
+                    ("kmeans_accuracy", "val_kmeans_accuracy", False))
+PYTHAE_LATENTS = [16, 32, 64, 128, 256]
+PYTHAE_LATENT_MODELS = ("ae", "vae", "wae")  # one of each family (its grid's first configuration)
 
 
 def _sweep(models: tuple[str, ...], label: str, values: list[float], assignment) -> tuple:
@@ -186,6 +264,22 @@ SUITES: dict[str, Suite] = {suite.name: suite for suite in [
           "the selfVAEs with the same nets, discretised-logistic likelihood and RealNVP prior", "selfvae", tuple((m, "", None, ()) for m in SELFVAE_MODELS),
           (("test_bpd", "bits/dim", 1), ("knn_accuracy", "kNN", 100)), ("selfvae-table1",),
           lower_is_better=("test_bpd", "bits_per_dim")),
+    Suite("pythae", "Pythae's benchmark (its Tables 1-3): reconstruction (MSE, FID of reconstructions), generation (FID "
+          "and IS of N(0, I), GMM, 2-stage VAE and MAF samplers), classification (a linear probe, 20 runs) and clustering "
+          "(100 k-means fits, majority label) of its models, each task's configuration chosen on the validation split "
+          "from a small grid of its Appendix D", "pythae",
+          tuple((model, setting, None, assignments) for model, grid in PYTHAE_GRID for setting, assignments in grid),
+          PYTHAE_COLUMNS, lower_is_better=("reconstruction_mse", "fid_reconstructions",
+                                           *(f"fid_sampler_{s}" for s in PYTHAE_SAMPLERS)),
+          shared=PYTHAE_PROTOCOL, folder_tag="pythae", at_budget=PYTHAE_BUDGETS, selection=PYTHAE_SELECTION),
+    Suite("pythae-latent", "Pythae's Figure 2: the four tasks against the latent dimension (16 to 256) for the AE, the "
+          "VAE and the WAE at Pythae's protocol", "ablation",
+          tuple((model, f"L={latent}", float(latent), (*dict(PYTHAE_GRID)[model][0][1], f"model.latent_dim={latent}"))
+                for model in PYTHAE_LATENT_MODELS for latent in PYTHAE_LATENTS),
+          (("reconstruction_mse", "MSE (×10⁻³)", 1000), ("fid_sampler_gmm", "FID GMM", 1),
+           ("linear_probe_accuracy", "classification (%)", 100), ("kmeans_accuracy", "k-means (%)", 100)),
+          x_label="latent dimension", shared=PYTHAE_PROTOCOL, folder_tag="pythae", at_budget=PYTHAE_BUDGETS,
+          scoring="pythae", lower_is_better=("reconstruction_mse", "fid_sampler_gmm")),
 ]}
 
 
