@@ -24,6 +24,7 @@ from ppl_ssl.distributions import ExchangeableGaussian, GroupedViews
 from ppl_ssl.errors import ConfigError
 from ppl_ssl.flows import FlowStack
 from ppl_ssl.hyperspherical import HypersphericalUniform
+from ppl_ssl.poincare import WrappedNormal
 from ppl_ssl.options import at_least, option, positive, widths
 from ppl_ssl.registry import PRIORS
 
@@ -55,6 +56,33 @@ class HypersphericalUniformPrior(Prior):
 
     def forward(self, views: int) -> dist.TorchDistribution:
         return HypersphericalUniform(self.latent_dim, (views,), self.zero.device, self.zero.dtype).to_event(1)
+
+
+@dataclass
+class PoincareOptions:
+    curvature: float = option(1.0, positive("c of the ball's curvature −c (Pythae's default 1)"))
+    scale: float = option(1.0, positive("σ of the prior's wrapped normal at the origin"))
+
+
+@PRIORS.register("poincare_wrapped_normal", PoincareOptions,
+                 summary="z^j ~ WN(0, σ²) on the Poincaré ball of curvature −c, independently per view (Poincaré VAE)")
+class PoincareWrappedNormalPrior(Prior):
+    def __init__(self, options: PoincareOptions, context: BuildContext):
+        super().__init__()
+        self.latent_dim, self.options = context.latent_dim, options
+        self.register_buffer("zero", torch.zeros(()))
+
+    @classmethod
+    def check_config(cls, config) -> None:
+        if config.guide.kind != "poincare_wrapped_normal":
+            raise ConfigError(f"model.prior.kind = 'poincare_wrapped_normal' is a density on the Poincaré ball, and "
+                              f"guide.kind = '{config.guide.kind}' draws codes with a density of R^L; set guide.kind = "
+                              f"'poincare_wrapped_normal' (or use --model poincare-vae)")
+
+    def forward(self, views: int) -> dist.TorchDistribution:
+        o = self.options
+        origin = self.zero.expand(views, self.latent_dim)
+        return dist.Independent(WrappedNormal(origin, torch.full_like(origin, o.scale), o.curvature), 1)
 
 
 @dataclass

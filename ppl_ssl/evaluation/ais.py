@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 import pyro
 import pyro.poutine as poutine
 from pyro.distributions import constraints
+from torch.distributions import constraints as torch_constraints
 import torch
 
 from ppl_ssl.errors import ConfigError
@@ -125,11 +126,12 @@ class LatentLayout:
         return {name: part.reshape(*z.shape[:2], *shape) for name, part, shape in zip(self.names, parts, self.shapes)}
 
 
-def _on_sphere(support) -> bool:
-    """Whether a site's support is the unit sphere (possibly per independent part or mixture component)."""
-    while hasattr(support, "base_constraint"):  # independent(...), a mixture's constraint
+def _euclidean(support) -> bool:
+    """Whether a site's support is all of R^D (possibly per independent part or mixture component), where its
+    density is one of Lebesgue measure: not the sphere's, not the Poincaré ball's."""
+    while isinstance(support, (constraints.independent, torch_constraints.MixtureSameFamilyConstraint)):
         support = support.base_constraint
-    return support is constraints.sphere
+    return support is constraints.real
 
 
 def _latent_sites(trace) -> dict[str, torch.Tensor]:
@@ -170,10 +172,10 @@ class AnnealingPath:
                 raise ConfigError(f"AIS from the {self.start} cannot draw its start ({str(error).splitlines()[0]}): a model without a normalised "
                                   f"prior has no likelihood to estimate") from None
         for name, site in trace.nodes.items():
-            if is_density_site(site) and not site["is_observed"] and _on_sphere(site["fn"].support):
+            if is_density_site(site) and not site["is_observed"] and not _euclidean(site["fn"].support):
                 raise ConfigError(f"AIS moves the codes by Hamiltonian dynamics in R^D, but latent site '{name}' lives on "
-                                  f"{site['fn'].support} (the hyperspherical VAE's sphere); estimate its NLL by "
-                                  f"importance weighting (--nll iw)")
+                                  f"{site['fn'].support} (a sphere or a hyperbolic ball, densities of its own volume); "
+                                  f"estimate its NLL by importance weighting (--nll iw)")
         return _latent_sites(trace)
 
     def draw_start(self, chains: int) -> torch.Tensor:
