@@ -166,6 +166,9 @@ def train_pythae(shared: Shared, data, args, seed: int) -> tuple[PythaeSystem, f
     from pythae.trainers import (AdversarialTrainer, AdversarialTrainerConfig, BaseTrainer, BaseTrainerConfig,
                                  CoupledOptimizerTrainer, CoupledOptimizerTrainerConfig)
 
+    for name in list(logging.root.manager.loggerDict):  # its modules log each epoch at INFO, each to its own handler
+        if name.startswith("pythae"):
+            logging.getLogger(name).setLevel(logging.WARNING)
     torch.manual_seed(seed)
     np.random.seed(seed)
     model = pythae_model(shared, tuple(data.train_x.shape[1:]), args.latent)

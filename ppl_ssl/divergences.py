@@ -157,3 +157,51 @@ class TotalCorrelationDiscriminator(CodeDiscriminator):
     def tc_loss(self, z: torch.Tensor) -> torch.Tensor:
         """D's cross-entropy between the codes and their dimension-wise permutation."""
         return self.classification_loss(z, permute_dims(z.detach()))
+
+
+class ImageDiscriminator(nn.Module):
+    """D(x): a convolutional classifier of images (real: label 1) whose hidden layers also serve as a feature space,
+    VAEGAN's learnt similarity (Larsen et al. 2016). Pythae's MNIST discriminator by default: convolutions (k4, s2,
+    p1) to 128, 256, 512, 1024 channels with ReLU, Tanh, ReLU, ReLU, then a linear logit.
+
+    `features(x, layer)` is the output of hidden layer `layer` (1-based); `frozen=True` holds D's parameters fixed
+    in it (its gradient reaches the images, never D), as `CodeDiscriminator.frozen` does for codes."""
+
+    ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh}
+
+    def __init__(self, image_shape: tuple[int, int, int], channels=(128, 256, 512, 1024),
+                 activations=("relu", "tanh", "relu", "relu")):
+        super().__init__()
+        blocks, width = [], image_shape[0]
+        for size, activation in zip(channels, activations):
+            blocks.append(nn.Sequential(nn.Conv2d(width, size, 4, 2, 1), self.ACTIVATIONS[activation]()))
+            width = size
+        self.blocks = nn.ModuleList(blocks)
+        with torch.no_grad():
+            flat = self._hidden(torch.zeros(1, *image_shape), len(blocks)).numel()
+        self.head = nn.Linear(flat, 1)
+
+    def _hidden(self, x: torch.Tensor, layer: int) -> torch.Tensor:
+        for block in self.blocks[:layer]:
+            x = block(x)
+        return x
+
+    def forward(self, x: torch.Tensor, layer: int | None = None) -> torch.Tensor:
+        """The logit of 'x is a real image' (N,), or with `layer` that hidden layer's output flattened (N, F)."""
+        if layer is not None:
+            return self._hidden(x, layer).flatten(1)
+        return self.head(self._hidden(x, len(self.blocks)).flatten(1)).squeeze(-1)
+
+    def _call(self, x: torch.Tensor, layer: int | None, frozen: bool) -> torch.Tensor:
+        if not frozen:
+            return self(x, layer)
+        fixed = {name: parameter.detach() for name, parameter in self.named_parameters()}
+        return torch.func.functional_call(self, fixed, (x, layer))
+
+    def logit(self, x: torch.Tensor, frozen: bool = False) -> torch.Tensor:
+        """The logit of 'x is a real image', (N,)."""
+        return self._call(x, None, frozen)
+
+    def features(self, x: torch.Tensor, layer: int, frozen: bool = False) -> torch.Tensor:
+        """Hidden layer `layer`'s output, flattened: (N, F)."""
+        return self._call(x, layer, frozen)

@@ -176,7 +176,7 @@ def test_the_pythae_report_keeps_per_task_the_configuration_best_on_validation(t
 
 def test_the_pythae_suites_follow_its_protocol_and_grid():
     pythae = SUITES["pythae"]
-    assert len({model for model, *_ in pythae.runs}) == 18 and pythae.scorer == "pythae"
+    assert len({model for model, *_ in pythae.runs}) == 19 and pythae.scorer == "pythae"
     assert "nets.kind='pythae_convnet'" in pythae.shared and "train.lr=1e-4" in pythae.shared
     at_cpu = pythae.with_budget("cpu").shared
     assert at_cpu.index("nets.kind='pythae_resnet'") > at_cpu.index("nets.kind='pythae_convnet'")  # the budget's wins

@@ -145,7 +145,7 @@ PYTHAE_PROTOCOL = (
     "eval.interpolation_pairs=4", "eval.style_probe=false", "eval.tsne_points=0",
 )
 # At `cpu`: Pythae's ResNet (Table 6; 20 times fewer parameters than its ConvNet), 10,000 training images, 5 epochs
-# at 1e-3, probes 20 epochs (102 runs at 3 seeds)
+# at 1e-3, probes 20 epochs (108 runs at 3 seeds)
 PYTHAE_BUDGETS = (("paper", ("train.epochs=100",)),
                   ("cpu", ("nets.kind='pythae_resnet'", "train.epochs=5", "train.lr=1e-3", "data.train_subset=10000",
                            "eval.probe_epochs=20")),
@@ -171,6 +171,8 @@ PYTHAE_GRID: tuple[tuple[str, tuple[tuple[str, tuple[str, ...]], ...]], ...] = (
     ("infovae-imq", (("lambda=10", (*VARIANCE_1, "model.program.mmd_weight=9.0")),
                      ("lambda=100", (*VARIANCE_1, "model.program.mmd_weight=99.0")))),
     ("msssim-vae", (("beta=0.1", ("objective.beta=0.1",)), ("beta=1", ("objective.beta=1.0",)))),
+    ("vaegan", (("alpha=0.3", (*VARIANCE_1, "model.program.adversarial_weight=0.3")),
+                ("alpha=0.8", (*VARIANCE_1, "model.program.adversarial_weight=0.8")))),
     ("aae", (("alpha=0.1", (*VARIANCE_1, "model.program.adversarial_weight=0.1")),
              ("alpha=0.5", (*VARIANCE_1, "model.program.adversarial_weight=0.5")))),
     ("wae", (("lambda=1", ("model.program.mmd_weight=1.0",)), ("lambda=10", ("model.program.mmd_weight=10.0",)))),

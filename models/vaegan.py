@@ -1,0 +1,106 @@
+"""VAEGAN (Larsen, Sønderby, Larochelle & Winther 2016, "Autoencoding beyond pixels using a learned similarity
+metric"; Pythae's VAEGAN): the VAE's story observed through a discriminator's features.
+
+    z ~ N(0, I),  x̃ = E[x | z] = sigmoid(Dec_θ(z))
+    Dis_l(x) | z ~ N(Dis_l(x̃), I)              the likelihood, in the l-th hidden layer of a discriminator D
+
+so −log p(Dis_l(x) | z) = ½‖Dis_l(x) − Dis_l(x̃)‖² + const, Pythae's reconstruction loss. D is trained to tell the
+data (label 1) from decoded prior draws Dec(z_p) (label 0), and the decoder to fool it. Larsen et al.'s three
+training rules, as Pythae weighs them with α (`adversarial_weight`):
+
+    encoder        KL + L_llike
+    decoder        (1 − α) L_llike − α L_D
+    discriminator  L_D = BCE(D(x), 1) + BCE(D(Dec(z_p)), 0)
+
+live in one loss here, each term reaching only what its rule trains: the likelihood site sees D's parameters fixed
+(it trains encoder and decoder); a correction α·L_llike on the decoder alone (the codes detached) turns the
+decoder's weight on L_llike into 1 − α; the decoder's −α L_D sees D fixed; D's L_D sees the decoded draws detached.
+The likelihood is a density of D's features, not of x, so the program observes no image and has no log p(x).
+Larsen et al.'s code (and Pythae) also pause D or the decoder while D's costs leave a band around an equilibrium
+(0.68 ± 0.4 in Pythae); that gating is not implemented.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pyro
+import pyro.distributions as dist
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ppl_ssl.contracts import BuildContext
+from ppl_ssl.divergences import ImageDiscriminator
+from ppl_ssl.errors import ConfigError
+from ppl_ssl.factors import objective_factor
+from ppl_ssl.models.ssl import SSLModel, require_the_vaes_settings
+from ppl_ssl.options import at_least, between, option, widths
+from ppl_ssl.registry import MODELS
+
+
+def discriminator_loss(discriminator: ImageDiscriminator, real: torch.Tensor, fake: torch.Tensor,
+                       frozen: bool = False) -> torch.Tensor:
+    """L_D = BCE(D(real), 1) + BCE(D(fake), 0), each a mean over its images (Pythae's)."""
+    real_logit, fake_logit = discriminator.logit(real, frozen=frozen), discriminator.logit(fake, frozen=frozen)
+    return (F.binary_cross_entropy_with_logits(real_logit, torch.ones_like(real_logit))
+            + F.binary_cross_entropy_with_logits(fake_logit, torch.zeros_like(fake_logit)))
+
+
+def vaegan_model(views: torch.Tensor, decoder: nn.Module, prior: nn.Module, likelihood: nn.Module,
+                 discriminator: ImageDiscriminator, layer: int, adversarial_weight: float):
+    """views (N, 1, C, H, W)."""
+    n, j = views.shape[:2]
+    images = views.flatten(0, 1)
+    mean = lambda z: likelihood.mean(decoder(z)).flatten(0, 1)  # noqa: E731  (the decoded images, (N·J, C, H, W))
+    real_features = discriminator.features(images, layer, frozen=True)
+    with pyro.plate("images", n):
+        z = pyro.sample("z", prior(j))
+        decoded_features = discriminator.features(mean(z), layer, frozen=True)
+        pyro.sample("features", dist.Normal(decoded_features, 1.0).to_event(1), obs=real_features)
+    alpha = adversarial_weight
+    # the decoder's weight on L_llike from 1 to 1 − α: the same term on the decoder alone, its codes detached
+    objective_factor("decoder_reconstruction_share", lambda: alpha * 0.5 * (
+        real_features - discriminator.features(mean(z.detach()), layer, frozen=True)).pow(2).sum())
+    fakes = mean(prior(j).sample((n,)))  # decoded prior draws (the prior has no parameters: nothing to route)
+    objective_factor("fool_discriminator", lambda: alpha * n * discriminator_loss(discriminator, images, fakes, frozen=True))
+    objective_factor("discriminator", lambda: -n * discriminator_loss(discriminator, images, fakes.detach()))
+    return z
+
+
+@dataclass
+class VAEGANOptions:
+    adversarial_weight: float = option(0.5, between(0, 1, note="α: the decoder's (1 − α) L_llike − α L_D (Pythae's)"))
+    feature_layer: int = option(3, at_least(1, "hidden layer of the discriminator whose features are observed"))
+    discriminator_channels: list[int] = option([128, 256, 512, 1024], widths())
+
+
+class VAEGANModel(SSLModel):
+    adds_factors = True
+    observes_images = False
+
+    @classmethod
+    def build(cls, options: VAEGANOptions, context: BuildContext) -> "VAEGANModel":
+        model = cls(context.decoder, context.prior, context.likelihood)
+        channels = options.discriminator_channels
+        activations = ("relu", "tanh", *("relu",) * max(0, len(channels) - 2))[: len(channels)]
+        model.discriminator = ImageDiscriminator(context.image_shape, channels, activations)
+        model.options = options
+        return model
+
+    @classmethod
+    def check_config(cls, config) -> None:
+        require_the_vaes_settings(config, "vaegan", "the VAE's story observed through a discriminator", "vaegan")
+        options = config.model.program.options
+        if options.feature_layer > len(options.discriminator_channels):
+            raise ConfigError(f"model.program.feature_layer = {options.feature_layer} is deeper than the discriminator's "
+                              f"{len(options.discriminator_channels)} hidden layers; use a layer from 1 to "
+                              f"{len(options.discriminator_channels)}")
+
+    def forward(self, views):
+        o = self.options
+        return vaegan_model(views, self.decoder, self.prior, self.likelihood, self.discriminator, o.feature_layer,
+                            o.adversarial_weight)
+
+
+MODELS.register("vaegan", VAEGANOptions,
+                summary="z ~ N(0, I), D's features of x ~ N(D's features of E[x | z], I), D trained against decoded prior draws (VAEGAN)")(VAEGANModel)

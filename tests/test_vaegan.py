@@ -1,0 +1,58 @@
+"""VAEGAN (models/vaegan.py, ppl_ssl.divergences.ImageDiscriminator): one loss whose gradients are Larsen et al.'s
+three training rules, each reaching only what it trains."""
+import pyro.poutine as poutine
+import pytest
+import torch
+
+from ppl_ssl.errors import ConfigError
+from ppl_ssl.models.vaegan import discriminator_loss
+from ppl_ssl.system import build_system
+from tests.conftest import tiny_config
+
+ALPHA, LAYER = 0.3, 2
+
+
+def grads(loss: torch.Tensor, module: torch.nn.Module) -> list[torch.Tensor]:
+    return list(torch.autograd.grad(loss, list(module.parameters()), retain_graph=True, allow_unused=True))
+
+
+def test_each_part_gets_the_gradient_of_its_own_training_rule():
+    torch.manual_seed(0)
+    system = build_system(tiny_config("vaegan", "augment.enabled=false", f"model.program.adversarial_weight={ALPHA}",
+                                      f"model.program.feature_layer={LAYER}",
+                                      "model.program.discriminator_channels=[4, 8, 16]"), (1, 8, 8))
+    model, guide = system.model, system.guide
+    views = torch.rand(6, 1, 1, 8, 8)
+    n = len(views)
+    guide_trace = poutine.trace(guide).get_trace(views)
+    torch.manual_seed(7)  # the model's one random call: its prior draws for the discriminator
+    model_trace = poutine.trace(poutine.replay(model, trace=guide_trace)).get_trace(views)
+    loss = -(model_trace.log_prob_sum() - guide_trace.log_prob_sum())
+
+    torch.manual_seed(7)
+    fakes = model.likelihood.mean(model.decoder(model.prior(1).sample((n,)))).flatten(0, 1)
+    z = guide_trace.nodes["z"]["value"]
+    images = views.flatten(0, 1)
+    features = lambda x: model.discriminator.features(x, LAYER)  # noqa: E731
+    decoded = model.likelihood.mean(model.decoder(z)).flatten(0, 1)
+    l_llike = 0.5 * (features(images) - features(decoded)).pow(2).sum()
+    kl = (guide_trace.nodes["z"]["fn"].log_prob(z) - model.prior(1).log_prob(z)).sum()
+    l_d = n * discriminator_loss(model.discriminator, images, fakes)
+    rules = {guide.encoder: kl + l_llike, model.decoder: (1 - ALPHA) * l_llike - ALPHA * l_d, model.discriminator: l_d}
+    for module, rule in rules.items():
+        for got, expected in zip(grads(loss, module), grads(rule, module)):
+            expected = torch.zeros_like(got) if expected is None else expected
+            assert torch.allclose(got, expected, rtol=1e-4, atol=1e-5)
+
+
+def test_vaegan_has_no_likelihood_of_images_and_checks_its_feature_layer():
+    from ppl_ssl.evaluation.likelihood import held_out_log_likelihood
+
+    torch.manual_seed(0)
+    system = build_system(tiny_config("vaegan", "model.program.discriminator_channels=[4, 8]",
+                                      "model.program.feature_layer=1"), (1, 8, 8))
+    with pytest.raises(ConfigError, match="no log p\\(x\\) to estimate"):
+        held_out_log_likelihood(system, (255 * torch.rand(3, 1, 8, 8)).to(torch.uint8), 4)
+    with pytest.raises(ConfigError, match="feature_layer = 3 is deeper than the discriminator's 2 hidden layers"):
+        build_system(tiny_config("vaegan", "model.program.discriminator_channels=[4, 8]", "model.program.feature_layer=3"),
+                     (1, 8, 8))
