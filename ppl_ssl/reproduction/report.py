@@ -258,7 +258,9 @@ def curve_figure(suite: Suite, results: list[RunResult], folder: Path, dataset: 
 def likelihood_figure(suite: Suite, results: list[RunResult], folder: Path) -> Path:
     """Test NLL against compute (seconds per image, log scale) of the IW and AIS estimates, a panel per model (its
     first seed), all on the same first test images (the long AIS run's), from each run's likelihood.json."""
-    first = {r.spec.model: r.folder for r in reversed(results)}
+    first: dict[str, Path] = {}
+    for r in sorted(results, key=lambda r: r.spec.seed):  # the suite's row order, each row's first seed
+        first.setdefault(r.spec.model, r.folder)
     fig, axes = plt.subplots(1, len(first), figsize=(3.4 * len(first), 3.2), squeeze=False)
     for (model, run_folder), ax in zip(first.items(), axes[0]):
         rows = json.loads((run_folder / "likelihood.json").read_text())["curve"]
