@@ -187,3 +187,37 @@ def test_the_pythae_suites_follow_its_protocol_and_grid():
     latent = SUITES["pythae-latent"]
     assert latent.kind == "ablation" and latent.scorer == "pythae"
     assert sorted({spec.value for spec in latent.specs([1])}) == [16, 32, 64, 128, 256]
+
+
+def test_the_interpolation_figure_draws_each_models_configuration_with_the_best_validation_fid(tmp_path, monkeypatch):
+    """Pythae's Appendix B: a row per model, the configuration whose GMM sampler had the lowest validation FID."""
+    import ppl_ssl.figures as figures
+    from ppl_ssl.reproduction.report import interpolation_figure
+    from tests.conftest import tiny_config
+
+    runs = []
+    for model, setting, fid in (("vae", "", 5.0), ("beta-vae", "beta=0.1", 9.0), ("beta-vae", "beta=2", 3.0)):
+        folder = tmp_path / f"{model}-{setting or 'only'}"
+        ppl_ssl.fit_and_evaluate(tiny_config(model, "eval.style_probe=false"), folder, progress=False, make_figures=False)
+        runs.append(RunResult(RunSpec(model, 1, setting), folder, {"val_fid_digits_sampler_gmm": fid,
+                                                                   "fid_digits_sampler_gmm": fid + 1}))
+    drawn = {}
+    monkeypatch.setattr(figures, "interpolations_by_model",
+                        lambda systems, data, path: drawn.update(systems) or figures.plt.figure().savefig(path))
+    pythae = SUITES["pythae"]
+    path = interpolation_figure(pythae, runs, summarise(pythae, runs, "digits"), tmp_path, "digits", device="cpu")
+    assert path.exists() and list(drawn) == ["vae", "beta-vae beta=2"]
+
+
+def test_interpolations_by_model_decode_the_line_between_the_same_two_test_images(tmp_path):
+    from ppl_ssl.figures import interpolations_by_model
+    from ppl_ssl.runs import load_run
+    from ppl_ssl.train.setup import load_data_for
+    from tests.conftest import tiny_config
+
+    ppl_ssl.fit_and_evaluate(tiny_config("vae", "eval.style_probe=false"), tmp_path / "vae", progress=False,
+                             make_figures=False)
+    run = load_run(tmp_path / "vae", device="cpu")
+    data = load_data_for(run.config, run.device)
+    interpolations_by_model({"vae": run.system, "again": run.system}, data, tmp_path / "lines.png", steps=5)
+    assert (tmp_path / "lines.png").stat().st_size > 1000
