@@ -107,7 +107,9 @@ class MAFSampler(Sampler):
         super().__init__()
         latent_dim = context.latent_dim
         self.seed, self.training_options = options.seed, options
-        self.flow = FlowStack(["affine_autoregressive"] * options.flows, latent_dim, [64, 64], inverse=True, owner="sampler 'maf'")
+        width = max(64, latent_dim)  # 64 hidden units, or the code's size where larger (a MADE needs at least that)
+        self.flow = FlowStack(["affine_autoregressive"] * options.flows, latent_dim, [width, width], inverse=True,
+                              owner="sampler 'maf'")
         self.register_buffer("shift", torch.zeros(latent_dim))
         self.register_buffer("scale", torch.ones(latent_dim))
 

@@ -63,3 +63,10 @@ def test_the_two_stage_sampler_learns_a_gaussian_and_its_log_prob_is_a_lower_bou
 def test_unknown_sampler_is_a_one_line_config_error(run_dir):
     with pytest.raises(ConfigError, match="choose one of: gmm, maf, prior, two_stage"):
         sample_run(run_dir, "vae-sampler", n=4, device="cpu")
+
+
+def test_the_maf_sampler_takes_codes_wider_than_its_hidden_layers():
+    """A MADE needs hidden layers at least as wide as its input: Pythae's latent sweep reaches 256."""
+    torch.manual_seed(0)
+    sampler = build_sampler("maf", None, 128).fit(torch.randn(300, 128))
+    assert sampler.sample(5).shape == (5, 128) and torch.isfinite(sampler.sample(5)).all()
