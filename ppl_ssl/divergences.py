@@ -17,6 +17,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ppl_ssl.errors import ConfigError
+
 
 def rbf_kernel(bandwidth: float):
     """k(a, b) = exp(−‖a − b‖² / (2 bandwidth²)), the Gaussian kernel."""
@@ -172,6 +174,11 @@ class ImageDiscriminator(nn.Module):
     def __init__(self, image_shape: tuple[int, int, int], channels=(128, 256, 512, 1024),
                  activations=("relu", "tanh", "relu", "relu")):
         super().__init__()
+        smallest = 2 ** len(channels)
+        if min(image_shape[1:]) < smallest:
+            raise ConfigError(f"a discriminator of {len(channels)} stride-2 layers needs images of at least {smallest}×"
+                              f"{smallest} pixels, not {image_shape[1]}×{image_shape[2]}; give "
+                              f"model.program.discriminator_channels at most {max(1, min(image_shape[1:]).bit_length() - 1)} entries")
         blocks, width = [], image_shape[0]
         for size, activation in zip(channels, activations):
             blocks.append(nn.Sequential(nn.Conv2d(width, size, 4, 2, 1), self.ACTIVATIONS[activation]()))

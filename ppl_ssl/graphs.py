@@ -11,6 +11,7 @@ import shutil
 from pathlib import Path
 
 import pyro
+import pyro.poutine as poutine
 import torch
 
 from ppl_ssl.models.ssl import SSLModel, ssl_model_with_content
@@ -36,7 +37,11 @@ def model_graph(system, views: int, image_shape: tuple[int, int, int]):
             args = (x, model.decoder, model.likelihood, model.prior.latent_dim, float(model.prior.sigma),
                     float(model.prior.gamma))
             return pyro.render_model(ssl_model_with_content, model_args=args, render_distributions=True)
-        return pyro.render_model(model, model_args=(x,), render_distributions=True)
+        try:
+            return pyro.render_model(model, model_args=(x,), render_distributions=True)
+        except NotImplementedError:  # a code without a density (the WAE's, the AAE's) cannot be drawn: the guide's
+            codes = poutine.trace(system.guide).get_trace(x)
+            return pyro.render_model(poutine.replay(model, trace=codes), model_args=(x,), render_distributions=True)
 
 
 def guide_graph(system, views: int, image_shape: tuple[int, int, int]):

@@ -62,11 +62,10 @@ def scales_for(side: int, window_size: int, most: int = len(WANG_WEIGHTS)) -> in
 
 
 def ms_ssim(x: torch.Tensor, y: torch.Tensor, window_size: int = 11) -> torch.Tensor:
-    """MS-SSIM of each pair of images (N, C, H, W) in [0, 1]: (N,), 1 for identical images."""
+    """MS-SSIM of each pair of images (N, C, H, W) in [0, 1]: (N,), 1 for identical images. A window wider than
+    the images is narrowed to their smaller side (one scale)."""
+    window_size = min(window_size, *x.shape[-2:])
     scales = scales_for(min(x.shape[-2:]), window_size)
-    if scales == 0:
-        raise ValueError(f"images of {x.shape[-2]}×{x.shape[-1]} pixels are smaller than the SSIM window "
-                         f"({window_size}); use a window_size of at most {min(x.shape[-2:])}")
     weights = torch.tensor(WANG_WEIGHTS[:scales], dtype=x.dtype, device=x.device)
     weights = weights / weights.sum()
     value = x.new_ones(x.shape[0])

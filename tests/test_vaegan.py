@@ -56,3 +56,9 @@ def test_vaegan_has_no_likelihood_of_images_and_checks_its_feature_layer():
     with pytest.raises(ConfigError, match="feature_layer = 3 is deeper than the discriminator's 2 hidden layers"):
         build_system(tiny_config("vaegan", "model.program.discriminator_channels=[4, 8]", "model.program.feature_layer=3"),
                      (1, 8, 8))
+
+
+def test_the_discriminator_refuses_images_too_small_for_its_layers():
+    with pytest.raises(ConfigError, match="needs images of at least 16×16 pixels, not 8×8; give "
+                                          "model.program.discriminator_channels at most 3 entries"):
+        build_system(tiny_config("vaegan"), (1, 8, 8))
