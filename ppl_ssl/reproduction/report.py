@@ -206,6 +206,8 @@ def ablation_figures(suite: Suite, summary: dict, folder: Path) -> list[Path]:
                                 yerr=[0 if math.isnan(e["se"]) else e["se"] for _, e in points], marker="o", capsize=3, label=model)
             ax.set_title(metric_label + (" (%)" if scale == 100 else ""))
             ax.set_xlabel(suite.x_label if len(sweeps) == 1 else label)
+            if suite.x_log:
+                ax.set_xscale("log", base=2)
         axes[0][-1].legend(fontsize=7)
         fig.tight_layout()
         path = folder / f"{suite.name}-{label.lower()}.png"

@@ -54,6 +54,7 @@ class Suite:
     metrics: tuple[tuple[str, str, float], ...]
     paper_tables: tuple[str, ...] = ()
     x_label: str = ""
+    x_log: bool = False                         # the ablation figure's swept setting on a log₂ axis (latent sizes)
     lower_is_better: tuple[str, ...] = field(default=())
     neither_is_better: tuple[str, ...] = ()   # metrics where a difference is a difference, not a gain (the KL)
     paper_names: tuple[tuple[str, str], ...] = (("fid_class_conditional", "fid"), ("test_bpd", "bits_per_dim"))  # ours → paper's
@@ -279,8 +280,8 @@ SUITES: dict[str, Suite] = {suite.name: suite for suite in [
           tuple((model, f"L={latent}", float(latent), (*dict(PYTHAE_GRID)[model][0][1], f"model.latent_dim={latent}"))
                 for model in PYTHAE_LATENT_MODELS for latent in PYTHAE_LATENTS),
           (("reconstruction_mse", "MSE (×10⁻³)", 1000), ("fid_sampler_gmm", "FID GMM", 1),
-           ("linear_probe_accuracy", "classification (%)", 100), ("kmeans_accuracy", "k-means (%)", 100)),
-          x_label="latent dimension", shared=PYTHAE_PROTOCOL, folder_tag="pythae", at_budget=PYTHAE_BUDGETS,
+           ("linear_probe_accuracy", "classification", 100), ("kmeans_accuracy", "k-means", 100)),
+          x_label="latent dimension", x_log=True, shared=PYTHAE_PROTOCOL, folder_tag="pythae", at_budget=PYTHAE_BUDGETS,
           scoring="pythae", lower_is_better=("reconstruction_mse", "fid_sampler_gmm")),
 ]}
 
