@@ -118,7 +118,7 @@ def _cli(*args, cwd=ROOT, timeout=600):
     (["--model", "vae", "--set", "model.prior.kind='vampire'"], ["model.prior.kind = 'vampire'", "vamp"]),
     (["--model", "simclr", "--views", "1"], ["method 'simclr'", "model.views ≥ 2", "--views 2"]),
     (["--model", "crvae-contrastive", "--set", "objective.kind='iwae'"], ["model.program = 'crvae_contrastive'", "objective.kind=elbo"]),
-    (["--model", "crvae-contrastive", "--set", "model.program.query='both'"], ["model.program.query", "'sample'"]),
+    (["--model", "crvae-contrastive", "--set", "model.program.query='both'"], ["model.program.query", "must be sample or mean"]),
     (["--model", "mocov2", "--set", "method.momentum=1.0"], ["method.momentum = 1.0", "[0, 1)"]),
 ])
 @pytest.mark.slow  # a subprocess per case; tests/test_faults.py runs the same catalogue in-process
