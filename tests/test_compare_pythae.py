@@ -1,0 +1,42 @@
+"""The side-by-side check against Pythae (experiments/compare_pythae.py): its verdict and table, without Pythae."""
+import importlib.util
+import math
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+PATH = Path(__file__).resolve().parents[1] / "experiments" / "compare_pythae.py"
+
+
+@pytest.fixture(scope="module")
+def compare():
+    spec = importlib.util.spec_from_file_location("compare_pythae", PATH)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["compare_pythae"] = module  # its dataclass looks its module up there
+    spec.loader.exec_module(module)
+    yield module
+    del sys.modules["compare_pythae"]
+
+
+def test_a_model_passes_within_two_combined_standard_errors_or_better(compare):
+    ours, theirs = [1.0, 1.2, 1.1], [1.0, 1.1, 1.2]  # standard errors 0.058 each: combined 0.082
+    assert compare.verdict(ours, theirs, lower_is_better=True)[0]
+    worse = [x + 0.2 for x in theirs]  # 0.2 above: 2.45 combined standard errors worse
+    ok, gap = compare.verdict(worse, theirs, lower_is_better=True)
+    assert not ok and gap == pytest.approx(0.2 / math.sqrt(2 * (0.1 / math.sqrt(3)) ** 2))
+    assert compare.verdict(worse, theirs, lower_is_better=False)[0]  # higher is better: ppl-ssl ahead
+
+
+def test_every_shared_model_builds_in_ppl_ssl_and_the_table_marks_a_difference(compare):
+    import ppl_ssl
+
+    for shared in compare.SHARED.values():
+        ppl_ssl.build_config(shared.preset, {}, list(shared.assignments))
+    row = lambda seed, mse: {"seed": seed, "images_per_second": 100.0, "reconstruction_mse": mse, "fid_gmm": 10.0,  # noqa: E731
+                             "linear_probe_accuracy": 0.5, "kmeans_accuracy": 0.5}
+    results = {"vae": {"ppl-ssl": [row(1, 0.030), row(2, 0.031)], "pythae": [row(1, 0.020), row(2, 0.0201)]}}
+    args = SimpleNamespace(train_subset=5000, epochs=5, lr=1e-3, latent=16, seeds=2)
+    text = compare.report(results, args)
+    assert "| vae | 30.50 ± 0.50 / 20.05 ± 0.05 ✗ |" in text and text.split("\n")[2].rstrip().endswith("differs |")
