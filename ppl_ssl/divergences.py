@@ -112,6 +112,13 @@ def permute_dims(z: torch.Tensor) -> torch.Tensor:
     return z.gather(0, order)
 
 
+def with_fixed_parameters(module: nn.Module, *args) -> torch.Tensor:
+    """module(*args) with its parameters detached: a term built on the output trains the inputs, never the module
+    (how one loss holds a discriminator's rule and the rule of what it judges, apart)."""
+    fixed = {name: parameter.detach() for name, parameter in module.named_parameters()}
+    return torch.func.functional_call(module, fixed, args)
+
+
 class CodeDiscriminator(nn.Module):
     """D(z): a classifier of codes, trained to tell one distribution's draws (label 1) from another's (label 0); at
     its optimum its logit is the log density ratio of the two. FactorVAE uses it to estimate the total correlation
@@ -134,8 +141,7 @@ class CodeDiscriminator(nn.Module):
 
     def frozen(self, z: torch.Tensor) -> torch.Tensor:
         """The logits with D's parameters held fixed: a term built on them trains the codes, not D."""
-        fixed = {name: parameter.detach() for name, parameter in self.named_parameters()}
-        return torch.func.functional_call(self, fixed, (z,))
+        return with_fixed_parameters(self, z)
 
     def classification_loss(self, positives: torch.Tensor, negatives: torch.Tensor) -> torch.Tensor:
         """D's mean binary cross-entropy, ½ (BCE(positives, 1) + BCE(negatives, 0)), on detached codes."""
@@ -202,8 +208,7 @@ class ImageDiscriminator(nn.Module):
     def _call(self, x: torch.Tensor, layer: int | None, frozen: bool) -> torch.Tensor:
         if not frozen:
             return self(x, layer)
-        fixed = {name: parameter.detach() for name, parameter in self.named_parameters()}
-        return torch.func.functional_call(self, fixed, (x, layer))
+        return with_fixed_parameters(self, x, layer)
 
     def logit(self, x: torch.Tensor, frozen: bool = False) -> torch.Tensor:
         """The logit of 'x is a real image', (N,)."""

@@ -57,6 +57,13 @@ def reconstructions(system, data: DataSplits, path: Path, n: int = 16) -> None:
     _save_grid(grid, path, "test images (top) and reconstructions from E_q[z|x] (bottom)")
 
 
+def straight_lines(start: torch.Tensor, end: torch.Tensor, steps: int) -> torch.Tensor:
+    """`steps` evenly spaced points from each code of `start` (P, L) to its partner in `end`, both ends included:
+    (P, steps, L)."""
+    t = torch.linspace(0, 1, steps, device=start.device).view(1, steps, 1)
+    return (1 - t) * start.unsqueeze(1) + t * end.unsqueeze(1)
+
+
 @torch.no_grad()
 def interpolations(system, data: DataSplits, path: Path, pairs: int, steps: int = 10) -> None:
     """Pythae's Task 5: for each pair of test images (the first `pairs` with the next `pairs`), the decoded points of
@@ -66,9 +73,7 @@ def interpolations(system, data: DataSplits, path: Path, pairs: int, steps: int 
     x = as_float(data.test_x[: 2 * pairs]).to(device)
     codes = system.encode(x)
     start, end = codes[:pairs], codes[pairs: 2 * pairs]
-    t = torch.linspace(0, 1, steps, device=device).view(1, steps, 1)
-    path_codes = (1 - t) * start.unsqueeze(1) + t * end.unsqueeze(1)            # (pairs, steps, L)
-    images = system.decode(path_codes.flatten(0, 1))
+    images = system.decode(straight_lines(start, end, steps).flatten(0, 1))
     _save_grid(image_grid(images.cpu(), rows=len(start)), path,
                "decoded straight lines between the codes of two test images (a row per pair)")
 
@@ -83,8 +88,7 @@ def interpolations_by_model(systems: dict, data: DataSplits, path: Path, steps: 
     for system in systems.values():
         device = next(system.parameters()).device
         codes = system.encode(as_float(data.test_x[[first, second]]).to(device))
-        t = torch.linspace(0, 1, steps, device=device).view(steps, 1)
-        rows.append(system.decode((1 - t) * codes[:1] + t * codes[1:]).float().cpu())
+        rows.append(system.decode(straight_lines(codes[:1], codes[1:], steps)[0]).float().cpu())
     _save_grid(image_grid(torch.cat(rows), rows=len(rows)), path,
                "decoded straight lines between the codes of the same two test images", list(systems))
 

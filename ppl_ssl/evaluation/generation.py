@@ -50,7 +50,7 @@ def generation_scores(system, data: DataSplits, network: FeatureNetwork, samples
     torch.manual_seed(seed)
     class_samples = _decode(system, class_conditional_codes(codes, labels, per_class, seed))
     prior_samples = _decode(system, system.sample_prior(samples, 1)[:, 0])
-    training = data.train_x[torch.randperm(len(data.train_x), generator=torch.Generator().manual_seed(seed))[:samples]].cpu()
+    training = training_images(data, samples, seed)
     scores = {f"{name}_class_conditional": network.fid(test, class_samples), f"{name}_prior": network.fid(test, prior_samples),
               f"{name}_train_vs_test": network.fid(test, training), "fid_samples": samples,
               "fid_feature_accuracy": network.test_accuracy}
@@ -61,6 +61,13 @@ def generation_scores(system, data: DataSplits, network: FeatureNetwork, samples
     for label, images in (("class_conditional", class_samples), ("prior", prior_samples), ("test", test)):
         scores[f"{is_name}_{label}"], scores[f"{is_name}_{label}_sd"] = network.inception_score(images)
     return scores
+
+
+def training_images(data: DataSplits, samples: int, seed: int = 0) -> torch.Tensor:
+    """`samples` training images drawn without replacement (seeded), on the CPU: their FID against the test images
+    is the floor a perfect generator would reach at this sample size."""
+    order = torch.randperm(len(data.train_x), generator=torch.Generator().manual_seed(seed))
+    return data.train_x[order[:samples]].cpu()
 
 
 @torch.no_grad()

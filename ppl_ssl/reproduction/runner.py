@@ -9,11 +9,9 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-import torch
-
 from ppl_ssl.config import build_config
 from ppl_ssl.evaluation.fid import cached_feature_network
-from ppl_ssl.evaluation.generation import generation_scores, reconstruct_images, sampler_fids
+from ppl_ssl.evaluation.generation import generation_scores, reconstruct_images, sampler_fids, training_images
 from ppl_ssl.evaluation.likelihood import reconstruction_mse
 from ppl_ssl.evaluation.tightness import estimate_tightness
 from ppl_ssl.pipeline import evaluate_run
@@ -109,8 +107,8 @@ def add_likelihood_estimates(folder: Path, budget: Budget, out: Path, device: st
 def add_pythae_scores(folder: Path, budget: Budget, out: Path, device: str, progress: bool = False) -> None:
     """Pythae's Task 1 and 2 scores (merged into metrics.json once): reconstruction MSE on the validation split (the
     test MSE is the evaluation's own), FID of the test images' reconstructions, and FID and inception score of each
-    sampler's draws against test and validation images; the FID of as many training images, the floor. Its Task 3 and 4 (the probe over 20 runs, the k-means fits)
-    come from the evaluation the suite's eval settings ask for."""
+    sampler's draws against test and validation images; the FID of as many training images, the floor. Its Task 3
+    and 4 (the probe over 20 runs, the k-means fits) come from the evaluation the suite's eval settings ask for."""
     metrics_path = folder / "metrics.json"
     metrics = json.loads(metrics_path.read_text())
     if metrics.get("pythae_fid_samples") == budget.fid_samples:
@@ -123,8 +121,7 @@ def add_pythae_scores(folder: Path, budget: Budget, out: Path, device: str, prog
     test = data.test_x[:samples].cpu()
     reconstructions = reconstruct_images(run.system, test)
     scores[f"{network.metric_name}_reconstructions"] = network.fid(test, reconstructions)
-    order = torch.randperm(len(data.train_x), generator=torch.Generator().manual_seed(run.config.train.seed))
-    scores[f"{network.metric_name}_train_vs_test"] = network.fid(test, data.train_x[order[:samples]].cpu())  # the floor
+    scores[f"{network.metric_name}_train_vs_test"] = network.fid(test, training_images(data, samples, run.config.train.seed))
     scores.update(sampler_fids(run.system, data, network, samples, PYTHAE_SAMPLERS, seed=run.config.train.seed,
                                validation=True))
     atomic_write_json(metrics_path, {**metrics, **scores, "pythae_fid_samples": budget.fid_samples,
