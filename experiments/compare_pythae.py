@@ -274,6 +274,21 @@ def report(results: dict, args) -> str:
             f"combined standard errors worse than Pythae. torch {torch.__version__}, {torch.get_num_threads()} threads.\n")
 
 
+def combine(parts: list[dict]) -> dict:
+    """One comparison from several processes' results: every model's runs per library, one per seed (the first
+    part's where two hold the same seed), models in SHARED's order."""
+    merged: dict = {}
+    for part in parts:
+        for model, by_library in part.items():
+            for library, rows in by_library.items():
+                kept = merged.setdefault(model, {"ppl-ssl": [], "pythae": []})[library]
+                kept += [r for r in rows if all(r["seed"] != k["seed"] for k in kept)]
+    for by_library in merged.values():
+        for rows in by_library.values():
+            rows.sort(key=lambda r: r["seed"])
+    return {m: merged[m] for m in [*SHARED, *sorted(set(merged) - set(SHARED))] if m in merged}
+
+
 def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--models", default=",".join(SHARED), help=f"comma-separated, of {', '.join(SHARED)}")
@@ -290,7 +305,16 @@ def main(argv=None) -> dict:
     parser.add_argument("--feature-net-epochs", type=int, default=3, help="epochs of the FID feature network")
     parser.add_argument("--feature-nets", help="folder of cached feature networks (default OUT/feature_nets)")
     parser.add_argument("--out", default="runs/vs-pythae")
+    parser.add_argument("--combine", nargs="+", metavar="FOLDER", help="no training: merge these folders' compare.json "
+                        "(parts of one comparison run as separate processes, e.g. --models split two ways) into OUT")
     args = parser.parse_args(argv)
+    if args.combine:
+        results = combine([json.loads((Path(folder) / "compare.json").read_text()) for folder in args.combine])
+        atomic_write_json(Path(args.out) / "compare.json", results)
+        text = report(results, args)
+        atomic_write_text(Path(args.out) / "compare.md", text)
+        print(text)
+        return results
     if importlib.util.find_spec("pythae") is None:
         raise SystemExit("Pythae is not installed; this check needs it: pip install -c constraints/cpu.txt --no-deps "
                          "pythae==0.1.2")

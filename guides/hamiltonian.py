@@ -61,14 +61,19 @@ class HamiltonianFlow(TorchDistribution):
 
     def rsample(self, sample_shape=torch.Size()) -> torch.Tensor:
         z0 = self.start.rsample(sample_shape)
-        rho0 = torch.randn_like(z0) / math.sqrt(self.beta_zero)
+        rho0, log_momentum = self.initial_momentum(z0)
         z, rho = self.move(z0, rho0)
         value = torch.cat([z, rho], -1)
-        momentum = torch.distributions.Normal(0.0, 1 / math.sqrt(self.beta_zero)).log_prob(rho0)
         dims = z0.shape[-2] * z0.shape[-1]
-        log_q = self.start.log_prob(z0) + momentum.flatten(-2).sum(-1) - dims / 2 * math.log(self.beta_zero)
+        log_q = self.start.log_prob(z0) + log_momentum - dims / 2 * math.log(self.beta_zero)
         self._drawn.append((value, log_q))
         return value
+
+    def initial_momentum(self, z0: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """ρ_0 ~ N(0, I/β_0) and its log-density, summed over (J, L)."""
+        rho0 = torch.randn_like(z0) / math.sqrt(self.beta_zero)
+        momentum = torch.distributions.Normal(0.0, 1 / math.sqrt(self.beta_zero)).log_prob(rho0)
+        return rho0, momentum.flatten(-2).sum(-1)
 
     def move(self, z: torch.Tensor, rho: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """K leapfrog steps on the potential −log p(x, z), each followed by its tempering step."""

@@ -40,3 +40,12 @@ def test_every_shared_model_builds_in_ppl_ssl_and_the_table_marks_a_difference(c
     args = SimpleNamespace(train_subset=5000, epochs=5, lr=1e-3, latent=16, seeds=2)
     text = compare.report(results, args)
     assert "| vae | 30.50 ± 0.50 / 20.05 ± 0.05 ✗ |" in text and text.split("\n")[2].rstrip().endswith("differs |")
+
+
+def test_parts_run_as_separate_processes_combine_into_one_comparison(compare):
+    row = lambda seed: {"seed": seed, "images_per_second": 1.0, "reconstruction_mse": 0.01 * seed}  # noqa: E731
+    first = {"iwae": {"ppl-ssl": [row(2), row(1)], "pythae": [row(1)]}}
+    second = {"vae": {"ppl-ssl": [row(1)], "pythae": [row(1)]}, "iwae": {"ppl-ssl": [row(1), row(3)], "pythae": []}}
+    merged = compare.combine([first, second])
+    assert list(merged) == ["vae", "iwae"]  # the shared models' order
+    assert [r["seed"] for r in merged["iwae"]["ppl-ssl"]] == [1, 2, 3] and merged["iwae"]["pythae"] == [row(1)]

@@ -97,6 +97,17 @@ def test_suites_run_each_setting_in_a_folder_of_its_own():
     assert len(suite("all")) == len(SUITES) and set(BUDGETS) == {"paper", "cpu", "long", "smoke"}
 
 
+def test_models_cuts_the_suites_to_their_rows_and_names_a_row_that_is_not_there():
+    from ppl_ssl.reproduction.reproduce import only_models
+    cut = only_models(suite("all"), ["iwae", "vamp"])
+    assert {s.name for s in cut} >= {"likelihood", "pythae"} and "ablation-views" not in {s.name for s in cut}
+    assert {model for s in cut for model, *_ in s.runs} == {"iwae", "vamp"}
+    likelihood = next(s for s in cut if s.name == "likelihood")
+    assert [r for r in SUITES["likelihood"].runs if r[0] in ("iwae", "vamp")] == list(likelihood.runs)
+    with pytest.raises(ConfigError, match="--models: simclr is not a row"):
+        only_models(suite("likelihood"), ["vae", "simclr"])
+
+
 def test_the_report_sets_ours_beside_the_papers_with_a_verdict(tmp_path):
     results = [RunResult(RunSpec(model, seed), tmp_path, {"knn_accuracy": knn, "gmm_nmi": 0.5, "train_seconds": 60.0,
                                                           "eval_seconds": 30.0, "precision": "fp32"})

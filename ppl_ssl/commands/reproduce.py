@@ -31,6 +31,8 @@ def main(argv=None) -> dict:
     parser.add_argument("--dataset", default="fashion-mnist", help="dataset of the suites that take one (default fashion-mnist)")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     parser.add_argument("--precision", choices=["fp32", "bf16", "auto"], help="train.precision of every run (default: the presets')")
+    parser.add_argument("--models", type=lambda text: [m.strip() for m in text.split(",") if m.strip()],
+                        metavar="NAME[,NAME]", help="only these rows of the suite (e.g. to finish one row); default every row")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="applied to every run")
     parser.add_argument("--out", default="runs/reproduce", help="folder of the runs and report.md (default runs/reproduce)")
     parser.add_argument("--progress", action="store_true", help="show each run's progress bars")
@@ -40,7 +42,7 @@ def main(argv=None) -> dict:
     from ppl_ssl.reproduction import reproduce  # after parsing: help and argument errors answer without loading torch
     with user_errors(), silenced(args.quiet):
         report = reproduce(args.suite, args.budget, args.dataset, args.seeds, args.first_seed, args.out, args.device,
-                           args.precision, args.set, args.progress)
+                           args.precision, args.set, args.progress, args.models)
     print(f"report: {args.out}/report.md ({len(report['sections'])} suite section(s))")
     return report
 

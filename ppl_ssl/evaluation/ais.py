@@ -203,9 +203,10 @@ class AnnealingPath:
         trace = self._conditioned_trace(self.guide, values, z.shape[0])
         try:
             log_q, _ = _site_sums(trace, z.shape[0], self.images, values, z.device)
-        except (KeyError, NotImplementedError):  # Pyro's planar and radial flows only know the codes they drew
+        except (KeyError, NotImplementedError):  # planar/radial flows and Hamiltonian dynamics know only their draws
             raise ConfigError("AIS from the guide evaluates q(z | x) at codes the guide did not draw, and this guide's "
-                              "flows (planar/radial) have no inverse; start from the prior (--ais-start prior)") from None
+                              "density is known at its own draws only (planar/radial flows, Hamiltonian dynamics); "
+                              "start from the prior (--ais-start prior)") from None
         return log_q
 
     def start_and_joint(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -1,11 +1,13 @@
 """One call for a reproduction: run the suites' grids, then write OUT/report.md and OUT/report.json."""
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from pathlib import Path
 
 from ppl_ssl.config import build_config
+from ppl_ssl.errors import ConfigError
 from ppl_ssl.reproduction.budgets import budget as find_budget
 from ppl_ssl.reproduction.report import (ablation_figures, curve_figure, interpolation_figure, likelihood_figure,
                                          markdown, summarise)
@@ -14,15 +16,28 @@ from ppl_ssl.reproduction.suites import suite as find_suites
 from ppl_ssl.storage import atomic_write_bytes, atomic_write_json, atomic_write_text
 
 
+def only_models(suites: list, models: list[str]) -> list:
+    """The suites cut to the rows of `models`, and those with none of them left out; a name in no suite is an error."""
+    rows = {model for suite in suites for model, *_ in suite.runs}
+    unknown = [m for m in models if m not in rows]
+    if unknown:
+        raise ConfigError(f"--models: {', '.join(unknown)} is not a row of the suite(s) asked for; their rows are "
+                          f"{', '.join(sorted(rows))}")
+    cut = [dataclasses.replace(suite, runs=tuple(r for r in suite.runs if r[0] in models)) for suite in suites]
+    return [suite for suite in cut if suite.runs]
+
+
 def reproduce(suite_name: str, budget_name: str = "cpu", dataset: str = "fashion-mnist", seeds: int | None = None,
               first_seed: int = 1, out: str | Path = "runs/reproduce", device: str = "auto", precision: str | None = None,
-              assignments: list[str] | None = None, progress: bool = False) -> dict:
+              assignments: list[str] | None = None, progress: bool = False, models: list[str] | None = None) -> dict:
     """Train and evaluate every run of the suite(s), with `seeds` seeds (default: the paper's number for the suite, or
     the budget's) (finished runs are reused, interrupted ones resumed) and write the
-    report; returns report.json's content."""
+    report; returns report.json's content. `models`: only the rows of these models (the report shows the rows run)."""
     out = Path(out)
     budget = find_budget(budget_name)
     suites = [suite.with_budget(budget.name) for suite in find_suites(suite_name)]  # a suite's own protocol at this budget
+    if models:
+        suites = only_models(suites, models)
     for suite in suites:  # every preset and override checked before hours of training start
         for model, _, _, suite_assignments in suite.runs:
             build_config(model, {"data.dataset": dataset, "train.device": device},
