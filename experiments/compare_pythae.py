@@ -223,7 +223,7 @@ def train_ppl_ssl(shared: Shared, args, seed: int, out: Path, images: int) -> tu
         "augment.enabled=false", "nets.kind='pythae_resnet'", "optim.kind='adam'", "optim.eps=1e-8",
         "schedule.kind='constant'",
         "train.keep_best=true", "train.validation_loss=true", "train.loss_reduction='mean'", "train.precision='fp32'",
-        *shared.assignments])
+        *shared.assignments, *args.assignments])
     fit(config, out, progress=False)
     seconds = sum(epoch["seconds"] for epoch in load_checkpoint(RunPaths(out).checkpoint)["history"])
     return load_run(out, device="cpu").system.eval(), images * args.epochs / seconds
@@ -306,6 +306,10 @@ def main(argv=None) -> dict:
     parser.add_argument("--feature-net-epochs", type=int, default=3, help="epochs of the FID feature network")
     parser.add_argument("--feature-nets", help="folder of cached feature networks (default OUT/feature_nets)")
     parser.add_argument("--out", default="runs/vs-pythae")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="assignments",
+                        help="applied to every ppl-ssl run after the model's own (e.g. objective.kl='closed_form', to "
+                             "test an explanation of a difference); give such runs an --out of their own")
+    parser.add_argument("--libraries", default="ppl-ssl,pythae", help="which libraries to train (default both)")
     parser.add_argument("--combine", nargs="+", metavar="FOLDER", help="no training: merge these folders' compare.json "
                         "(parts of one comparison run as separate processes, e.g. --models split two ways) into OUT")
     args = parser.parse_args(argv)
@@ -320,6 +324,9 @@ def main(argv=None) -> dict:
         raise SystemExit("Pythae is not installed; this check needs it: pip install -c constraints/cpu.txt --no-deps "
                          "pythae==0.1.2")
     logging.getLogger("pythae").setLevel(logging.WARNING)
+    libraries = [name.strip() for name in args.libraries.split(",") if name.strip()]
+    if not libraries or set(libraries) - {"ppl-ssl", "pythae"}:
+        raise SystemExit(f"--libraries: {args.libraries!r}; choose from ppl-ssl, pythae (comma-separated)")
     models = [m.strip() for m in args.models.split(",") if m.strip()]
     unknown = sorted(set(models) - set(SHARED))
     if unknown:
@@ -338,7 +345,7 @@ def main(argv=None) -> dict:
     for seed in range(args.first_seed, args.first_seed + args.seeds):  # seed-major: a stopped comparison has every model at its first seed
         for model in models:
             shared = SHARED[model]
-            for library in ("ppl-ssl", "pythae"):
+            for library in libraries:
                 if any(r["seed"] == seed for r in results[model][library]):
                     continue  # finished before: kept
                 if library == "ppl-ssl":

@@ -29,7 +29,7 @@ from pyro.poutine.util import site_is_subsample
 from ppl_ssl.contracts import BuildContext, Objective
 from ppl_ssl.errors import ConfigError
 from ppl_ssl.factors import density_only
-from ppl_ssl.options import at_least, between, option, positive
+from ppl_ssl.options import at_least, between, one_of, option, positive
 from ppl_ssl.registry import OBJECTIVES
 
 pyro.settings.set(module_local_params=True)  # parameters live in the nn.Modules, not Pyro's global store
@@ -67,6 +67,9 @@ class ELBOOptions:
     beta: float = option(1.0, positive("the KL weight; 1: the ELBO, else the β-VAE's objective"))
     # the KL weight ramps linearly from 0 to beta over this many epochs (0: no warm-up)
     kl_warmup_epochs: float = option(0.0, positive(zero='none'))
+    # how E_q[log p(z) − log q(z | x)] enters: estimated at the draw (Pyro's Trace_ELBO), or as −KL(q ‖ p) in closed
+    # form wherever torch knows it for the site's pair (Pyro's TraceMeanField_ELBO; Pythae's VAE); same expectation
+    kl: str = option("monte_carlo", one_of(("monte_carlo", "closed_form")))
 
 
 @OBJECTIVES.register("elbo", ELBOOptions,
@@ -82,12 +85,14 @@ class TermTrace_ELBO(Trace_ELBO, Objective):
     accepts_factors = True
     beta: float = 1.0
     warmup_epochs: float = 0.0
+    closed_form_kl: bool = False
 
     @classmethod
     def build(cls, options: ELBOOptions, context: BuildContext | None = None) -> "TermTrace_ELBO":
         elbo = cls(num_particles=options.particles, vectorize_particles=True, max_plate_nesting=1)
         elbo.beta, elbo.warmup_epochs = options.beta, options.kl_warmup_epochs
         elbo.kl_weight = options.beta
+        elbo.closed_form_kl = options.kl == "closed_form"
         return elbo
 
     def kl_weight_at(self, epochs_done: float) -> float:
@@ -110,8 +115,12 @@ class TermTrace_ELBO(Trace_ELBO, Objective):
         return loss.detach() + (surrogate - surrogate.detach())  # the ELBO's value, the surrogate's gradient
 
     def _differentiable_loss_particle(self, model_trace, guide_trace):
-        """(−ELBO, −surrogate ELBO) of one particle, as Pyro's Trace_ELBO computes them, kept as tensors."""
+        """(−ELBO, −surrogate ELBO) of one particle, as Pyro's Trace_ELBO computes them, kept as tensors; with
+        `closed_form_kl`, each latent site whose KL(q ‖ p) torch knows enters as −(its scale)·KL instead."""
         elbo, surrogate, log_r = 0.0, 0.0, None
+        closed_form = closed_form_kls(model_trace, guide_trace) if self.closed_form_kl else {}
+        for kl in closed_form.values():
+            elbo, surrogate = elbo - kl.detach(), surrogate - kl
         for site in model_trace.nodes.values():
             if site["type"] == "sample":
                 if site["infer"].get("is_auxiliary"):  # a pyro.factor (e.g. CR-VAE's contrast): its own term
@@ -119,11 +128,15 @@ class TermTrace_ELBO(Trace_ELBO, Objective):
                 else:
                     key = "reconstruction" if site["is_observed"] else "log_prior"
                 self._terms[key] = self._terms.get(key, 0.0) + _unscaled(site)
+                if site["name"] in closed_form:
+                    continue
                 elbo = elbo + site["log_prob_sum"].detach()
                 surrogate = surrogate + site["log_prob_sum"]
         for site in guide_trace.nodes.values():
             if site["type"] == "sample":
                 self._terms["entropy"] = self._terms["entropy"] - _unscaled(site)
+                if site["name"] in closed_form:
+                    continue
                 _, score_function_term, entropy_term = site["score_parts"]
                 elbo = elbo - site["log_prob_sum"].detach()
                 if not is_identically_zero(entropy_term):
@@ -133,6 +146,22 @@ class TermTrace_ELBO(Trace_ELBO, Objective):
                         log_r = _compute_log_r(model_trace, guide_trace)
                     surrogate = surrogate + (log_r.sum_to(site["cond_indep_stack"]) * score_function_term).sum()
         return -elbo, -surrogate
+
+
+def closed_form_kls(model_trace, guide_trace) -> dict[str, torch.Tensor]:
+    """(scale)·KL(q ‖ p) summed over the batch, by site name, for each latent site whose guide and model
+    distributions have a KL torch knows in closed form (as Pyro's TraceMeanField_ELBO); other sites are left out."""
+    kls = {}
+    for name, guide_site in guide_trace.nodes.items():
+        model_site = model_trace.nodes.get(name)
+        if guide_site["type"] != "sample" or model_site is None or model_site["is_observed"]:
+            continue
+        try:
+            kl = torch.distributions.kl_divergence(guide_site["fn"], model_site["fn"])
+        except NotImplementedError:
+            continue
+        kls[name] = (kl * guide_site["scale"]).sum()
+    return kls
 
 
 # ----------------------------------------------------------------------------------------------- importance weights
