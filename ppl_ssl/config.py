@@ -489,16 +489,47 @@ def trained_differences(trained: dict, config: Config) -> list[tuple[str, Any, A
     return config_differences(trained, config, ignore=FREE_AFTER_TRAINING)
 
 
+_NO_DEFAULT = object()
+
+
+def _field_default(f: dataclasses.Field) -> Any:
+    if f.default is not dataclasses.MISSING:
+        return f.default
+    return f.default_factory() if f.default_factory is not dataclasses.MISSING else _NO_DEFAULT
+
+
+def flat_defaults(config: Config) -> dict[str, Any]:
+    """The default of every option of a config's components and sections, by dotted key (as `flat_values`)."""
+    out: dict[str, Any] = {}
+
+    def walk(node: Any, prefix: str) -> None:
+        options = node.options if isinstance(node, Component) else node
+        if options is None or not dataclasses.is_dataclass(options):
+            return
+        for f in dataclasses.fields(options):
+            value = getattr(options, f.name)
+            if isinstance(value, Component) or dataclasses.is_dataclass(value):
+                walk(value, f"{prefix}{f.name}.")
+            else:
+                out[f"{prefix}{f.name}"] = _field_default(f)
+
+    walk(config, "")
+    return out
+
+
 def config_differences(saved: Config | dict, requested: Config, ignore: tuple[str, ...] = ()) -> list[tuple[str, Any, Any]]:
     """(key, saved value, requested value) for every resolved value that differs, but the keys in `ignore` (a key
     ending in "." ignores its whole section); a requested `auto` precision matches whatever `auto` became in the
-    saved run."""
+    saved run; an option the saved config lacks (it came later) at its default is what the saved run did."""
     old, new = flat_values(saved), flat_values(requested)
+    defaults = flat_defaults(requested)
     differences = []
     for key in sorted(set(old) | set(new)):
         if any(key == free or (free.endswith(".") and key.startswith(free)) for free in ignore):
             continue
         if key == "train.precision" and new.get(key) == "auto":
+            continue
+        if key not in old and new.get(key) == defaults.get(key, _NO_DEFAULT):
             continue
         if old.get(key, "(absent)") != new.get(key, "(absent)"):
             differences.append((key, old.get(key, "(absent)"), new.get(key, "(absent)")))

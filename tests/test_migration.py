@@ -72,3 +72,16 @@ def test_migrate_leaves_todays_spelling_alone():
     assert migrate(today) is today
     moved = migrate({"model": {"beta": 3.0, "views": 2}, "train": {"epochs": 4, "kl_warmup_epochs": 1.0}})
     assert moved == {"model": {"views": 2}, "train": {"epochs": 4}, "objective": {"beta": 3.0, "kl_warmup_epochs": 1.0}}
+
+
+def test_an_option_added_after_a_run_was_trained_is_its_old_behaviour_at_its_default():
+    """A checkpoint's config lacks options that came later; at their defaults (which reproduce earlier runs) they are
+    no difference, at any other value they are."""
+    from ppl_ssl.config import _to_dict, trained_differences
+
+    config = build_config("vae")
+    saved = _to_dict(config)
+    del saved["objective"]["kl"]
+    assert trained_differences(saved, config) == []
+    changed = build_config("vae", assignments=["objective.kl='closed_form'"])
+    assert trained_differences(saved, changed) == [("objective.kl", "(absent)", "closed_form")]
