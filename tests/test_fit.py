@@ -75,6 +75,7 @@ def _parameters(system):
 
 
 @pytest.mark.parametrize("preset, extra", [("simvae", ()), ("crvae-contrastive", ()), ("crvae-consistency", ()), ("mocov2", ()),  # momentum encoders, queues
+                                           ("rhvae", ()),                                     # stored metric anchors
                                            ("simvae", ("train.precision='bf16'",))])          # nets in bf16
 def test_resume_after_interruption_matches_an_uninterrupted_run(tmp_path, preset, extra):
     config = tiny_config(preset, "model.views=2", *extra, epochs=3)
