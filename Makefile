@@ -3,7 +3,7 @@ PYTHON ?= python3
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 FASHION_MNIST := /usr/share/datasets/fashion-mnist
 
-.PHONY: install data demo test test-all bench bench-speed compare bench-selfvae
+.PHONY: install data demo test test-all bench bench-speed compare compare-pythae bench-selfvae
 
 install:  ## Python packages (torch pinned to the local CPU wheel on these machines) and the package, editable
 	$(PYTHON) -m pip install --quiet -c constraints/cpu.txt -e '.[test]'
@@ -42,6 +42,13 @@ bench-speed: install data  ## precision (fp32/bf16/compiled, 3-seed quality chec
 compare: install data  ## generative vs discriminative SSL, 3 seeds (the README's comparison; about an hour on 2 CPU cores)
 	$(PYTHON) experiments/compare.py --models vae beta-vae simvae crvae-consistency simclr vicreg mocov2 --epochs 3 --seeds 3 \
 	  --set eval.probe_epochs=30 --set eval.gmm_n_init=2 --set eval.tsne_points=0 --decode-epochs 15 --decode-lr 1e-3 --decode-patience 3 --out runs/compare
+
+compare-pythae: install data  ## ppl-ssl against Pythae 0.1.2 on 13 shared models, 3 seeds, two processes (one per core), merged: runs/vs-pythae
+	$(PYTHON) -m pip install --quiet -c constraints/cpu.txt --no-deps pythae==0.1.2
+	OMP_NUM_THREADS=1 $(PYTHON) experiments/compare_pythae.py --models iwae,vae,beta-vae,vamp --out runs/vs-pythae-a & a=$$!; \
+	OMP_NUM_THREADS=1 $(PYTHON) experiments/compare_pythae.py --models vae-iaf,beta-tc-vae,factor-vae,infovae,wae,rae-l2,rae-gp,ae,vq-vae --out runs/vs-pythae-b & b=$$!; \
+	wait $$a && wait $$b
+	$(PYTHON) experiments/compare_pythae.py --combine runs/vs-pythae-a runs/vs-pythae-b --out runs/vs-pythae
 
 bench-selfvae: install data  ## selfVAE vs the VAE with the same nets and likelihood (the README's selfVAE table; about 1.5 h on 2 CPU cores)
 	$(PYTHON) experiments/bench_selfvae.py --epochs 8 --nll-samples 512 --nll-images 1000 --quality-images 1000 --out runs/selfvae
