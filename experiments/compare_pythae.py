@@ -42,6 +42,7 @@ import torch
 from torch import nn
 
 import ppl_ssl
+from ppl_ssl.cli import name_list
 from ppl_ssl.data import as_float
 from ppl_ssl.evaluation.fid import cached_feature_network
 from ppl_ssl.evaluation.generation import sampler_fids
@@ -298,7 +299,7 @@ def combine(parts: list[dict]) -> dict:
 
 def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--models", default=",".join(SHARED), help=f"comma-separated, of {', '.join(SHARED)}")
+    parser.add_argument("--models", type=name_list, default=list(SHARED), help=f"comma-separated, of {', '.join(SHARED)}")
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--first-seed", type=int, default=1, help="the seeds are this and the next ones (default 1)")
     parser.add_argument("--epochs", type=int, default=3)
@@ -316,25 +317,21 @@ def main(argv=None) -> dict:
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="assignments",
                         help="applied to every ppl-ssl run after the model's own (e.g. objective.kl='closed_form', to "
                              "test an explanation of a difference); give such runs an --out of their own")
-    parser.add_argument("--libraries", default="ppl-ssl,pythae", help="which libraries to train (default both)")
+    parser.add_argument("--libraries", type=name_list, default=["ppl-ssl", "pythae"], help="comma-separated: which libraries to train (default both)")
     parser.add_argument("--combine", nargs="+", metavar="FOLDER", help="no training: merge these folders' compare.json "
                         "(parts of one comparison run as separate processes, e.g. --models split two ways) into OUT")
     args = parser.parse_args(argv)
     if args.combine:
         results = combine([json.loads((Path(folder) / "compare.json").read_text()) for folder in args.combine])
         atomic_write_json(Path(args.out) / "compare.json", results)
-        text = report(results, args)
-        atomic_write_text(Path(args.out) / "compare.md", text)
-        print(text)
-        return results
+        return publish(results, args)
     if importlib.util.find_spec("pythae") is None:
         raise SystemExit("Pythae is not installed; this check needs it: pip install -c constraints/cpu.txt --no-deps "
                          "pythae==0.1.2")
     logging.getLogger("pythae").setLevel(logging.WARNING)
-    libraries = [name.strip() for name in args.libraries.split(",") if name.strip()]
+    libraries, models = args.libraries, args.models
     if not libraries or set(libraries) - {"ppl-ssl", "pythae"}:
-        raise SystemExit(f"--libraries: {args.libraries!r}; choose from ppl-ssl, pythae (comma-separated)")
-    models = [m.strip() for m in args.models.split(",") if m.strip()]
+        raise SystemExit(f"--libraries: {','.join(libraries)!r}; choose from ppl-ssl, pythae (comma-separated)")
     unknown = sorted(set(models) - set(SHARED))
     if unknown:
         raise SystemExit(f"--models: unknown {', '.join(unknown)}; choose from {', '.join(SHARED)}")
@@ -367,8 +364,13 @@ def main(argv=None) -> dict:
                 print(f"{model} seed {seed} {library}: " + ", ".join(f"{k} {v:.4g}" for k, v in row.items() if k != "seed"),
                       flush=True)
                 atomic_write_json(path, {**stored, **results})
-    text = report(results, args, torch.get_num_threads())
-    atomic_write_text(out / "compare.md", text)
+    return publish(results, args, torch.get_num_threads())
+
+
+def publish(results: dict, args, threads: int | None = None) -> dict:
+    """OUT/compare.md, the table of these results (also printed)."""
+    text = report(results, args, threads)
+    atomic_write_text(Path(args.out) / "compare.md", text)
     print(text)
     return results
 

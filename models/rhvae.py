@@ -95,7 +95,7 @@ class RHVAEModel(HVAEModel):
         metric = RiemannianMetric(math.prod(context.image_shape), context.latent_dim, options.metric_hidden,
                                   options.temperature, options.regularisation, options.anchors)
         model = cls(context.decoder, RiemannianMomentumPrior(context.prior, metric), context.likelihood)
-        model.metric, model.latent_dim, model.options = metric, context.latent_dim, options
+        model.metric, model.latent_dim = metric, context.latent_dim
         # the centres are the guide's encoder means μ_φ(x_i); the encoder is the guide's, kept outside this tree
         object.__setattr__(model, "encoder", context.encoder)
         return model

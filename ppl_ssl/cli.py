@@ -71,6 +71,11 @@ def argument(kind: Callable[[str], int | float], constraint: Constraint) -> Call
     return parse
 
 
+def name_list(text: str) -> list[str]:
+    """An argparse `type` for comma-separated names ('vae, iwae' -> ['vae', 'iwae']), blanks dropped."""
+    return [name.strip() for name in text.split(",") if name.strip()]
+
+
 @contextmanager
 def user_errors():
     """Turn errors a user can fix into one line on stderr and exit status 2 (no traceback)."""

@@ -76,7 +76,9 @@ class RiemannianMetric(nn.Module):
 
 
 def riemannian_momentum_log_prob(rho: torch.Tensor, inverse_metric: torch.Tensor) -> torch.Tensor:
-    """log N(ρ; 0, G) from G⁻¹, summed over all but the batch dims of (..., J, L): −½ ρᵀG⁻¹ρ + ½ log|G⁻¹| − (L/2) log 2π."""
+    """log N(ρ; 0, G) from G⁻¹, summed over all but the batch dims of (..., J, L): −½ ρᵀG⁻¹ρ + ½ log|G⁻¹| − (L/2) log 2π.
+    By hand rather than MultivariateNormal(precision_matrix=G⁻¹), which turns the precision into a scale factor
+    (a Cholesky and a triangular inverse) at each of the dynamics' many evaluations: here one determinant."""
     quadratic = (rho.unsqueeze(-2) @ inverse_metric @ rho.unsqueeze(-1)).squeeze(-1).squeeze(-1)
     log_det = torch.linalg.slogdet(inverse_metric)[1]
     return (-0.5 * quadratic + 0.5 * log_det - rho.shape[-1] / 2 * math.log(2 * math.pi)).sum(-1)

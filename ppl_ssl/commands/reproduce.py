@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import argparse
 
-from ppl_ssl.cli import argument, ArgumentParser, stored_names, user_errors
+from ppl_ssl.cli import argument, ArgumentParser, name_list, stored_names, user_errors
 from ppl_ssl.options import at_least, random_seed
 
 
@@ -31,7 +31,7 @@ def main(argv=None) -> dict:
     parser.add_argument("--dataset", default="fashion-mnist", help="dataset of the suites that take one (default fashion-mnist)")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     parser.add_argument("--precision", choices=["fp32", "bf16", "auto"], help="train.precision of every run (default: the presets')")
-    parser.add_argument("--models", type=lambda text: [m.strip() for m in text.split(",") if m.strip()],
+    parser.add_argument("--models", type=name_list,
                         metavar="NAME[,NAME]", help="only these rows of the suite (e.g. to finish one row); default every row")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="applied to every run")
     parser.add_argument("--out", default="runs/reproduce", help="folder of the runs and report.md (default runs/reproduce)")
