@@ -5,7 +5,8 @@
   ppl-ssl differs. Days on a CPU; meant for a GPU.
 - `cpu`: what the 2-core CPU affords: a seed of the `table1` suite (nine rows) in about 2 hours: 10 epochs, the
   learning rates that did best in a short sweep (`experiments/bench_lr.py`), probes 50 epochs, GMM 3 initialisations;
-  ablation sweeps (many settings × seeds) 5 epochs a run.
+  ablation sweeps (many settings × seeds) 5 epochs a run, the variance and augmentation sweeps on part of the training
+  split (`suites.VARIANCE_BUDGETS`, `suites.AUGMENT_BUDGETS`).
 - `long`: how close a CPU gets: 32 epochs on the whole training split under a warm-up + cosine schedule (the
   `long` suite), about 80 minutes of training for SimVAE on the 2-core CPU.
 - `smoke`: seconds per run on 512 training images (2 epochs), to check the whole path (the slow test, CI's end-to-end run).

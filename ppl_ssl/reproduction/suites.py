@@ -201,6 +201,14 @@ PYTHAE_LATENTS = [16, 32, 64, 128, 256]
 PYTHAE_LATENT_MODELS = ("ae", "vae", "wae")  # one of each family (its grid's first configuration)
 
 
+# At `cpu` the variance and augmentation sweeps train on part of the training split so that each fits a 3-hour
+# sitting on the 2-core CPU: SimVAE (J = 10) costs about 100 s an epoch on the whole split, so the variance sweep's 18
+# runs would be about 3 hours and the augmentation sweep's 96 runs about 10 (the views sweep, 18 runs of J = 1 to 10,
+# keeps the whole split: 103 minutes). Their kNN classifiers vote among the same subset's codes.
+VARIANCE_BUDGETS = (("cpu", ("data.train_subset=20000",)),)
+AUGMENT_BUDGETS = (("cpu", ("data.train_subset=10000",)),)
+
+
 def _sweep(models: tuple[str, ...], label: str, values: list[float], assignment) -> tuple:
     return tuple((model, f"{label}={v:g}", float(v), tuple(assignment(v))) for model in models for v in values)
 
@@ -214,14 +222,14 @@ SUITES: dict[str, Suite] = {suite.name: suite for suite in [
           tuple(CONTENT[:4]), x_label="views per image J"),
     Suite("ablation-variance", "SimVAE paper Figure 9: SimVAE with likelihood variance σ² from 0.005 to 0.2", "ablation",
           _sweep(("simvae",), "var", [0.005, 0.01, 0.02, 0.05, 0.1, 0.2], lambda v: [f"model.likelihood.variance={v}"]),
-          tuple(CONTENT[:4]), x_label="likelihood variance σ²"),
+          tuple(CONTENT[:4]), x_label="likelihood variance σ²", at_budget=VARIANCE_BUDGETS),
     Suite("ablation-augment", "SimVAE paper Figure 7: crop scale (smallest crop area) and brightness/contrast jitter "
           "strength for SimVAE, the VAE, SimCLR and VICReg", "ablation",
           _sweep(("simvae", "vae", "simclr", "vicreg"), "crop", [0.2, 0.4, 0.6, 0.8],
                  lambda v: [f"augment.crop_scale=[{v}, 1.0]"])
           + _sweep(("simvae", "vae", "simclr", "vicreg"), "jitter", [0.0, 0.2, 0.4, 0.8],
                    lambda v: [f"augment.brightness={v}", f"augment.contrast={v}", "augment.jitter_prob=0.8"]),
-          tuple(CONTENT[:2]), x_label="augmentation strength"),
+          tuple(CONTENT[:2]), x_label="augmentation strength", at_budget=AUGMENT_BUDGETS),
     Suite("tune-beta", "β of the β-VAE chosen as the SimVAE workshop paper did (on downstream accuracy), here on the "
           "validation split only: validation kNN and GMM accuracy at the end of training for each β", "ablation",
           _sweep(("beta-vae",), "beta", BETAS, lambda v: [f"objective.beta={v}"]),
