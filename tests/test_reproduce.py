@@ -92,6 +92,10 @@ def test_suites_run_each_setting_in_a_folder_of_its_own():
     at_cpu = SUITES["crvae"].with_budget("cpu")  # the suite's own epochs and data at a budget, after the protocol
     assert at_cpu.shared[-2:] == ("train.epochs=8", "data.train_subset=10000")
     assert SUITES["crvae"].with_budget("paper").shared[-1] == "train.epochs=50" and SUITES["table1"].with_budget("cpu") == SUITES["table1"]
+    # the two long sweeps train on part of the split at cpu only, so that each fits a sitting on 2 cores
+    assert SUITES["ablation-variance"].with_budget("cpu").shared[-1] == "data.train_subset=20000"
+    assert SUITES["ablation-augment"].with_budget("cpu").shared[-1] == "data.train_subset=10000"
+    assert SUITES["ablation-augment"].with_budget("paper") == SUITES["ablation-augment"]
     gamma = SUITES["crvae-gamma"].specs([1])
     assert [spec.value for spec in gamma] == [0.0, 0.1, 0.5, 1.0, 2.0] and all(s.model == "crvae-contrastive" for s in gamma)
     assert len(suite("all")) == len(SUITES) and set(BUDGETS) == {"paper", "cpu", "long", "smoke"}
