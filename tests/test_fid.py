@@ -108,3 +108,17 @@ def test_each_sampler_is_fitted_to_the_training_codes_and_its_decoded_samples_sc
     gmm = build_sampler("gmm", system, 4).fit(embed(system.encode, data.train_x))
     assert both["val_fid_digits_sampler_gmm"] == pytest.approx(network.fid(data.val_x[:200], _decode(system, gmm.sample(200))),
                                                                rel=1e-6)
+
+
+def test_one_pass_gives_the_same_statistics_and_class_probabilities_as_two(digits_features):
+    # `describe` serves a sampler's FID and inception score from one pass; the reference's `statistics` are reused
+    data, _, network = digits_features
+    images = data.test_x[:150]
+    statistics, probabilities = network.describe(images, batch_size=64)
+    mean, covariance = feature_statistics(network.embed(images))
+    np.testing.assert_allclose(statistics.mean, mean, rtol=1e-12)
+    np.testing.assert_allclose(statistics.covariance, covariance, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(probabilities, network.class_probabilities(images), rtol=1e-10)
+    reference = network.statistics(data.train_x)
+    assert network.fid(reference, statistics) == pytest.approx(network.fid(data.train_x, images), rel=1e-10)
+    assert network.fid(reference, reference) == pytest.approx(0.0, abs=1e-6)

@@ -82,8 +82,28 @@ class FeatureNetwork:
                  for chunk in images.split(batch_size)]
         return torch.cat(parts).double().numpy()
 
-    def fid(self, images_a: torch.Tensor, images_b: torch.Tensor) -> float:
-        return frechet_distance(*feature_statistics(self.embed(images_a)), *feature_statistics(self.embed(images_b)))
+    def statistics(self, images: torch.Tensor) -> "FeatureStatistics":
+        """The Gaussian of the images' features: computed once for a reference set (the test images) that several
+        samples are compared with."""
+        return FeatureStatistics(*feature_statistics(self.embed(images)))
+
+    def fid(self, images_a: "torch.Tensor | FeatureStatistics", images_b: "torch.Tensor | FeatureStatistics") -> float:
+        """Fréchet distance between two image sets, either given as images or as their `statistics`."""
+        a, b = (x if isinstance(x, FeatureStatistics) else self.statistics(x) for x in (images_a, images_b))
+        return frechet_distance(a.mean, a.covariance, b.mean, b.covariance)
+
+    @torch.no_grad()
+    def describe(self, images: torch.Tensor, batch_size: int = 1000) -> tuple["FeatureStatistics", np.ndarray]:
+        """The images' feature statistics and the classifier's p(y | x), from one pass through the network (a
+        sampler's draws need both: their FID and their inception score)."""
+        self.net.eval()
+        device = next(self.net.parameters(), torch.empty(0)).device  # a network without parameters runs on the CPU
+        features, probabilities = [], []
+        for chunk in images.split(batch_size):
+            hidden = self.net.features((as_float(chunk) if chunk.dtype == torch.uint8 else chunk).to(device))
+            features.append(hidden.cpu())
+            probabilities.append(torch.softmax(self.net.classify(hidden).double(), -1).cpu())
+        return FeatureStatistics(*feature_statistics(torch.cat(features).double().numpy())), torch.cat(probabilities).numpy()
 
     @torch.no_grad()
     def class_probabilities(self, images: torch.Tensor, batch_size: int = 1000) -> np.ndarray:
@@ -99,13 +119,24 @@ class FeatureNetwork:
         feature network rather than Inception: compare orderings, not values, with published scores), computed on
         `splits` equal parts of the images as usual; their mean and standard deviation. 1 for images the classifier
         cannot tell apart, the number of classes for confidently classified images spread evenly over them."""
-        probabilities = self.class_probabilities(images)
-        scores = []
-        for part in np.array_split(probabilities, splits):
-            marginal = part.mean(0, keepdims=True)
-            kl = (part * (np.log(part + 1e-12) - np.log(marginal + 1e-12))).sum(1)
-            scores.append(float(np.exp(kl.mean())))
-        return float(np.mean(scores)), float(np.std(scores))
+        return inception_score(self.class_probabilities(images), splits)
+
+
+@dataclass(frozen=True)
+class FeatureStatistics:
+    """Mean and covariance of an image set's features (float64)."""
+    mean: np.ndarray
+    covariance: np.ndarray
+
+
+def inception_score(probabilities: np.ndarray, splits: int = 10) -> tuple[float, float]:
+    """The inception score of class probabilities p(y | x) (N, classes), on `splits` equal parts: mean and s.d."""
+    scores = []
+    for part in np.array_split(probabilities, splits):
+        marginal = part.mean(0, keepdims=True)
+        kl = (part * (np.log(part + 1e-12) - np.log(marginal + 1e-12))).sum(1)
+        scores.append(float(np.exp(kl.mean())))
+    return float(np.mean(scores)), float(np.std(scores))
 
 
 def train_feature_network(data: DataSplits, seed: int = 0, epochs: int = 3, batch_size: int = 256,

@@ -11,7 +11,7 @@ import numpy as np
 import torch
 
 from ppl_ssl.data import DataSplits, as_float
-from ppl_ssl.evaluation.fid import FeatureNetwork
+from ppl_ssl.evaluation.fid import FeatureNetwork, inception_score
 from ppl_ssl.evaluation.representation import embed
 
 
@@ -50,16 +50,20 @@ def generation_scores(system, data: DataSplits, network: FeatureNetwork, samples
     torch.manual_seed(seed)
     class_samples = _decode(system, class_conditional_codes(codes, labels, per_class, seed))
     prior_samples = _decode(system, system.sample_prior(samples, 1)[:, 0])
-    training = training_images(data, samples, seed)
-    scores = {f"{name}_class_conditional": network.fid(test, class_samples), f"{name}_prior": network.fid(test, prior_samples),
-              f"{name}_train_vs_test": network.fid(test, training), "fid_samples": samples,
+    # each image set goes through the feature network once: its statistics serve every FID, its p(y | x) the
+    # inception score (Pythae's Task 2 complement; the test images' own score is the ceiling at this sample size)
+    described = {label: network.describe(images) for label, images in
+                 (("class_conditional", class_samples), ("prior", prior_samples), ("test", test))}
+    reference = described["test"][0]
+    scores = {f"{name}_class_conditional": network.fid(reference, described["class_conditional"][0]),
+              f"{name}_prior": network.fid(reference, described["prior"][0]),
+              f"{name}_train_vs_test": network.fid(reference, training_images(data, samples, seed)), "fid_samples": samples,
               "fid_feature_accuracy": network.test_accuracy}
-    # Pythae's Task 1 and 2 complements: FID of the test images' reconstructions, and the inception score (on this
-    # feature network) of the samples, with the test images' own score as the ceiling at this sample size
-    scores[f"{name}_reconstructions"] = network.fid(test, reconstruct_images(system, test))
+    # Pythae's Task 1 complement: FID of the test images' reconstructions
+    scores[f"{name}_reconstructions"] = network.fid(reference, reconstruct_images(system, test))
     is_name = "is_" + name.removeprefix("fid_")
-    for label, images in (("class_conditional", class_samples), ("prior", prior_samples), ("test", test)):
-        scores[f"{is_name}_{label}"], scores[f"{is_name}_{label}_sd"] = network.inception_score(images)
+    for label, (_, probabilities) in described.items():
+        scores[f"{is_name}_{label}"], scores[f"{is_name}_{label}_sd"] = inception_score(probabilities)
     return scores
 
 
@@ -93,16 +97,16 @@ def sampler_fids(system, data: DataSplits, network: FeatureNetwork, samples: int
     system.eval()
     name, is_name = network.metric_name, "is_" + network.metric_name.removeprefix("fid_")
     codes = embed(system.encode, data.train_x).to(_device(system))
-    test = data.test_x[:samples].cpu()
-    val = data.val_x[:samples].cpu() if validation else None
+    test = network.statistics(data.test_x[:samples].cpu())  # the references, embedded once for every sampler
+    val = network.statistics(data.val_x[:samples].cpu()) if validation else None
     scores = {}
     for sampler_name in samplers:
         torch.manual_seed(seed)
         with torch.enable_grad():  # fitting a flow or a second VAE takes gradients
             sampler = build_sampler(sampler_name, system, codes.shape[1]).to(codes.device).fit(codes)
-        images = _decode(system, sampler.sample(samples))
-        scores[f"{name}_sampler_{sampler_name}"] = network.fid(test, images)
-        scores[f"{is_name}_sampler_{sampler_name}"], _ = network.inception_score(images)
+        drawn, probabilities = network.describe(_decode(system, sampler.sample(samples)))
+        scores[f"{name}_sampler_{sampler_name}"] = network.fid(test, drawn)
+        scores[f"{is_name}_sampler_{sampler_name}"], _ = inception_score(probabilities)
         if val is not None:
-            scores[f"val_{name}_sampler_{sampler_name}"] = network.fid(val, images)
+            scores[f"val_{name}_sampler_{sampler_name}"] = network.fid(val, drawn)
     return scores

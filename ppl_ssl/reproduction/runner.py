@@ -119,9 +119,9 @@ def add_pythae_scores(folder: Path, budget: Budget, out: Path, device: str, prog
     samples = min(budget.fid_samples, len(data.test_x), len(data.val_x))
     scores = {"val_reconstruction_mse": reconstruction_mse(run.system, data.val_x)}
     test = data.test_x[:samples].cpu()
-    reconstructions = reconstruct_images(run.system, test)
-    scores[f"{network.metric_name}_reconstructions"] = network.fid(test, reconstructions)
-    scores[f"{network.metric_name}_train_vs_test"] = network.fid(test, training_images(data, samples, run.config.train.seed))
+    reference = network.statistics(test)
+    scores[f"{network.metric_name}_reconstructions"] = network.fid(reference, reconstruct_images(run.system, test))
+    scores[f"{network.metric_name}_train_vs_test"] = network.fid(reference, training_images(data, samples, run.config.train.seed))
     scores.update(sampler_fids(run.system, data, network, samples, PYTHAE_SAMPLERS, seed=run.config.train.seed,
                                validation=True))
     atomic_write_json(metrics_path, {**metrics, **scores, "pythae_fid_samples": budget.fid_samples,
