@@ -216,3 +216,33 @@ def test_the_tightness_report_holds_every_estimate_and_its_compute():
     assert summary["iw_nll"] <= summary["iw_nll_elbo"]  # on the same draws: log-mean-exp ≥ mean in every group
     assert summary["bdmc_upper"] - summary["bdmc_lower"] == pytest.approx(summary["bdmc_gap"])
     assert rows[-1]["images"] == 4 and rows[-1]["evaluations"] > rows[-2]["evaluations"]
+
+
+def _generative_presets() -> list[str]:
+    from ppl_ssl.config import build_config, preset_names
+    from ppl_ssl.reproduction.budgets import trains_by_its_own_loss
+
+    return [name for name in preset_names() if not trains_by_its_own_loss(build_config(name).method.kind)]
+
+
+@pytest.mark.parametrize("preset", _generative_presets())
+def test_every_generative_preset_gets_an_estimate_or_a_one_line_reason(preset):
+    """`evaluate --nll ais` (with BDMC) on any preset, from the guide and from the prior: finite estimates, or a
+    ConfigError of one line saying why and what to do (a point-mass guide, an improper prior, a guide known at its
+    own draws only, codes on a sphere or a ball, a program without a likelihood, several observed sites)."""
+    from ppl_ssl.evaluation.ais import held_out_ais
+    from ppl_ssl.system import build_system
+    from tests.conftest import tiny_config
+
+    system = build_system(tiny_config(preset), (1, 16, 16))
+    images = (torch.rand(3, 1, 16, 16) * 255).to(torch.uint8)
+    for start in ("guide", "prior"):
+        pyro.set_rng_seed(0)
+        try:
+            metrics = held_out_ais(system, images, AISSettings(steps=3, start=start), bdmc_images=2)
+        except ConfigError as error:
+            assert "\n" not in str(error)
+            assert any(fix in str(error) for fix in ("--ais-start prior", "--nll iw", "--bdmc-images 0", "leave out --nll",
+                                                     "no likelihood to estimate")), str(error)
+        else:
+            assert all(math.isfinite(metrics[key]) for key in ("ais_test_nll", "bdmc_lower", "bdmc_upper"))

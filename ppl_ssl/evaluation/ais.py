@@ -35,8 +35,10 @@ import time
 from dataclasses import dataclass, field
 
 import pyro
+import pyro.distributions as dist
 import pyro.poutine as poutine
 from pyro.distributions import constraints
+from pyro.distributions.torch_distribution import ExpandedDistribution, MaskedDistribution
 from torch.distributions import constraints as torch_constraints
 import torch
 
@@ -134,6 +136,13 @@ def _euclidean(support) -> bool:
     return support is constraints.real
 
 
+def _point_mass(fn) -> bool:
+    """Whether a site's distribution is a Delta (an autoencoder's code), under any Independent/expand/mask wrapping."""
+    while isinstance(fn, (torch.distributions.Independent, ExpandedDistribution, MaskedDistribution)):
+        fn = fn.base_dist
+    return isinstance(fn, dist.Delta)
+
+
 def _latent_sites(trace) -> dict[str, torch.Tensor]:
     return {name: site["value"] for name, site in trace.nodes.items()
             if is_density_site(site) and not site["is_observed"]}
@@ -172,6 +181,10 @@ class AnnealingPath:
                 raise ConfigError(f"AIS from the {self.start} cannot draw its start ({str(error).splitlines()[0]}): a model without a normalised "
                                   f"prior has no likelihood to estimate") from None
         for name, site in trace.nodes.items():
+            if self.start == "guide" and is_density_site(site) and _point_mass(site["fn"]):
+                raise ConfigError(f"AIS from the guide anneals away from q(z | x), but guide site '{name}' is a point "
+                                  f"mass (a Delta: an autoencoder's code), which has no density to anneal from; start "
+                                  f"from the prior (--ais-start prior) where the model's prior is normalised")
             if is_density_site(site) and not site["is_observed"] and not _euclidean(site["fn"].support):
                 raise ConfigError(f"AIS moves the codes by Hamiltonian dynamics in R^D, but latent site '{name}' lives on "
                                   f"{site['fn'].support} (a sphere or a hyperbolic ball, densities of its own volume); "
@@ -398,8 +411,13 @@ def observed_site(model, data: torch.Tensor) -> str:
     """The name of the model's one observed site; a model with several (selfVAE observes downscaled copies of the
     image beside it) cannot be simulated from site by site, so BDMC refuses it."""
     with density_only():
-        observed = [name for name, site in poutine.trace(model).get_trace(data[:2]).nodes.items()
-                    if is_density_site(site) and site["is_observed"]]
+        try:
+            trace = poutine.trace(model).get_trace(data[:2])
+        except NotImplementedError as error:  # an improper prior (the plain AE's, WAE's, AAE's) cannot be drawn from
+            raise ConfigError(f"BDMC simulates data from the model, which cannot draw its prior "
+                              f"({str(error).splitlines()[0]}): a model without a normalised prior has no likelihood "
+                              f"to estimate") from None
+        observed = [name for name, site in trace.nodes.items() if is_density_site(site) and site["is_observed"]]
     if len(observed) != 1:
         raise ConfigError(f"BDMC simulates data by sampling the model's observed site, but this model observes "
                           f"{len(observed)} sites ({', '.join(observed)}), which are not drawn independently; "
