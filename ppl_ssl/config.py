@@ -24,7 +24,7 @@ from ppl_ssl import components  # noqa: F401  (fills the registries this schema 
 from ppl_ssl.augment import AugmentConfig
 from ppl_ssl.errors import ConfigError, file_system_error, one_line
 from ppl_ssl.inference import DEFAULT_OBJECTIVE
-from ppl_ssl.options import at_least, constraint_of, one_of, option, path, positive, random_seed
+from ppl_ssl.options import at_least, constraint_of, list_of, one_of, option, path, positive, random_seed
 from ppl_ssl.precision import PRECISIONS
 from ppl_ssl.optim import DEFAULT_OPTIMISER, DEFAULT_SCHEDULE
 from ppl_ssl.registry import DATASETS, GUIDES, LIKELIHOODS, METHODS, MODELS, NETS, OBJECTIVES, OPTIMISERS, PRIORS, SCHEDULES, Registry
@@ -128,6 +128,10 @@ class EvalConfig:
     # validation accuracy; kept for reproduction), or `sklearn`, scikit-learn's logistic regression and MLP solved to
     # convergence with the L2 strength chosen on the validation split (which cannot underfit by stopping early)
     probe: str = option("adam", one_of(("adam", "sklearn")))
+    # which probes to train: a suite that reports only one (Pythae's classification task: the linear probe) leaves
+    # the other out, which with probe_runs = 20 saves 20 trainings per run
+    probes: list[str] = option(["linear", "mlp"], list_of(one_of(("linear", "mlp")), min_length=0,
+                                                          text="a list of the probes to train: linear, mlp (empty: none)"))
     probe_epochs: int = option(200, at_least(1))
     probe_lr: float = option(3e-4, positive())
     probe_batch_size: int = option(128, at_least(1))

@@ -1,4 +1,6 @@
 """Evaluation metrics on representations whose answer is known."""
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
@@ -117,8 +119,6 @@ def test_the_sklearn_probe_solves_to_convergence_with_its_strength_chosen_on_val
 
 
 def test_an_adam_probe_still_improving_at_its_last_epoch_is_flagged():
-    import dataclasses
-
     from ppl_ssl.config import EvalConfig
     from ppl_ssl.evaluation.representation import evaluate_representation
 
@@ -172,6 +172,10 @@ def test_repeated_probe_runs_report_their_mean_and_spread(monkeypatch):
     validation = [representation.train_probe(f, None, 3, config.probe_lr, config.probe_batch_size, seed).val_accuracy
                   for seed in range(4)]
     assert metrics["val_linear_probe_accuracy"] == pytest.approx(np.mean(validation))
+    # a suite that reports only the linear probe (Pythae's) leaves the MLP out; the linear one is the same
+    linear_only, _ = representation.evaluate_representation(None, data, dataclasses.replace(config, probes=["linear"]))
+    assert "mlp_probe_accuracy" in metrics and "mlp_probe_accuracy" not in linear_only
+    assert linear_only["linear_probe_accuracy"] == metrics["linear_probe_accuracy"]
 
 
 def test_the_probe_reports_the_validation_accuracy_that_chose_its_epoch():

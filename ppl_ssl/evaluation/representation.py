@@ -213,8 +213,8 @@ def gmm_scores(f: Features, n_classes: int, n_init: int, seed: int = 0) -> dict[
 
 def evaluate_representation(encode, data: DataSplits, config: EvalConfig, seed: int = 0,
                             stage=contextlib.nullcontext) -> tuple[dict, Features]:
-    """kNN, linear and MLP probes, GMM clustering of the encoder's representation. `stage(name)`: a context that
-    times each stage (`ppl_ssl.evaluation.StageClock`)."""
+    """kNN, linear and MLP probes (those in `config.probes`), GMM clustering of the encoder's representation.
+    `stage(name)`: a context that times each stage (`ppl_ssl.evaluation.StageClock`)."""
     with stage("encode"):
         f = extract_features(encode, data)
     with stage("kNN"):
@@ -222,7 +222,9 @@ def evaluate_representation(encode, data: DataSplits, config: EvalConfig, seed: 
     metrics = {"knn_accuracy": knn, "knn_best_k": best_k}
     probe_device = data.train_x.device
     metrics["probe"] = config.probe
-    for name, hidden in (("linear_probe", None), ("mlp_probe", f.train.shape[1])):
+    chosen = [(f"{kind}_probe", None if kind == "linear" else f.train.shape[1]) for kind in ("linear", "mlp")
+              if kind in config.probes]
+    for name, hidden in chosen:
         with stage(name.replace("_", " ")):
             if config.probe == "sklearn":
                 acc, strength = sklearn_probe_accuracy(f, hidden, seed)

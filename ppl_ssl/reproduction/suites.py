@@ -142,7 +142,7 @@ PYTHAE_PROTOCOL = (
     "nets.kind='pythae_convnet'", "model.latent_dim=16", "train.batch_size=100", "train.lr=1e-4", "optim.kind='adam'",
     "schedule.kind='plateau'", "schedule.factor=0.5", "schedule.patience=10", "schedule.monitor='validation'",
     "train.loss_reduction='mean'", "train.keep_best=true", "train.validation_loss=true",
-    "augment.enabled=false", "data.val_size=10000", "eval.probe_runs=20", "eval.kmeans_runs=100",
+    "augment.enabled=false", "data.val_size=10000", "eval.probe_runs=20", "eval.probes=['linear']", "eval.kmeans_runs=100",
     "eval.interpolation_pairs=4", "eval.style_probe=false", "eval.tsne_points=0",
 )
 # At `cpu`: Pythae's ResNet (Table 6; 20 times fewer parameters than its ConvNet), 10,000 training images, 5 epochs
