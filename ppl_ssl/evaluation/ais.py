@@ -143,6 +143,16 @@ def _point_mass(fn) -> bool:
     return isinstance(fn, dist.Delta)
 
 
+def _trace_or_refuse(program, data: torch.Tensor, doing: str):
+    """A trace of the program on data; where it must sample an improper prior (the plain AE's, WAE's, AAE's), which
+    cannot be drawn from, one line saying so after `doing` (what needed the draw)."""
+    try:
+        return poutine.trace(program).get_trace(data)
+    except NotImplementedError as error:
+        raise ConfigError(f"{doing} ({str(error).splitlines()[0]}): a model without a normalised prior has no "
+                          f"likelihood to estimate") from None
+
+
 def _latent_sites(trace) -> dict[str, torch.Tensor]:
     return {name: site["value"] for name, site in trace.nodes.items()
             if is_density_site(site) and not site["is_observed"]}
@@ -175,11 +185,7 @@ class AnnealingPath:
     def _draws(self, chains: int) -> dict[str, torch.Tensor]:
         with pyro.plate("ais_chains", chains, dim=DATA_PLATE_DIM - 1):
             program = self.guide if self.start == "guide" else self.model
-            try:
-                trace = poutine.trace(program).get_trace(self.data)
-            except NotImplementedError as error:  # an improper prior (the plain AE's, WAE's) cannot be drawn from
-                raise ConfigError(f"AIS from the {self.start} cannot draw its start ({str(error).splitlines()[0]}): a model without a normalised "
-                                  f"prior has no likelihood to estimate") from None
+            trace = _trace_or_refuse(program, self.data, f"AIS from the {self.start} cannot draw its start")
         for name, site in trace.nodes.items():
             if self.start == "guide" and is_density_site(site) and _point_mass(site["fn"]):
                 raise ConfigError(f"AIS from the guide anneals away from q(z | x), but guide site '{name}' is a point "
@@ -411,12 +417,7 @@ def observed_site(model, data: torch.Tensor) -> str:
     """The name of the model's one observed site; a model with several (selfVAE observes downscaled copies of the
     image beside it) cannot be simulated from site by site, so BDMC refuses it."""
     with density_only():
-        try:
-            trace = poutine.trace(model).get_trace(data[:2])
-        except NotImplementedError as error:  # an improper prior (the plain AE's, WAE's, AAE's) cannot be drawn from
-            raise ConfigError(f"BDMC simulates data from the model, which cannot draw its prior "
-                              f"({str(error).splitlines()[0]}): a model without a normalised prior has no likelihood "
-                              f"to estimate") from None
+        trace = _trace_or_refuse(model, data[:2], "BDMC simulates data from the model, which cannot draw its prior")
         observed = [name for name, site in trace.nodes.items() if is_density_site(site) and site["is_observed"]]
     if len(observed) != 1:
         raise ConfigError(f"BDMC simulates data by sampling the model's observed site, but this model observes "

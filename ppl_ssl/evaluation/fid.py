@@ -73,14 +73,18 @@ class FeatureNetwork:
     def metric_name(self) -> str:
         return "fid_" + self.dataset.replace("-", "_")
 
+    def _chunks(self, images: torch.Tensor, batch_size: int):
+        """The images (N, C, H, W; uint8 or floats in [0, 1]) in batches of floats on the network's device, the
+        network in eval mode: what every pass below feeds it."""
+        self.net.eval()
+        device = next(self.net.parameters(), torch.empty(0)).device  # a network without parameters runs on the CPU
+        for chunk in images.split(batch_size):
+            yield (as_float(chunk) if chunk.dtype == torch.uint8 else chunk).to(device)
+
     @torch.no_grad()
     def embed(self, images: torch.Tensor, batch_size: int = 1000) -> np.ndarray:
         """Features of images (N, C, H, W): uint8 or floats in [0, 1]."""
-        self.net.eval()
-        device = next(self.net.parameters()).device
-        parts = [self.net.features((as_float(chunk) if chunk.dtype == torch.uint8 else chunk).to(device)).cpu()
-                 for chunk in images.split(batch_size)]
-        return torch.cat(parts).double().numpy()
+        return torch.cat([self.net.features(chunk).cpu() for chunk in self._chunks(images, batch_size)]).double().numpy()
 
     def statistics(self, images: torch.Tensor) -> "FeatureStatistics":
         """The Gaussian of the images' features: computed once for a reference set (the test images) that several
@@ -96,11 +100,9 @@ class FeatureNetwork:
     def describe(self, images: torch.Tensor, batch_size: int = 1000) -> tuple["FeatureStatistics", np.ndarray]:
         """The images' feature statistics and the classifier's p(y | x), from one pass through the network (a
         sampler's draws need both: their FID and their inception score)."""
-        self.net.eval()
-        device = next(self.net.parameters(), torch.empty(0)).device  # a network without parameters runs on the CPU
         features, probabilities = [], []
-        for chunk in images.split(batch_size):
-            hidden = self.net.features((as_float(chunk) if chunk.dtype == torch.uint8 else chunk).to(device))
+        for chunk in self._chunks(images, batch_size):
+            hidden = self.net.features(chunk)
             features.append(hidden.cpu())
             probabilities.append(torch.softmax(self.net.classify(hidden).double(), -1).cpu())
         return FeatureStatistics(*feature_statistics(torch.cat(features).double().numpy())), torch.cat(probabilities).numpy()
@@ -108,11 +110,8 @@ class FeatureNetwork:
     @torch.no_grad()
     def class_probabilities(self, images: torch.Tensor, batch_size: int = 1000) -> np.ndarray:
         """p(y | x) of the network's classifier for images (N, C, H, W): uint8 or floats in [0, 1]."""
-        self.net.eval()
-        device = next(self.net.parameters(), torch.empty(0)).device  # a network without parameters runs on the CPU
-        parts = [torch.softmax(self.net((as_float(chunk) if chunk.dtype == torch.uint8 else chunk).to(device)).double(), -1).cpu()
-                 for chunk in images.split(batch_size)]
-        return torch.cat(parts).numpy()
+        return torch.cat([torch.softmax(self.net(chunk).double(), -1).cpu()
+                          for chunk in self._chunks(images, batch_size)]).numpy()
 
     def inception_score(self, images: torch.Tensor, splits: int = 10) -> tuple[float, float]:
         """exp(E_x KL(p(y | x) ‖ p(y))) with this network as the classifier (Salimans et al.'s score, on the project's
