@@ -12,6 +12,7 @@ from ppl_ssl import distributed, faults, figures
 from ppl_ssl.config import Config
 from ppl_ssl.errors import ConfigError
 from ppl_ssl.evaluation import StageClock, embed, evaluate, evaluate_generative
+from ppl_ssl.provenance import code_version, config_digest
 from ppl_ssl.storage import (RunPaths, atomic_torch_save, atomic_write_json, load_best_weights, load_checkpoint,
                              load_weights, read_log, run_lock)
 from ppl_ssl.runs import load_run
@@ -29,7 +30,8 @@ def _report(system, data, config: Config, paths: RunPaths, history: list[dict], 
                                  clock=clock)
     metrics.update({"model": config.name, "method": config.method.kind, "dataset": config.data.dataset,
                     "views": config.model.views, "precision": system.precision,
-                    "eval_seconds": time.perf_counter() - started,
+                    "eval_seconds": time.perf_counter() - started, "code_version": code_version(),
+                    "config_digest": config_digest(config),
                     **({"best_epoch": best_epoch} if best_epoch is not None else {})})  # keep_best: the weights evaluated
     atomic_write_json(paths.metrics, metrics)
     for warning in metrics.get("warnings", []) if progress else []:

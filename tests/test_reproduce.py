@@ -236,3 +236,36 @@ def test_interpolations_by_model_decode_the_line_between_the_same_two_test_image
     data = load_data_for(run.config, run.device)
     interpolations_by_model({"vae": run.system, "again": run.system}, data, tmp_path / "lines.png", steps=5)
     assert (tmp_path / "lines.png").stat().st_size > 1000
+
+
+def test_runs_recorded_in_an_earlier_report_join_a_new_one_when_made_with_the_same_settings(tmp_path):
+    settings = [s for s in TINY if not s.startswith("data.dataset")]
+    run = dict(budget_name="smoke", dataset="digits", device="cpu", assignments=settings, models=["random", "vae"])
+    first = reproduce("table1", seeds=1, out=tmp_path / "a", **run)
+    record = tmp_path / "a" / "report.json"
+
+    both = reproduce("table1", seeds=2, out=tmp_path / "b", recorded=record, **run)
+    (key, section), = both["sections"].items()
+    assert all(len(row["knn_accuracy"]["values"]) == 2 for row in section["summary"].values())
+    root = tmp_path / "b" / key.rsplit("/", 1)[0]
+    assert not (root / "vae-s1").exists() and (root / "vae-s2" / "metrics.json").exists()  # seed 1 not trained again
+    recorded_vae = first["sections"][key]["runs"][f"{key.rsplit('/', 1)[0]}/vae-s1"]
+    assert section["runs"][f"{key.rsplit('/', 1)[0]}/vae-s1"] == recorded_vae
+    text = (tmp_path / "b" / "report.md").read_text()
+    assert "2 of the runs taken from an earlier report" in text and "Code version: 0.1.0" in text
+
+    # a recorded run whose settings differ from the run's now is trained again, not reused
+    report = json.loads(record.read_text())
+    report["sections"][key]["runs"][f"{key.rsplit('/', 1)[0]}/vae-s1"]["config_digest"] = "0" * 12
+    record.write_text(json.dumps(report))
+    reproduce("table1", seeds=1, out=tmp_path / "c", recorded=record, **run)
+    root_c = tmp_path / "c" / key.rsplit("/", 1)[0]
+    assert (root_c / "vae-s1" / "metrics.json").exists() and not (root_c / "random-s1").exists()
+
+
+def test_a_file_that_is_not_a_report_is_refused_as_a_record(tmp_path):
+    from ppl_ssl.reproduction.runner import recorded_runs
+
+    (tmp_path / "metrics.json").write_text("{}")
+    with pytest.raises(ConfigError, match="not a report.json written by `ppl-ssl reproduce`"):
+        recorded_runs(tmp_path / "metrics.json", budget("smoke"))

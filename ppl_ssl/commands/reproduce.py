@@ -13,6 +13,12 @@
 Each suite is a grid of ordinary run folders under OUT/BUDGET/DATASET/; a rerun skips finished runs and resumes
 interrupted ones. At the end OUT/report.md and OUT/report.json hold every row's mean ± s.e. over seeds beside the
 paper's number, the budget used and the ablations' figures.
+
+Seeds run at different times or on different machines join one report: --recorded takes the runs an earlier
+report.json holds (at the same budget, made with the settings the run would have now) instead of training them:
+
+    ppl-ssl reproduce --suite pythae --seeds 1 --out runs/a                                 # one machine: seed 1
+    ppl-ssl reproduce --suite pythae --seeds 2 --recorded runs/a/report.json --out runs/b   # seed 2 here, 1 recorded
 """
 from __future__ import annotations
 
@@ -34,6 +40,7 @@ def main(argv=None) -> dict:
     parser.add_argument("--models", type=name_list,
                         metavar="NAME[,NAME]", help="only these rows of the suite (e.g. to finish one row); default every row")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="applied to every run")
+    parser.add_argument("--recorded", metavar="REPORT_JSON", help="an earlier reproduction's report.json: its runs at this budget, made with the same settings, stand in for runs not on disk under --out")
     parser.add_argument("--out", default="runs/reproduce", help="folder of the runs and report.md (default runs/reproduce)")
     parser.add_argument("--progress", action="store_true", help="show each run's progress bars")
     parser.add_argument("--quiet", action="store_true", help="only the report's path and errors: no line per finished run, no reading bars")
@@ -42,7 +49,7 @@ def main(argv=None) -> dict:
     from ppl_ssl.reproduction import reproduce  # after parsing: help and argument errors answer without loading torch
     with user_errors(), silenced(args.quiet):
         report = reproduce(args.suite, args.budget, args.dataset, args.seeds, args.first_seed, args.out, args.device,
-                           args.precision, args.set, args.progress, args.models)
+                           args.precision, args.set, args.progress, args.models, args.recorded)
     print(f"report: {args.out}/report.md ({len(report['sections'])} suite section(s))")
     return report
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-from collections import defaultdict
+from collections import Counter, defaultdict
 from pathlib import Path
 
 from ppl_ssl.figures import plt, save_figure
@@ -142,10 +142,14 @@ def markdown(suite: Suite, budget: Budget, dataset: str, results: list[RunResult
     seconds = sum(r.metrics.get("train_seconds", 0) + r.metrics.get("eval_seconds", 0) for r in results)
     precisions = sorted({r.metrics.get("precision", "fp32") for r in results})
     seeds = sorted({r.spec.seed for r in results})
+    versions = Counter(r.metrics.get("code_version", "not recorded") for r in results)
+    recorded = sum(r.recorded for r in results)
     tables = sorted({e["paper_table"] for row in summary.values() for e in row.values() if "paper_table" in e})
     lines = [f"## {suite.name}: {suite.summary}", "", markdown_table(header, table_rows), "",
              f"{dataset}; {budget.describe()} Seeds {', '.join(map(str, seeds))}; precision {', '.join(precisions)}; "
-             f"{len(results)} runs, {seconds / 60:.1f} min of training and evaluation (sum over runs)."
+             f"{len(results)} runs, {seconds / 60:.1f} min of training and evaluation (sum over runs). Code version: "
+             + ", ".join(f"{version} ({count} run{'s' if count > 1 else ''})" for version, count in sorted(versions.items()))
+             + (f"; {recorded} of the runs taken from an earlier report (`--recorded`)." if recorded else ".")
              + (f" Every run of the suite also sets, over the budget's settings above where they overlap (its paper's "
                 f"protocol, and its own epochs and data at this budget): {', '.join(f'`{a}`' for a in suite.shared)}."
                 if suite.shared else ""),
@@ -286,7 +290,8 @@ def likelihood_figure(suite: Suite, results: list[RunResult], folder: Path) -> P
 def interpolation_figure(suite: Suite, results: list[RunResult], summary: dict, folder: Path, dataset: str,
                          device: str = "auto") -> Path:
     """OUT/<suite>-interpolations.png: a row per model, its configuration with the lowest validation FID of the GMM
-    sampler (its first seed), all between the same two test images."""
+    sampler (its first seed with a run on disk; a model whose chosen runs are all recorded ones is left out), all
+    between the same two test images."""
     from ppl_ssl.figures import interpolations_by_model
     from ppl_ssl.runs import load_run
     from ppl_ssl.train.setup import load_data_for
@@ -298,7 +303,10 @@ def interpolation_figure(suite: Suite, results: list[RunResult], summary: dict, 
         if "fid_sampler_gmm" not in row:
             continue
         setting = row["fid_sampler_gmm"]["setting"]
-        result = min((r for r in results if r.spec.model == model and r.spec.setting == setting), key=lambda r: r.spec.seed)
+        on_disk = [r for r in results if r.spec.model == model and r.spec.setting == setting and not r.recorded]
+        if not on_disk:
+            continue
+        result = min(on_disk, key=lambda r: r.spec.seed)
         run = load_run(result.folder, device=device)
         data = data or load_data_for(run.config, run.device)
         systems[f"{model} {setting}".strip()] = run.system.eval()

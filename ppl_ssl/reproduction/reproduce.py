@@ -11,7 +11,7 @@ from ppl_ssl.errors import ConfigError
 from ppl_ssl.reproduction.budgets import budget as find_budget
 from ppl_ssl.reproduction.report import (ablation_figures, curve_figure, interpolation_figure, likelihood_figure,
                                          markdown, summarise)
-from ppl_ssl.reproduction.runner import run_suite, runs_folder
+from ppl_ssl.reproduction.runner import recorded_runs, run_suite, runs_folder
 from ppl_ssl.reproduction.suites import suite as find_suites
 from ppl_ssl.storage import atomic_write_bytes, atomic_write_json, atomic_write_text
 
@@ -29,10 +29,13 @@ def only_models(suites: list, models: list[str]) -> list:
 
 def reproduce(suite_name: str, budget_name: str = "cpu", dataset: str = "fashion-mnist", seeds: int | None = None,
               first_seed: int = 1, out: str | Path = "runs/reproduce", device: str = "auto", precision: str | None = None,
-              assignments: list[str] | None = None, progress: bool = False, models: list[str] | None = None) -> dict:
+              assignments: list[str] | None = None, progress: bool = False, models: list[str] | None = None,
+              recorded: str | Path | None = None) -> dict:
     """Train and evaluate every run of the suite(s), with `seeds` seeds (default: the paper's number for the suite, or
     the budget's) (finished runs are reused, interrupted ones resumed) and write the
-    report; returns report.json's content. `models`: only the rows of these models (the report shows the rows run)."""
+    report; returns report.json's content. `models`: only the rows of these models (the report shows the rows run).
+    `recorded`: an earlier reproduction's report.json whose runs of this budget stand in for runs not on disk here,
+    where they were made with the same settings (figures that need a checkpoint draw on the runs on disk)."""
     out = Path(out)
     budget = find_budget(budget_name)
     suites = [suite.with_budget(budget.name) for suite in find_suites(suite_name)]  # a suite's own protocol at this budget
@@ -42,29 +45,31 @@ def reproduce(suite_name: str, budget_name: str = "cpu", dataset: str = "fashion
         for model, _, _, suite_assignments in suite.runs:
             build_config(model, {"data.dataset": dataset, "train.device": device},
                          [*suite.shared, *suite_assignments, *(assignments or [])])
+    earlier = recorded_runs(recorded, budget) if recorded else None
     report = _load_report(out)
     started = time.perf_counter()
     for suite in suites:
         count = seeds or (suite.seeds if suite.seeds and budget.name != "smoke" else budget.seeds)
         seed_list = list(range(first_seed, first_seed + count))
-        results = run_suite(suite, budget, dataset, seed_list, out, device, precision, assignments, progress)
+        results = run_suite(suite, budget, dataset, seed_list, out, device, precision, assignments, progress, earlier)
+        on_disk = [r for r in results if not r.recorded]  # what figures needing a checkpoint or history draw on
         summary = summarise(suite, results, dataset)
         figures = []
-        if suite.curves:
+        if suite.curves and on_disk:
             figures.append((f"{suite.name}: {', '.join(label for _, label, _ in suite.curve_metrics)} on the validation "
                             "split against epochs",
-                            curve_figure(suite, results, out, dataset).relative_to(out).as_posix()))
-        if suite.kind == "likelihood" and budget.figures:
+                            curve_figure(suite, on_disk, out, dataset).relative_to(out).as_posix()))
+        if suite.kind == "likelihood" and budget.figures and on_disk:
             figures.append(("likelihood: test NLL against seconds per image, IW and AIS on the same test images",
-                            likelihood_figure(suite, results, out).relative_to(out).as_posix()))
-        if suite.selection and budget.figures:
+                            likelihood_figure(suite, on_disk, out).relative_to(out).as_posix()))
+        if suite.selection and budget.figures and on_disk:
             figures.append(("interpolations of the configuration with the lowest validation FID of the GMM sampler, "
                             "as Pythae's Appendix B chooses them",
                             interpolation_figure(suite, results, summary, out, dataset, device).relative_to(out).as_posix()))
         if suite.kind == "ablation":
             figures += [(f"{suite.name}: mean ± s.e. over seeds", path.name) for path in ablation_figures(suite, summary, out)]
         elif suite.kind == "generation" and budget.figures:
-            first = {r.spec.model: r.folder for r in reversed(results)}
+            first = {r.spec.model: r.folder for r in reversed(on_disk)}
             prefix = f"{budget.name}-{dataset}"
             figures += [(f"{model}: samples from a Gaussian fitted to each class's codes",
                         _beside_report(out, first[model] / "figures" / "class_samples.png",

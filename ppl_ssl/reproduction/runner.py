@@ -1,6 +1,8 @@
 """Train and evaluate a suite's runs: ordinary run folders, skipped when finished and resumed when interrupted, so a
 killed reproduction loses at most the epoch in progress. Runs are shared between suites with the same budget and
-dataset (table1's VAE is generation's VAE)."""
+dataset (table1's VAE is generation's VAE). A run that an earlier report records (`recorded`), made with the settings
+the run would have now, is taken from that report instead of being trained again: seeds run on other machines, or
+at other times, join one report."""
 from __future__ import annotations
 
 import dataclasses
@@ -8,18 +10,21 @@ import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 from ppl_ssl.config import build_config
+from ppl_ssl.errors import ConfigError
 from ppl_ssl.evaluation.fid import cached_feature_network
 from ppl_ssl.evaluation.generation import generation_scores, reconstruct_images, sampler_fids, training_images
 from ppl_ssl.evaluation.likelihood import reconstruction_mse
 from ppl_ssl.evaluation.tightness import estimate_tightness
 from ppl_ssl.pipeline import evaluate_run
 from ppl_ssl.progress import say
+from ppl_ssl.provenance import same_settings
 from ppl_ssl.reporting import ensure_run
 from ppl_ssl.reproduction.budgets import Budget
 from ppl_ssl.reproduction.suites import PYTHAE_SAMPLERS, RunSpec, Suite
-from ppl_ssl.storage import atomic_write_json
+from ppl_ssl.storage import atomic_write_json, read_json
 from ppl_ssl.runs import load_run
 from ppl_ssl.train.setup import load_data_for
 
@@ -29,6 +34,7 @@ class RunResult:
     spec: RunSpec
     folder: Path
     metrics: dict
+    recorded: bool = False  # taken from an earlier report: `folder` may not exist here (no checkpoint, no history)
 
 
 def runs_folder(out: Path, budget: Budget, dataset: str, assignments: list[str]) -> Path:
@@ -41,19 +47,47 @@ def method_kind(model: str) -> str:
     return build_config(model).method.kind
 
 
+def recorded_runs(path: str | Path, budget: Budget) -> dict[str, dict]:
+    """{run folder relative to its report's folder: metrics} of every run that report `path` (a report.json) holds in
+    a section of `budget` as it is now; a run in several sections (table1's VAE is generation's) has the union of
+    their metrics, each section holding metrics.json as it was when that section was written."""
+    report = read_json(Path(path), default=None)
+    if not isinstance(report, dict) or not isinstance(report.get("sections"), dict):
+        raise ConfigError(f"--recorded {path}: not a report.json written by `ppl-ssl reproduce` (no 'sections'); "
+                          "give the report.json of an earlier reproduction")
+    runs: dict[str, dict] = {}
+    for section in report["sections"].values():
+        if section.get("budget") == budget.describe():
+            for folder, metrics in section.get("runs", {}).items():
+                runs[folder] = {**runs.get(folder, {}), **metrics}
+    return runs
+
+
 def run_suite(suite: Suite, budget: Budget, dataset: str, seeds: list[int], out: Path, device: str = "auto",
-              precision: str | None = None, assignments: list[str] | None = None, progress: bool = False) -> list[RunResult]:
+              precision: str | None = None, assignments: list[str] | None = None, progress: bool = False,
+              recorded: dict[str, dict] | None = None) -> list[RunResult]:
+    """The suite's runs at these seeds, each from its folder under OUT (trained and scored there unless it is
+    finished), or from `recorded` (`recorded_runs`) where that holds it, scored and made with the same settings
+    (`provenance.same_settings`), and its folder here holds no finished run."""
     assignments = list(assignments or [])
     folder_root = runs_folder(out, budget, dataset, assignments)
     kinds = {model: method_kind(model) for model, *_ in suite.runs}
+    scorer = SCORERS.get(suite.scorer)
     results = []
     for spec in suite.specs(seeds):
         overrides = {**budget.overrides(kinds[spec.model], suite.kind), "data.dataset": dataset, "train.seed": spec.seed,
                      "train.device": device, **({"train.precision": precision} if precision else {})}
-        folder = ensure_run(spec.model, folder_root / spec.folder, overrides, [*spec.assignments, *assignments], progress)
-        scorer = SCORERS.get(suite.scorer)
-        if scorer is not None:
-            scorer(folder, budget, out, device, progress)
+        folder = folder_root / spec.folder
+        record = (recorded or {}).get(folder.relative_to(out).as_posix())
+        if record is not None and not (folder / "metrics.json").exists() and (scorer is None or scorer.done(record, budget)):
+            config = build_config(spec.model, overrides, [*spec.assignments, *assignments])
+            if same_settings(record, config):
+                results.append(RunResult(spec, folder, record, recorded=True))
+                continue
+            say(f"{folder.relative_to(out)}: the recorded run was made with other settings; training it here")
+        ensure_run(spec.model, folder, overrides, [*spec.assignments, *assignments], progress)
+        if scorer is not None and not scorer.done(json.loads((folder / "metrics.json").read_text()), budget):
+            scorer.add(folder, budget, out, device, progress)
         results.append(RunResult(spec, folder, json.loads((folder / "metrics.json").read_text())))
     return results
 
@@ -70,8 +104,6 @@ def add_generation_scores(folder: Path, budget: Budget, out: Path, device: str, 
     """FID of class-conditional and prior samples (merged into the run's metrics.json once)."""
     metrics_path = folder / "metrics.json"
     metrics = json.loads(metrics_path.read_text())
-    if metrics.get("fid_samples") == budget.fid_samples:
-        return
     run = load_run(folder, device=device)
     data = load_data_for(run.config, run.device)
     network = _feature_network(run, data, budget, out)
@@ -82,9 +114,6 @@ def add_generation_scores(folder: Path, budget: Budget, out: Path, device: str, 
 
 def add_bits_per_dim(folder: Path, budget: Budget, out: Path, device: str, progress: bool = False) -> None:
     """Importance-weighted test bits/dim with the budget's samples (merged into metrics.json once)."""
-    metrics = json.loads((folder / "metrics.json").read_text())
-    if metrics.get("nll_samples") == budget.nll_samples and metrics.get("nll_images") == budget.nll_images:
-        return
     evaluate_run(folder, device=device, make_figures=False, nll_samples=budget.nll_samples, nll_images=budget.nll_images,
                  representation=False)
 
@@ -94,8 +123,6 @@ def add_likelihood_estimates(folder: Path, budget: Budget, out: Path, device: st
     and the summary merged into metrics.json (once per protocol)."""
     metrics_path = folder / "metrics.json"
     metrics = json.loads(metrics_path.read_text())
-    if metrics.get("likelihood_protocol") == budget.likelihood.describe():
-        return
     run = load_run(folder, device=device)
     data = load_data_for(run.config, run.device)
     result = estimate_tightness(run.system, data.test_x, budget.likelihood, seed=run.config.train.seed, progress=progress)
@@ -111,8 +138,6 @@ def add_pythae_scores(folder: Path, budget: Budget, out: Path, device: str, prog
     and 4 (the probe over 20 runs, the k-means fits) come from the evaluation the suite's eval settings ask for."""
     metrics_path = folder / "metrics.json"
     metrics = json.loads(metrics_path.read_text())
-    if metrics.get("pythae_fid_samples") == budget.fid_samples:
-        return
     run = load_run(folder, device=device)
     data = load_data_for(run.config, run.device)
     network = _feature_network(run, data, budget, out)
@@ -129,5 +154,18 @@ def add_pythae_scores(folder: Path, budget: Budget, out: Path, device: str, prog
     say(f"{folder.name}: {network.metric_name} GMM sampler {scores[network.metric_name + '_sampler_gmm']:.2f}")
 
 
-SCORERS = {"generation": add_generation_scores, "selfvae": add_bits_per_dim, "likelihood": add_likelihood_estimates,
-           "pythae": add_pythae_scores}
+@dataclass(frozen=True)
+class Scorer:
+    """What a suite adds to each finished run's metrics.json: `done(metrics, budget)` says whether the metrics
+    already hold it at this budget (a run on disk or one recorded in a report alike), `add` computes and merges it."""
+    done: Callable[[dict, Budget], bool]
+    add: Callable[[Path, Budget, Path, str, bool], None]
+
+
+SCORERS = {
+    "generation": Scorer(lambda m, b: m.get("fid_samples") == b.fid_samples, add_generation_scores),
+    "selfvae": Scorer(lambda m, b: m.get("nll_samples") == b.nll_samples and m.get("nll_images") == b.nll_images,
+                      add_bits_per_dim),
+    "likelihood": Scorer(lambda m, b: m.get("likelihood_protocol") == b.likelihood.describe(), add_likelihood_estimates),
+    "pythae": Scorer(lambda m, b: m.get("pythae_fid_samples") == b.fid_samples, add_pythae_scores),
+}

@@ -1,0 +1,28 @@
+"""What made a run's numbers: the digest of its settings and the code's version."""
+import re
+
+from ppl_ssl.config import build_config
+from ppl_ssl.provenance import code_version, config_digest, same_settings
+
+
+def test_the_digest_follows_the_settings_that_decide_the_numbers_and_no_others():
+    base = config_digest(build_config("vae"))
+    assert re.fullmatch(r"[0-9a-f]{12}", base)
+    assert config_digest(build_config("vae", {"train.device": "cpu", "train.log_every": 7})) == base
+    assert config_digest(build_config("vae", {"data.data_dir": "/elsewhere"})) == base
+    for overrides in ({"train.epochs": 3}, {"train.seed": 2}, {"eval.probe_epochs": 3}, {"model.latent_dim": 8}):
+        assert config_digest(build_config("vae", overrides)) != base, overrides
+    assert config_digest(build_config("beta-vae")) != base
+
+
+def test_same_settings_compares_the_precision_only_where_one_was_asked_for():
+    config = build_config("vae")
+    metrics = {"config_digest": config_digest(config), "precision": "bf16"}
+    assert same_settings(metrics, config)  # `auto`: whatever the recording machine chose
+    assert not same_settings(metrics, build_config("vae", {"train.precision": "fp32"}))
+    assert same_settings({**metrics, "precision": "fp32"}, build_config("vae", {"train.precision": "fp32"}))
+    assert not same_settings({"precision": "bf16"}, config)  # a run recorded without a digest is never reused
+
+
+def test_the_code_version_names_the_package_version_and_in_a_checkout_its_commit():
+    assert re.fullmatch(r"\d+\.\d+\.\d+(\+g[0-9a-f]{12}(\.dirty)?)?", code_version())
