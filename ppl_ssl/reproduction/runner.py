@@ -84,7 +84,8 @@ def run_suite(suite: Suite, budget: Budget, dataset: str, seeds: list[int], out:
             if same_settings(record, config):
                 results.append(RunResult(spec, folder, record, recorded=True))
                 continue
-            say(f"{folder.relative_to(out)}: the recorded run was made with other settings; training it here")
+            why = "other settings" if "config_digest" in record else "no record of its settings (an older ppl-ssl)"
+            say(f"{folder.relative_to(out)}: the recorded run has {why}; training it here")
         ensure_run(spec.model, folder, overrides, [*spec.assignments, *assignments], progress)
         if scorer is not None and not scorer.done(json.loads((folder / "metrics.json").read_text()), budget):
             scorer.add(folder, budget, out, device, progress)
