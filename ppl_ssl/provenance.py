@@ -14,9 +14,9 @@ from ppl_ssl.config import flat_values
 # Settings that change where and how visibly a run trains, never its numbers (a run on the GPU and one on the CPU
 # share a digest; their numbers differ by floating point alone). The precision is left out because `auto` becomes a
 # machine's own (metrics.json records which): `same_settings` compares it where one was asked for.
-_NOT_IN_DIGEST = ("name", "train.device", "train.precision", "train.checkpoint_every", "train.checkpoint_minutes", "train.log_every",
-                  "train.validate", "train.detect_anomaly", "train.tensorboard", "train.rank_timeout_minutes",
-                  "train.keep_freed_memory", "train.mlflow", "data.data_dir", "eval.figures")
+_NOT_IN_DIGEST = ("name", "train.device", "train.precision", "train.checkpoint_every", "train.checkpoint_minutes",
+                  "train.log_every", "train.validate", "train.detect_anomaly", "train.tensorboard",
+                  "train.rank_timeout_minutes", "train.keep_freed_memory", "train.mlflow", "data.data_dir", "eval.figures")
 
 
 def config_digest(config) -> str:
