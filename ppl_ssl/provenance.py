@@ -51,3 +51,6 @@ def code_version() -> str:
 def _git(root: Path, *args: str) -> str:
     return subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True, check=True,
                           timeout=20).stdout.strip()
+
+
+code_version()  # read when the code is loaded: a change to the checkout after that is not in this process's runs

@@ -243,6 +243,8 @@ def test_runs_recorded_in_an_earlier_report_join_a_new_one_when_made_with_the_sa
     run = dict(budget_name="smoke", dataset="digits", device="cpu", assignments=settings, models=["random", "vae"])
     first = reproduce("table1", seeds=1, out=tmp_path / "a", **run)
     record = tmp_path / "a" / "report.json"
+    from ppl_ssl.reproduction.runner import recorded_runs
+    assert len(recorded_runs(record, budget("smoke"))) == 2 and recorded_runs(record, budget("cpu")) == {}
 
     both = reproduce("table1", seeds=2, out=tmp_path / "b", recorded=record, **run)
     (key, section), = both["sections"].items()

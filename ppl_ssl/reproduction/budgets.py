@@ -85,8 +85,9 @@ BUDGETS = {
         eval={"probe_epochs": 200, "probe_lr": 3e-4, "probe_batch_size": 128, "gmm_n_init": 200, "knn_max_k": 15,
               "attribute_probes": 20}),
     "cpu": Budget(
-        "cpu", "Chosen so that a seed of table1 (nine rows) takes about 2 hours on a 2-core CPU (131 minutes of training "
-        "and evaluation for seed 1 on the EPYC, December 2026, with other work sharing the cores); learning rates "
+        "cpu", "Chosen so that a seed of table1 (nine rows) takes at most 2 hours on a 2-core CPU (on the 2-core AMD "
+        "EPYC, December 2026: 131 minutes of training and evaluation in fp32 with other work sharing the cores; 37 "
+        "minutes a seed in bf16, the precision `auto` picked, two seeds at a time); learning rates "
         "from experiments/bench_lr.py (one seed, kNN and MLP probe): the VAE family at 1e-3 (SimVAE, 3 epochs: 81.1/75.0 "
         "at 1e-3 against 80.4/73.2 at 3e-4; VAE, 5 epochs: 80.3/74.9 against 81.7/74.9), SimCLR at 8e-5 (best of "
         "8e-5/3e-4/1e-3/3e-3 at 5 epochs, by 0.8–2.8 kNN points); VICReg at the paper's 1e-4, MoCo v2 at the preset's 1e-3 "

@@ -49,15 +49,16 @@ def method_kind(model: str) -> str:
 
 def recorded_runs(path: str | Path, budget: Budget) -> dict[str, dict]:
     """{run folder relative to its report's folder: metrics} of every run that report `path` (a report.json) holds in
-    a section of `budget` as it is now; a run in several sections (table1's VAE is generation's) has the union of
-    their metrics, each section holding metrics.json as it was when that section was written."""
+    a section of `budget` (by name: what a run trains with is in its settings' digest, what the suite adds to it is
+    checked by its scorer); a run in several sections (table1's VAE is generation's) has the union of their metrics,
+    each section holding metrics.json as it was when that section was written."""
     report = read_json(Path(path), default=None)
     if not isinstance(report, dict) or not isinstance(report.get("sections"), dict):
         raise ConfigError(f"--recorded {path}: not a report.json written by `ppl-ssl reproduce` (no 'sections'); "
                           "give the report.json of an earlier reproduction")
     runs: dict[str, dict] = {}
     for section in report["sections"].values():
-        if section.get("budget") == budget.describe():
+        if str(section.get("budget", "")).startswith(f"budget '{budget.name}':"):
             for folder, metrics in section.get("runs", {}).items():
                 runs[folder] = {**runs.get(folder, {}), **metrics}
     return runs
