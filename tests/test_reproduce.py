@@ -158,6 +158,8 @@ def test_every_suite_runs_at_the_smoke_budget(tmp_path):
     assert "86.5 ± 0.0" in text and "fid_fashion_mnist" in text and "The paper's selfvae-table1 reports cifar10" in text
     generation = report["sections"]["smoke/fashion-mnist/generation"]["summary"]
     assert all(row["fid_class_conditional"]["mean"] > 0 for row in generation.values())
+    scored = report["sections"]["smoke/fashion-mnist/generation"]["runs"].values()
+    assert all(metrics["scoring_seconds"] > 0 for metrics in scored)  # the scorer's time is counted in the report
 
 
 def test_the_pythae_report_keeps_per_task_the_configuration_best_on_validation(tmp_path):

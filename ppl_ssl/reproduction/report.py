@@ -139,7 +139,7 @@ def markdown(suite: Suite, budget: Budget, dataset: str, results: list[RunResult
             if key in with_paper:
                 cells.append(_paper_cell(entry) if entry and "paper" in entry else "–")
         table_rows.append(cells)
-    seconds = sum(r.metrics.get("train_seconds", 0) + r.metrics.get("eval_seconds", 0) for r in results)
+    seconds = sum(r.metrics.get(key, 0) for r in results for key in ("train_seconds", "eval_seconds", "scoring_seconds"))
     precisions = sorted({r.metrics.get("precision", "fp32") for r in results})
     seeds = sorted({r.spec.seed for r in results})
     versions = Counter(r.metrics.get("code_version", "not recorded") for r in results)
@@ -147,7 +147,8 @@ def markdown(suite: Suite, budget: Budget, dataset: str, results: list[RunResult
     tables = sorted({e["paper_table"] for row in summary.values() for e in row.values() if "paper_table" in e})
     lines = [f"## {suite.name}: {suite.summary}", "", markdown_table(header, table_rows), "",
              f"{dataset}; {budget.describe()} Seeds {', '.join(map(str, seeds))}; precision {', '.join(precisions)}; "
-             f"{len(results)} runs, {seconds / 60:.1f} min of training and evaluation (sum over runs). Code version: "
+             f"{len(results)} runs, {seconds / 60:.1f} min of training, evaluation and the suite's scoring (sum over runs). "
+             "Code version: "
              + ", ".join(f"{version} ({count} run{'s' if count > 1 else ''})" for version, count in sorted(versions.items()))
              + (f"; {recorded} of the runs taken from an earlier report (`--recorded`)." if recorded else ".")
              + (f" Every run of the suite also sets, over the budget's settings above where they overlap (its paper's "

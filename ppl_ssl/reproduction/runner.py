@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -89,7 +90,10 @@ def run_suite(suite: Suite, budget: Budget, dataset: str, seeds: list[int], out:
             say(f"{folder.relative_to(out)}: the recorded run has {why}; training it here")
         ensure_run(spec.model, folder, overrides, [*spec.assignments, *assignments], progress)
         if scorer is not None and not scorer.done(json.loads((folder / "metrics.json").read_text()), budget):
+            started = time.perf_counter()
             scorer.add(folder, budget, out, device, progress)
+            metrics = json.loads((folder / "metrics.json").read_text())
+            atomic_write_json(folder / "metrics.json", {**metrics, "scoring_seconds": time.perf_counter() - started})
         results.append(RunResult(spec, folder, json.loads((folder / "metrics.json").read_text())))
     return results
 
