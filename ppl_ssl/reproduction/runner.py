@@ -89,12 +89,13 @@ def run_suite(suite: Suite, budget: Budget, dataset: str, seeds: list[int], out:
             why = "other settings" if "config_digest" in record else "no record of its settings (an older ppl-ssl)"
             say(f"{folder.relative_to(out)}: the recorded run has {why}; training it here")
         ensure_run(spec.model, folder, overrides, [*spec.assignments, *assignments], progress)
-        if scorer is not None and not scorer.done(json.loads((folder / "metrics.json").read_text()), budget):
+        metrics = read_json(folder / "metrics.json")
+        if scorer is not None and not scorer.done(metrics, budget):
             started = time.perf_counter()
-            scorer.add(folder, budget, out, device, progress)
-            metrics = json.loads((folder / "metrics.json").read_text())
-            atomic_write_json(folder / "metrics.json", {**metrics, "scoring_seconds": time.perf_counter() - started})
-        results.append(RunResult(spec, folder, json.loads((folder / "metrics.json").read_text())))
+            scorer.add(folder, budget, out, device, progress)  # merges its scores into metrics.json
+            metrics = {**read_json(folder / "metrics.json"), "scoring_seconds": time.perf_counter() - started}
+            atomic_write_json(folder / "metrics.json", metrics)
+        results.append(RunResult(spec, folder, metrics))
     return results
 
 
