@@ -273,3 +273,24 @@ def test_a_file_that_is_not_a_report_is_refused_as_a_record(tmp_path):
     (tmp_path / "metrics.json").write_text("{}")
     with pytest.raises(ConfigError, match="not a report.json written by `ppl-ssl reproduce`"):
         recorded_runs(tmp_path / "metrics.json", budget("smoke"))
+
+
+def test_several_reports_are_one_record_the_later_over_the_earlier(tmp_path):
+    from ppl_ssl.reproduction.runner import recorded_runs
+
+    def report(path, runs, budget_line="budget 'cpu': 5 epochs"):
+        path.write_text(json.dumps({"sections": {"cpu/fashion-mnist/pythae": {"budget": budget_line, "runs": runs}}}))
+        return path
+
+    seed_1 = report(tmp_path / "a.json", {"cpu/fashion-mnist/vae-s1": {"mse": 1.0, "config_digest": "a"},
+                                          "cpu/fashion-mnist/ae-s1": {"mse": 2.0}})
+    seed_2 = report(tmp_path / "b.json", {"cpu/fashion-mnist/vae-s2": {"mse": 3.0},
+                                          "cpu/fashion-mnist/ae-s1": {"mse": 4.0, "fid": 9.0}})
+    smoke = report(tmp_path / "c.json", {"cpu/fashion-mnist/vae-s3": {"mse": 5.0}}, "budget 'smoke': 1 epoch")
+    runs = recorded_runs([seed_1, seed_2, smoke], budget("cpu"))
+    assert set(runs) == {"cpu/fashion-mnist/vae-s1", "cpu/fashion-mnist/vae-s2", "cpu/fashion-mnist/ae-s1"}
+    assert runs["cpu/fashion-mnist/ae-s1"] == {"mse": 4.0, "fid": 9.0}  # the later report's run
+    assert recorded_runs(str(seed_1), budget("cpu")) == recorded_runs([seed_1], budget("cpu"))
+    with pytest.raises(ConfigError, match="--recorded .*metrics.json: not a report.json"):
+        (tmp_path / "metrics.json").write_text("[]")
+        recorded_runs([seed_1, tmp_path / "metrics.json"], budget("cpu"))

@@ -19,6 +19,7 @@ report.json holds (at the same budget, made with the settings the run would have
 
     ppl-ssl reproduce --suite pythae --seeds 1 --out runs/a                                 # one machine: seed 1
     ppl-ssl reproduce --suite pythae --seeds 2 --recorded runs/a/report.json --out runs/b   # seed 2 here, 1 recorded
+    ppl-ssl reproduce --suite pythae --seeds 3 --recorded runs/a/report.json runs/b/report.json --out runs/c
 """
 from __future__ import annotations
 
@@ -40,7 +41,7 @@ def main(argv=None) -> dict:
     parser.add_argument("--models", type=name_list,
                         metavar="NAME[,NAME]", help="only these rows of the suite (e.g. to finish one row); default every row")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="applied to every run")
-    parser.add_argument("--recorded", metavar="REPORT_JSON", help="an earlier reproduction's report.json: its runs at this budget, made with the same settings, stand in for runs not on disk under --out")
+    parser.add_argument("--recorded", nargs="+", metavar="REPORT_JSON", help="earlier reproductions' report.json files: their runs at this budget, made with the same settings, stand in for runs not on disk under --out (a run in several: the last file's)")
     parser.add_argument("--out", default="runs/reproduce", help="folder of the runs and report.md (default runs/reproduce)")
     parser.add_argument("--progress", action="store_true", help="show each run's progress bars")
     parser.add_argument("--quiet", action="store_true", help="only the report's path and errors: no line per finished run, no reading bars")

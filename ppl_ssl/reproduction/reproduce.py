@@ -30,12 +30,12 @@ def only_models(suites: list, models: list[str]) -> list:
 def reproduce(suite_name: str, budget_name: str = "cpu", dataset: str = "fashion-mnist", seeds: int | None = None,
               first_seed: int = 1, out: str | Path = "runs/reproduce", device: str = "auto", precision: str | None = None,
               assignments: list[str] | None = None, progress: bool = False, models: list[str] | None = None,
-              recorded: str | Path | None = None) -> dict:
+              recorded: str | Path | list[str | Path] | None = None) -> dict:
     """Train and evaluate every run of the suite(s), with `seeds` seeds (default: the paper's number for the suite, or
     the budget's) (finished runs are reused, interrupted ones resumed) and write the
     report; returns report.json's content. `models`: only the rows of these models (the report shows the rows run).
-    `recorded`: an earlier reproduction's report.json whose runs of this budget stand in for runs not on disk here,
-    where they were made with the same settings (figures that need a checkpoint draw on the runs on disk)."""
+    `recorded`: earlier reproductions' report.json files (one or several) whose runs of this budget stand in for runs
+    not on disk here, where they were made with the same settings (figures that need a checkpoint draw on the runs on disk)."""
     out = Path(out)
     budget = find_budget(budget_name)
     suites = [suite.with_budget(budget.name) for suite in find_suites(suite_name)]  # a suite's own protocol at this budget

@@ -11,7 +11,7 @@ import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Sequence
 
 from ppl_ssl.config import build_config
 from ppl_ssl.errors import ConfigError
@@ -48,20 +48,22 @@ def method_kind(model: str) -> str:
     return build_config(model).method.kind
 
 
-def recorded_runs(path: str | Path, budget: Budget) -> dict[str, dict]:
-    """{run folder relative to its report's folder: metrics} of every run that report `path` (a report.json) holds in
-    a section of `budget` (by name: what a run trains with is in its settings' digest, what the suite adds to it is
-    checked by its scorer); a run in several sections (table1's VAE is generation's) has the union of their metrics,
-    each section holding metrics.json as it was when that section was written."""
-    report = read_json(Path(path), default=None)
-    if not isinstance(report, dict) or not isinstance(report.get("sections"), dict):
-        raise ConfigError(f"--recorded {path}: not a report.json written by `ppl-ssl reproduce` (no 'sections'); "
-                          "give the report.json of an earlier reproduction")
+def recorded_runs(paths: str | Path | Sequence[str | Path], budget: Budget) -> dict[str, dict]:
+    """{run folder relative to its report's folder: metrics} of every run that the reports at `paths` (report.json
+    files, one or several) hold in a section of `budget` (by name: what a run trains with is in its settings' digest,
+    what the suite adds to it is checked by its scorer); a run in several sections (table1's VAE is generation's) or
+    several reports has the union of their metrics, a later report's values over an earlier's, each section holding
+    metrics.json as it was when that section was written."""
     runs: dict[str, dict] = {}
-    for section in report["sections"].values():
-        if str(section.get("budget", "")).startswith(f"budget '{budget.name}':"):
-            for folder, metrics in section.get("runs", {}).items():
-                runs[folder] = {**runs.get(folder, {}), **metrics}
+    for path in [paths] if isinstance(paths, (str, Path)) else paths:
+        report = read_json(Path(path), default=None)
+        if not isinstance(report, dict) or not isinstance(report.get("sections"), dict):
+            raise ConfigError(f"--recorded {path}: not a report.json written by `ppl-ssl reproduce` (no 'sections'); "
+                              "give the report.json of an earlier reproduction")
+        for section in report["sections"].values():
+            if str(section.get("budget", "")).startswith(f"budget '{budget.name}':"):
+                for folder, metrics in section.get("runs", {}).items():
+                    runs[folder] = {**runs.get(folder, {}), **metrics}
     return runs
 
 
