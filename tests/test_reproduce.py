@@ -1,6 +1,7 @@
 """Reproducing the papers: the transcribed numbers, budgets, suites, the report's verdicts, and the resumable runner."""
 import json
 import math
+import time
 
 import pytest
 
@@ -146,6 +147,29 @@ def test_a_reproduction_runs_resumes_and_reports(tmp_path):
     assert all((f / "checkpoint.pt").stat().st_mtime_ns == stamps[f] for f in folders)  # nothing retrained
     assert (folders[0] / "metrics.json").exists()
     assert again["sections"].keys() == report["sections"].keys()
+
+
+def test_a_suites_scoring_time_is_recorded_once_per_run(tmp_path, monkeypatch):
+    from ppl_ssl.reproduction import runner
+
+    def score(folder, budget, out, device, progress):  # a scorer that takes a known while and merges one score
+        metrics = json.loads((folder / "metrics.json").read_text())
+        calls.append(folder)
+        time.sleep(0.2)
+        (folder / "metrics.json").write_text(json.dumps({**metrics, "fid_samples": budget.fid_samples}))
+
+    calls = []
+    monkeypatch.setitem(runner.SCORERS, "generation",
+                        runner.Scorer(lambda m, b: m.get("fid_samples") == b.fid_samples, score))
+    settings = [s for s in TINY if not s.startswith("data.dataset")]
+    report = reproduce("generation", "smoke", "digits", seeds=1, out=tmp_path, device="cpu", assignments=settings,
+                       models=["vae"])
+    (section,) = report["sections"].values()
+    (metrics,) = section["runs"].values()
+    assert 0.2 <= metrics["scoring_seconds"] < 60 and metrics["fid_samples"] == budget("smoke").fid_samples
+    again = reproduce("generation", "smoke", "digits", seeds=1, out=tmp_path, device="cpu", assignments=settings,
+                      models=["vae"])  # scored once: a rerun neither scores again nor loses the recorded time
+    assert len(calls) == 1 and list(again["sections"].values())[0]["runs"] == section["runs"]
 
 
 @pytest.mark.slow
