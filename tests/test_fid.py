@@ -57,6 +57,17 @@ def test_the_feature_network_is_trained_once_and_reloaded(digits_features):
     assert cached[0].stat().st_mtime_ns == stamp
     np.testing.assert_array_equal(again.embed(data.test_x[:20]), network.embed(data.test_x[:20]))
     assert again.test_accuracy == network.test_accuracy
+    assert again.digest() == network.digest() and len(network.digest()) == 12  # the same weights, the same digest
+
+
+def test_the_digest_tells_networks_apart_by_their_weights(digits_features):
+    import copy
+
+    _, _, network = digits_features
+    other = copy.deepcopy(network)
+    with torch.no_grad():
+        next(other.net.parameters()).view(-1)[0] += 1e-6  # one weight, barely moved
+    assert other.digest() != network.digest() and copy.deepcopy(network).digest() == network.digest()
 
 
 def test_the_inception_score_is_one_for_indistinguishable_images_and_the_class_count_for_confident_even_ones():

@@ -215,6 +215,23 @@ def test_the_pythae_report_keeps_per_task_the_configuration_best_on_validation(t
     assert "| ae | 6.00 |" in text and "chosen" not in text.split("\n")[2]
 
 
+def test_the_report_names_the_feature_network_and_warns_when_runs_were_scored_by_different_ones(tmp_path):
+    pythae = SUITES["pythae"]
+
+    def text(*digests):
+        results = [RunResult(RunSpec("ae", seed), tmp_path, {"val_fid_fashion_mnist_sampler_gmm": 9.0,
+                                                              "fid_fashion_mnist_sampler_gmm": 11.0 + seed,
+                                                              "fid_feature_accuracy": 0.83,
+                                                              **({"fid_feature_digest": d} if d else {})})
+                   for seed, d in enumerate(digests, 1)]
+        return markdown(pythae, budget("cpu"), "fashion-mnist", results, summarise(pythae, results, "fashion-mnist"), [])
+
+    assert "Feature network aaaaaaaaaaaa (sha1 of its weights) for the 2 runs" in text("aaaaaaaaaaaa", "aaaaaaaaaaaa", None)
+    mixed = text("aaaaaaaaaaaa", "bbbbbbbbbbbb")
+    assert "scored by 2 different feature networks (aaaaaaaaaaaa, bbbbbbbbbbbb)" in mixed and "Feature network aaa" not in mixed
+    assert "Feature network" not in text(None) and "Warning" not in text(None)
+
+
 def test_the_pythae_suites_follow_its_protocol_and_grid():
     pythae = SUITES["pythae"]
     assert len({model for model, *_ in pythae.runs}) == 19 and pythae.scorer == "pythae"

@@ -10,6 +10,7 @@ present locally, `inception_features` gives the standard embedding as well.
 """
 from __future__ import annotations
 
+import hashlib
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -72,6 +73,15 @@ class FeatureNetwork:
     @property
     def metric_name(self) -> str:
         return "fid_" + self.dataset.replace("-", "_")
+
+    def digest(self) -> str:
+        """sha1 (12 hex digits) of the network's weights: scores compared across runs made apart (other machines,
+        other thread counts) are comparable only when this agrees."""
+        sha = hashlib.sha1()
+        for name, tensor in sorted(self.net.state_dict().items()):
+            sha.update(name.encode())
+            sha.update(tensor.detach().to("cpu", torch.float32).contiguous().numpy().tobytes())
+        return sha.hexdigest()[:12]
 
     def _chunks(self, images: torch.Tensor, batch_size: int):
         """The images (N, C, H, W; uint8 or floats in [0, 1]) in batches of floats on the network's device, the

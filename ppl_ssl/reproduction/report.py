@@ -174,6 +174,13 @@ def markdown(suite: Suite, budget: Budget, dataset: str, results: list[RunResult
                      "ppl_ssl/evaluation/fid.py), between the samples and as many test images; training images score "
                      f"{_cell(floor, 2)} (the floor at this sample size). Not Inception's: compare orderings with the paper's "
                      "FID, not values.")
+        digests = sorted({r.metrics["fid_feature_digest"] for r in results if "fid_feature_digest" in r.metrics})
+        if len(digests) > 1:
+            lines.append(f"**Warning**: these runs were scored by {len(digests)} different feature networks "
+                         f"({', '.join(digests)}): their FIDs are not comparable. Score them under one OUT/feature_nets.")
+        elif digests:
+            lines.append(f"Feature network {digests[0]} (sha1 of its weights) for the "
+                         f"{sum('fid_feature_digest' in r.metrics for r in results)} runs that record it.")
     if suite.selection:
         lines.append("One row per model: each cell is the test value of the configuration (in brackets, where the model "
                      "has several) that did best on the validation split on that task, as Pythae chooses them: "

@@ -159,7 +159,8 @@ def add_pythae_scores(folder: Path, budget: Budget, out: Path, device: str, prog
     scores.update(sampler_fids(run.system, data, network, samples, PYTHAE_SAMPLERS, seed=run.config.train.seed,
                                validation=True))
     atomic_write_json(metrics_path, {**metrics, **scores, "pythae_fid_samples": budget.fid_samples,
-                                     "fid_feature_accuracy": network.test_accuracy})
+                                     "fid_feature_accuracy": network.test_accuracy,
+                                     "fid_feature_digest": network.digest()})
     say(f"{folder.name}: {network.metric_name} GMM sampler {scores[network.metric_name + '_sampler_gmm']:.2f}")
 
 
