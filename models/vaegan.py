@@ -2,11 +2,11 @@
 metric"; Pythae's VAEGAN): the VAE's story observed through a discriminator's features.
 
     z ~ N(0, I),  x̃ = E[x | z] = sigmoid(Dec_θ(z))
-    Dis_l(x) | z ~ N(Dis_l(x̃), I)              the likelihood, in the l-th hidden layer of a discriminator D
+    Dis_l(x) | z ~ N(Dis_l(x̃), ½ I)            the likelihood, in the l-th hidden layer of a discriminator D
 
-so −log p(Dis_l(x) | z) = ½‖Dis_l(x) − Dis_l(x̃)‖² + const, Pythae's reconstruction loss. D is trained to tell the
-data (label 1) from decoded prior draws Dec(z_p) (label 0), and the decoder to fool it. Larsen et al.'s three
-training rules, as Pythae weighs them with α (`adversarial_weight`):
+so −log p(Dis_l(x) | z) = ‖Dis_l(x) − Dis_l(x̃)‖² + const, Pythae's reconstruction loss L_llike (its summed squared
+error). D is trained to tell the data (label 1) from decoded prior draws Dec(z_p) (label 0), and the decoder to fool
+it. Larsen et al.'s three training rules, as Pythae weighs them with α (`adversarial_weight`):
 
     encoder        KL + L_llike
     decoder        (1 − α) L_llike − α L_D
@@ -16,8 +16,12 @@ live in one loss here, each term reaching only what its rule trains: the likelih
 (it trains encoder and decoder); a correction α·L_llike on the decoder alone (the codes detached) turns the
 decoder's weight on L_llike into 1 − α; the decoder's −α L_D sees D fixed; D's L_D sees the decoded draws detached.
 The likelihood is a density of D's features, not of x, so the program observes no image and has no log p(x).
-Larsen et al.'s code (and Pythae) also pause D or the decoder while D's costs leave a band around an equilibrium
-(0.68 ± 0.4 in Pythae); that gating is not implemented.
+
+Larsen et al.'s equilibrium (Pythae's `equilibrium` 0.68 and `margin` 0.4): while either of D's two costs is below
+equilibrium − margin, D is too good and pauses; while either is above equilibrium + margin, the decoder pauses; if
+both would pause, both train. A paused part gets no gradient in that step (its terms weighted 0: the decoder's
+correction becomes the whole L_llike); Pythae skips that part's optimiser step instead, so here Adam's running
+moments still move a paused part a little. The gates are tensors: deciding them costs no host synchronisation.
 """
 from __future__ import annotations
 
@@ -46,8 +50,23 @@ def discriminator_loss(discriminator: ImageDiscriminator, real: torch.Tensor, fa
             + F.binary_cross_entropy_with_logits(fake_logit, torch.zeros_like(fake_logit)))
 
 
+FEATURE_SCALE = 0.5 ** 0.5  # N(·, ½ I): −log p is the summed squared error, Pythae's L_llike
+
+
+def equilibrium_gates(real_cost: torch.Tensor, prior_cost: torch.Tensor, equilibrium: float,
+                      margin: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """(train D, train the decoder) as 1.0/0.0 tensors from D's two costs: D pauses while either cost is below
+    equilibrium − margin, the decoder while either is above equilibrium + margin, and both train if both would pause."""
+    low, high = equilibrium - margin, equilibrium + margin
+    train_discriminator = ~((real_cost < low) | (prior_cost < low))
+    train_decoder = ~((real_cost > high) | (prior_cost > high))
+    neither = ~train_discriminator & ~train_decoder
+    return (train_discriminator | neither).float(), (train_decoder | neither).float()
+
+
 def vaegan_model(views: torch.Tensor, decoder: nn.Module, prior: nn.Module, likelihood: nn.Module,
-                 discriminator: ImageDiscriminator, layer: int, adversarial_weight: float):
+                 discriminator: ImageDiscriminator, layer: int, adversarial_weight: float, equilibrium: float = 0.68,
+                 margin: float = 0.4):
     """views (N, 1, C, H, W)."""
     n, j = views.shape[:2]
     images = views.flatten(0, 1)
@@ -56,14 +75,25 @@ def vaegan_model(views: torch.Tensor, decoder: nn.Module, prior: nn.Module, like
     with pyro.plate("images", n):
         z = pyro.sample("z", prior(j))
         decoded_features = discriminator.features(mean(z), layer, frozen=True)
-        pyro.sample("features", dist.Normal(decoded_features, 1.0).to_event(1), obs=real_features)
-    alpha = adversarial_weight
-    # the decoder's weight on L_llike from 1 to 1 − α: the same term on the decoder alone, its codes detached
-    objective_factor("decoder_reconstruction_share", lambda: alpha * 0.5 * (
-        real_features - discriminator.features(mean(z.detach()), layer, frozen=True)).pow(2).sum())
+        pyro.sample("features", dist.Normal(decoded_features, FEATURE_SCALE).to_event(1), obs=real_features)
+    alpha, gates = adversarial_weight, {}
     fakes = mean(prior(j).sample((n,)))  # decoded prior draws (the prior has no parameters: nothing to route)
-    objective_factor("fool_discriminator", lambda: alpha * n * discriminator_loss(discriminator, images, fakes, frozen=True))
-    objective_factor("discriminator", lambda: -n * discriminator_loss(discriminator, images, fakes.detach()))
+
+    def train_discriminator() -> torch.Tensor:  # D's costs, the decoded draws detached; they also set both gates
+        real_logit, fake_logit = discriminator.logit(images), discriminator.logit(fakes.detach())
+        real_cost = F.binary_cross_entropy_with_logits(real_logit, torch.ones_like(real_logit))
+        prior_cost = F.binary_cross_entropy_with_logits(fake_logit, torch.zeros_like(fake_logit))
+        gates["discriminator"], gates["decoder"] = equilibrium_gates(real_cost.detach(), prior_cost.detach(),
+                                                                     equilibrium, margin)
+        return -n * gates["discriminator"] * (real_cost + prior_cost)
+
+    objective_factor("discriminator", train_discriminator)
+    # the decoder's weight on L_llike from 1 to 1 − α (to 0 while it pauses): the same term on the decoder alone,
+    # its codes detached
+    objective_factor("decoder_reconstruction_share", lambda: (1 - gates["decoder"] * (1 - alpha)) * (
+        real_features - discriminator.features(mean(z.detach()), layer, frozen=True)).pow(2).sum())
+    objective_factor("fool_discriminator", lambda: gates["decoder"] * alpha * n * discriminator_loss(
+        discriminator, images, fakes, frozen=True))
     return z
 
 
@@ -72,6 +102,9 @@ class VAEGANOptions:
     adversarial_weight: float = option(0.5, between(0, 1, note="α: the decoder's (1 − α) L_llike − α L_D (Pythae's)"))
     feature_layer: int = option(3, at_least(1, "hidden layer of the discriminator whose features are observed"))
     discriminator_channels: list[int] = option([128, 256, 512, 1024], widths())
+    equilibrium: float = option(0.68, at_least(0, "D's cost around which D and the decoder take turns (Pythae's)"))
+    margin: float = option(0.4, at_least(0, "D pauses below equilibrium − margin, the decoder above equilibrium + margin; "
+                                            "a margin beyond D's costs (e.g. 100) never pauses either"))
 
 
 class VAEGANModel(SSLModel):
@@ -99,7 +132,7 @@ class VAEGANModel(SSLModel):
     def forward(self, views):
         o = self.options
         return vaegan_model(views, self.decoder, self.prior, self.likelihood, self.discriminator, o.feature_layer,
-                            o.adversarial_weight)
+                            o.adversarial_weight, o.equilibrium, o.margin)
 
 
 MODELS.register("vaegan", VAEGANOptions,

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from ppl_ssl.errors import ConfigError
-from ppl_ssl.models.vaegan import discriminator_loss
+from ppl_ssl.models.vaegan import discriminator_loss, equilibrium_gates
 from ppl_ssl.system import build_system
 from tests.conftest import tiny_config
 
@@ -16,11 +16,13 @@ def grads(loss: torch.Tensor, module: torch.nn.Module) -> list[torch.Tensor]:
     return list(torch.autograd.grad(loss, list(module.parameters()), retain_graph=True, allow_unused=True))
 
 
-def test_each_part_gets_the_gradient_of_its_own_training_rule():
-    torch.manual_seed(0)
+def _loss_and_rules(*settings, seed=0):
+    """The program's loss for one batch, and Larsen et al.'s three rules computed by hand (Pythae's VAEGAN), on the
+    same draws: {module: the loss its rule trains it by}."""
+    torch.manual_seed(seed)
     system = build_system(tiny_config("vaegan", "augment.enabled=false", f"model.program.adversarial_weight={ALPHA}",
                                       f"model.program.feature_layer={LAYER}",
-                                      "model.program.discriminator_channels=[4, 8, 16]"), (1, 8, 8))
+                                      "model.program.discriminator_channels=[4, 8, 16]", *settings), (1, 8, 8))
     model, guide = system.model, system.guide
     views = torch.rand(6, 1, 1, 8, 8)
     n = len(views)
@@ -35,14 +37,41 @@ def test_each_part_gets_the_gradient_of_its_own_training_rule():
     images = views.flatten(0, 1)
     features = lambda x: model.discriminator.features(x, LAYER)  # noqa: E731
     decoded = model.likelihood.mean(model.decoder(z)).flatten(0, 1)
-    l_llike = 0.5 * (features(images) - features(decoded)).pow(2).sum()
+    l_llike = (features(images) - features(decoded)).pow(2).sum()  # Pythae's summed squared error
     kl = (guide_trace.nodes["z"]["fn"].log_prob(z) - model.prior(1).log_prob(z)).sum()
     l_d = n * discriminator_loss(model.discriminator, images, fakes)
-    rules = {guide.encoder: kl + l_llike, model.decoder: (1 - ALPHA) * l_llike - ALPHA * l_d, model.discriminator: l_d}
-    for module, rule in rules.items():
-        for got, expected in zip(grads(loss, module), grads(rule, module)):
-            expected = torch.zeros_like(got) if expected is None else expected
-            assert torch.allclose(got, expected, rtol=1e-4, atol=1e-5)
+    rules = {"encoder": (guide.encoder, kl + l_llike), "decoder": (model.decoder, (1 - ALPHA) * l_llike - ALPHA * l_d),
+             "discriminator": (model.discriminator, l_d)}
+    return loss, rules
+
+
+def _assert_trained_by(loss, module, rule):
+    for got, expected in zip(grads(loss, module), grads(rule, module) if rule is not None else [None] * 99):
+        expected = torch.zeros_like(got) if expected is None else expected
+        assert torch.allclose(got, expected, rtol=1e-4, atol=1e-5)
+
+
+def test_each_part_gets_the_gradient_of_its_own_training_rule():
+    loss, rules = _loss_and_rules("model.program.margin=100")  # a margin no cost leaves: neither part pauses
+    for module, rule in rules.values():
+        _assert_trained_by(loss, module, rule)
+
+
+@pytest.mark.parametrize("equilibrium, margin, paused", [(10.0, 0.1, "discriminator"), (0.0, 0.0, "decoder")])
+def test_a_part_outside_the_equilibrium_band_pauses_and_the_others_train_by_their_rules(equilibrium, margin, paused):
+    # D's costs (BCEs: positive, a few at most) are below 10 − 0.1, so D pauses; or above 0 + 0, so the decoder pauses
+    loss, rules = _loss_and_rules(f"model.program.equilibrium={equilibrium}", f"model.program.margin={margin}")
+    for name, (module, rule) in rules.items():
+        _assert_trained_by(loss, module, None if name == paused else rule)
+
+
+def test_the_gates_follow_pythaes_equilibrium_rule():
+    gates = lambda real, prior: tuple(float(g) for g in equilibrium_gates(torch.tensor(real), torch.tensor(prior),  # noqa: E731
+                                                                          0.68, 0.4))
+    assert gates(0.7, 0.6) == (1.0, 1.0)  # both costs inside [0.28, 1.08]
+    assert gates(0.2, 0.7) == (0.0, 1.0) and gates(0.7, 0.1) == (0.0, 1.0)  # D too good: it pauses
+    assert gates(1.2, 0.7) == (1.0, 0.0) and gates(0.5, 2.0) == (1.0, 0.0)  # D too weak: the decoder pauses
+    assert gates(0.1, 2.0) == (1.0, 1.0)  # both would pause: both train
 
 
 def test_vaegan_has_no_likelihood_of_images_and_checks_its_feature_layer():
