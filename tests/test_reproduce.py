@@ -335,3 +335,22 @@ def test_several_reports_are_one_record_the_later_over_the_earlier(tmp_path):
     with pytest.raises(ConfigError, match="--recorded .*metrics.json: not a report.json"):
         (tmp_path / "metrics.json").write_text("[]")
         recorded_runs([seed_1, tmp_path / "metrics.json"], budget("cpu"))
+
+
+def test_reproductions_side_by_side_into_one_folder_keep_each_others_sections(tmp_path, monkeypatch):
+    import importlib
+
+    module = importlib.import_module("ppl_ssl.reproduction.reproduce")  # the module, not the function it exports
+
+    real_run_suite = module.run_suite
+
+    def meanwhile(*args, **kwargs):  # another suite's reproduction finishes into OUT while this one trains
+        (tmp_path / "report.json").write_text(json.dumps({"sections": {"smoke/digits/other-suite": {"markdown": "x"}}}))
+        return real_run_suite(*args, **kwargs)
+
+    monkeypatch.setattr(module, "run_suite", meanwhile)
+    settings = [s for s in TINY if not s.startswith("data.dataset")]
+    report = reproduce("table1", "smoke", "digits", seeds=1, out=tmp_path, device="cpu", assignments=settings,
+                       models=["random"])
+    assert "smoke/digits/other-suite" in report["sections"] and len(report["sections"]) == 2
+    assert set(json.loads((tmp_path / "report.json").read_text())["sections"]) == set(report["sections"])

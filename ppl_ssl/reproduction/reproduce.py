@@ -46,7 +46,7 @@ def reproduce(suite_name: str, budget_name: str = "cpu", dataset: str = "fashion
             build_config(model, {"data.dataset": dataset, "train.device": device},
                          [*suite.shared, *suite_assignments, *(assignments or [])])
     earlier = recorded_runs(recorded, budget) if recorded else None
-    report = _load_report(out)
+    report = {"sections": {}}
     started = time.perf_counter()
     for suite in suites:
         count = seeds or (suite.seeds if suite.seeds and budget.name != "smoke" else budget.seeds)
@@ -78,8 +78,10 @@ def reproduce(suite_name: str, budget_name: str = "cpu", dataset: str = "fashion
                 figures.append(("simvae: each row one content y from the prior and views z^j | y decoded (only SimVAE's "
                                 "model can draw this)", _beside_report(out, first["simvae"] / "figures" / "prior_samples.png",
                                                                       f"{prefix}-simvae-shared_content.png")))
-        # a report holds every suite run into this folder; rerunning one replaces its section
+        # a report holds every suite run into this folder; rerunning one replaces its section. Read again just before
+        # writing: reproductions of other suites run side by side into one OUT keep each other's sections
         where = runs_folder(out, budget, dataset, list(assignments or [])).relative_to(out).as_posix()
+        report = _load_report(out)
         report["sections"][f"{where}/{suite.name}"] = {
             "suite": suite.name, "budget": budget.describe(), "dataset": dataset, "seeds": seed_list,
             "markdown": markdown(suite, budget, dataset, results, summary, figures), "summary": summary,
