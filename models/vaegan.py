@@ -42,12 +42,19 @@ from ppl_ssl.options import at_least, between, option, widths
 from ppl_ssl.registry import MODELS
 
 
+def discriminator_costs(discriminator: ImageDiscriminator, real: torch.Tensor, fake: torch.Tensor,
+                        frozen: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+    """D's two costs, BCE(D(real), 1) and BCE(D(fake), 0), each a mean over its images (Pythae's)."""
+    real_logit, fake_logit = discriminator.logit(real, frozen=frozen), discriminator.logit(fake, frozen=frozen)
+    return (F.binary_cross_entropy_with_logits(real_logit, torch.ones_like(real_logit)),
+            F.binary_cross_entropy_with_logits(fake_logit, torch.zeros_like(fake_logit)))
+
+
 def discriminator_loss(discriminator: ImageDiscriminator, real: torch.Tensor, fake: torch.Tensor,
                        frozen: bool = False) -> torch.Tensor:
-    """L_D = BCE(D(real), 1) + BCE(D(fake), 0), each a mean over its images (Pythae's)."""
-    real_logit, fake_logit = discriminator.logit(real, frozen=frozen), discriminator.logit(fake, frozen=frozen)
-    return (F.binary_cross_entropy_with_logits(real_logit, torch.ones_like(real_logit))
-            + F.binary_cross_entropy_with_logits(fake_logit, torch.zeros_like(fake_logit)))
+    """L_D = BCE(D(real), 1) + BCE(D(fake), 0)."""
+    real_cost, fake_cost = discriminator_costs(discriminator, real, fake, frozen)
+    return real_cost + fake_cost
 
 
 FEATURE_SCALE = 0.5 ** 0.5  # N(·, ½ I): −log p is the summed squared error, Pythae's L_llike
@@ -80,9 +87,7 @@ def vaegan_model(views: torch.Tensor, decoder: nn.Module, prior: nn.Module, like
     fakes = mean(prior(j).sample((n,)))  # decoded prior draws (the prior has no parameters: nothing to route)
 
     def train_discriminator() -> torch.Tensor:  # D's costs, the decoded draws detached; they also set both gates
-        real_logit, fake_logit = discriminator.logit(images), discriminator.logit(fakes.detach())
-        real_cost = F.binary_cross_entropy_with_logits(real_logit, torch.ones_like(real_logit))
-        prior_cost = F.binary_cross_entropy_with_logits(fake_logit, torch.zeros_like(fake_logit))
+        real_cost, prior_cost = discriminator_costs(discriminator, images, fakes.detach())
         gates["discriminator"], gates["decoder"] = equilibrium_gates(real_cost.detach(), prior_cost.detach(),
                                                                      equilibrium, margin)
         return -n * gates["discriminator"] * (real_cost + prior_cost)

@@ -83,6 +83,10 @@ class FeatureNetwork:
             sha.update(tensor.detach().to("cpu", torch.float32).contiguous().numpy().tobytes())
         return sha.hexdigest()[:12]
 
+    def provenance(self) -> dict:
+        """What a run's metrics record beside its FID scores: how good the network's features are and which it was."""
+        return {"fid_feature_accuracy": self.test_accuracy, "fid_feature_digest": self.digest()}
+
     def _chunks(self, images: torch.Tensor, batch_size: int):
         """The images (N, C, H, W; uint8 or floats in [0, 1]) in batches of floats on the network's device, the
         network in eval mode: what every pass below feeds it."""

@@ -58,7 +58,7 @@ def generation_scores(system, data: DataSplits, network: FeatureNetwork, samples
     scores = {f"{name}_class_conditional": network.fid(reference, described["class_conditional"][0]),
               f"{name}_prior": network.fid(reference, described["prior"][0]),
               f"{name}_train_vs_test": network.fid(reference, training_images(data, samples, seed)), "fid_samples": samples,
-              "fid_feature_accuracy": network.test_accuracy, "fid_feature_digest": network.digest()}
+              **network.provenance()}
     # Pythae's Task 1 complement: FID of the test images' reconstructions
     scores[f"{name}_reconstructions"] = network.fid(reference, reconstruct_images(system, test))
     is_name = "is_" + name.removeprefix("fid_")

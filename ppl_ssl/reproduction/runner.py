@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -112,7 +111,7 @@ def _feature_network(run, data, budget: Budget, out: Path):
 def add_generation_scores(folder: Path, budget: Budget, out: Path, device: str, progress: bool = False) -> None:
     """FID of class-conditional and prior samples (merged into the run's metrics.json once)."""
     metrics_path = folder / "metrics.json"
-    metrics = json.loads(metrics_path.read_text())
+    metrics = read_json(metrics_path)
     run = load_run(folder, device=device)
     data = load_data_for(run.config, run.device)
     network = _feature_network(run, data, budget, out)
@@ -131,7 +130,7 @@ def add_likelihood_estimates(folder: Path, budget: Budget, out: Path, device: st
     """IW, AIS and BDMC estimates of the budget's protocol: RUN/likelihood.json (with the NLL-against-compute rows)
     and the summary merged into metrics.json (once per protocol)."""
     metrics_path = folder / "metrics.json"
-    metrics = json.loads(metrics_path.read_text())
+    metrics = read_json(metrics_path)
     run = load_run(folder, device=device)
     data = load_data_for(run.config, run.device)
     result = estimate_tightness(run.system, data.test_x, budget.likelihood, seed=run.config.train.seed, progress=progress)
@@ -146,7 +145,7 @@ def add_pythae_scores(folder: Path, budget: Budget, out: Path, device: str, prog
     sampler's draws against test and validation images; the FID of as many training images, the floor. Its Task 3
     and 4 (the probe over 20 runs, the k-means fits) come from the evaluation the suite's eval settings ask for."""
     metrics_path = folder / "metrics.json"
-    metrics = json.loads(metrics_path.read_text())
+    metrics = read_json(metrics_path)
     run = load_run(folder, device=device)
     data = load_data_for(run.config, run.device)
     network = _feature_network(run, data, budget, out)
@@ -159,8 +158,7 @@ def add_pythae_scores(folder: Path, budget: Budget, out: Path, device: str, prog
     scores.update(sampler_fids(run.system, data, network, samples, PYTHAE_SAMPLERS, seed=run.config.train.seed,
                                validation=True))
     atomic_write_json(metrics_path, {**metrics, **scores, "pythae_fid_samples": budget.fid_samples,
-                                     "fid_feature_accuracy": network.test_accuracy,
-                                     "fid_feature_digest": network.digest()})
+                                     **network.provenance()})
     say(f"{folder.name}: {network.metric_name} GMM sampler {scores[network.metric_name + '_sampler_gmm']:.2f}")
 
 
