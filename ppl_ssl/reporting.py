@@ -11,9 +11,11 @@ import numpy as np
 import torch
 
 from ppl_ssl.config import build_config
+from ppl_ssl.errors import ConfigError
 from ppl_ssl.pipeline import fit_and_evaluate
 from ppl_ssl.progress import say
-from ppl_ssl.storage import load_checkpoint
+from ppl_ssl.provenance import config_digest, same_settings
+from ppl_ssl.storage import load_checkpoint, read_json
 from ppl_ssl.train.loop import fit
 
 
@@ -25,9 +27,18 @@ def markdown_table(header: list[str], rows: list[list]) -> str:
 
 def ensure_run(model: str, out: Path, overrides: dict, assignments: list[str], progress: bool = False) -> Path:
     """Run folder `out` of preset `model` with these flag overrides ({dotted.key: value}) and --set assignments,
-    fitted and evaluated first unless it already is (a killed run is resumed from its checkpoint)."""
-    if not (out / "metrics.json").exists():
-        config = build_config(model, overrides, assignments)
+    fitted and evaluated first unless it already is (a killed run is resumed from its checkpoint). A finished run
+    there made with other settings (its recorded config digest differs) is refused, never reused or overwritten."""
+    config = build_config(model, overrides, assignments)
+    if (out / "metrics.json").exists():
+        metrics = read_json(out / "metrics.json")
+        if "config_digest" not in metrics:
+            say(f"{out}: a finished run with no record of its settings (an older ppl-ssl); reused as it is")
+        elif not same_settings(metrics, config):
+            raise ConfigError(f"run folder {out} holds a finished run made with other settings (config digest "
+                              f"{metrics['config_digest']}, these settings' {config_digest(config)}); move it away "
+                              f"or give another --out")
+    else:
         started = time.perf_counter()
         fit_and_evaluate(config, out, resume=(out / "checkpoint.pt").exists(), progress=progress)
         say(f"{model} -> {out}: {time.perf_counter() - started:.0f}s wall (train + evaluation)")

@@ -26,3 +26,19 @@ def test_same_settings_compares_the_precision_only_where_one_was_asked_for():
 
 def test_the_code_version_names_the_package_version_and_in_a_checkout_its_commit():
     assert re.fullmatch(r"\d+\.\d+\.\d+(\+g[0-9a-f]{12}(\.dirty)?)?", code_version())
+
+
+def test_a_finished_run_folder_is_reused_only_for_its_own_settings(tmp_path):
+    import pytest
+
+    from ppl_ssl.errors import ConfigError
+    from ppl_ssl.reporting import ensure_run
+    from tests.conftest import TINY
+
+    folder = tmp_path / "vae"
+    ensure_run("vae", folder, {"train.epochs": 1}, TINY)
+    stamp = (folder / "metrics.json").stat().st_mtime_ns
+    assert ensure_run("vae", folder, {"train.epochs": 1, "train.log_every": 7}, TINY) == folder  # same numbers: reused
+    with pytest.raises(ConfigError, match=r"run folder .*vae holds a finished run made with other settings"):
+        ensure_run("vae", folder, {"train.epochs": 2}, TINY)
+    assert (folder / "metrics.json").stat().st_mtime_ns == stamp  # refused, neither retrained nor overwritten
