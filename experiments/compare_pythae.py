@@ -44,6 +44,7 @@ from torch import nn
 import ppl_ssl
 from ppl_ssl.cli import name_list
 from ppl_ssl.data import as_float
+from ppl_ssl.divergences import ImageDiscriminator
 from ppl_ssl.evaluation.fid import cached_feature_network
 from ppl_ssl.evaluation.generation import sampler_fids
 from ppl_ssl.evaluation.likelihood import reconstruction_mse
@@ -97,6 +98,11 @@ SHARED = {
     "vq-vae": Shared("vq-vae", ("model.program.entries=512", "model.program.commitment_weight=0.25",
                                 "model.program.codebook_weight=1.0", "model.program.entry_dim=1"), "VQVAE",
                      {"num_embeddings": 512, "commitment_loss_factor": 0.25, "quantization_loss_factor": 1.0}),
+    # the features of D's third hidden layer (Pythae's MNIST discriminator, ppl-ssl's ImageDiscriminator in both),
+    # 0.5·‖·‖² in them (Pythae 0.1.2's: σ² = 1), α = 0.5 and the equilibrium 0.68 ± 0.4 (Pythae's defaults)
+    "vaegan": Shared("vaegan", (*VARIANCE_1, CLOSED_FORM_KL, "model.program.adversarial_weight=0.5",
+                                "model.program.feature_layer=3", "model.program.feature_variance=1.0"), "VAEGAN",
+                     {"adversarial_loss_scale": 0.5, "reconstruction_layer": 3, "equilibrium": 0.68, "margin": 0.4}),
 }
 SCORES = (("reconstruction_mse", "MSE (×10⁻³)", 1000, True), ("fid_gmm", "FID GMM", 1, True),
           ("linear_probe_accuracy", "linear probe (%)", 100, False), ("kmeans_accuracy", "k-means (%)", 100, False))
@@ -131,7 +137,7 @@ def pythae_model(shared: Shared, image_shape: tuple[int, int, int], latent: int)
     likelihood applies, applied here."""
     import pythae.models as models
     from pythae.models.base.base_utils import ModelOutput
-    from pythae.models.nn import BaseDecoder, BaseEncoder
+    from pythae.models.nn import BaseDecoder, BaseDiscriminator, BaseEncoder
 
     trunk_and_head, body = build_pythae_resnet(image_shape, latent)
 
@@ -152,24 +158,42 @@ def pythae_model(shared: Shared, image_shape: tuple[int, int, int], latent: int)
         def forward(self, z):
             return ModelOutput(reconstruction=torch.sigmoid(self.body(z)))
 
+    class Discriminator(BaseDiscriminator):  # ppl-ssl's ImageDiscriminator behind Pythae's discriminator interface
+        def __init__(self):
+            super().__init__()
+            self.network = ImageDiscriminator(tuple(image_shape))
+            self.depth = len(self.network.blocks) + 1  # the hidden layers and the output, as Pythae counts them
+
+        def forward(self, x, output_layer_levels=None):
+            if output_layer_levels is None:
+                return ModelOutput(embedding=torch.sigmoid(self.network.logit(x)))
+            return ModelOutput(**{f"embedding_layer_{level}": self.network.features(x, level)
+                                  for level in output_layer_levels})
+
     config_class = {"VAE": "VAEConfig", "BetaVAE": "BetaVAEConfig", "IWAE": "IWAEConfig", "VAMP": "VAMPConfig",
                     "VAE_IAF": "VAE_IAF_Config", "BetaTCVAE": "BetaTCVAEConfig", "FactorVAE": "FactorVAEConfig",
                     "INFOVAE_MMD": "INFOVAE_MMD_Config", "WAE_MMD": "WAE_MMD_Config", "RAE_L2": "RAE_L2_Config",
-                    "RAE_GP": "RAE_GP_Config", "AE": "AEConfig", "VQVAE": "VQVAEConfig"}[shared.pythae_class]
+                    "RAE_GP": "RAE_GP_Config", "AE": "AEConfig", "VQVAE": "VQVAEConfig",
+                    "VAEGAN": "VAEGANConfig"}[shared.pythae_class]
     settings = dict(shared.pythae_settings)
     if shared.pythae_class not in ("AE", "WAE_MMD", "RAE_L2", "RAE_GP", "VQVAE"):
         settings["reconstruction_loss"] = "mse"
     config = getattr(models, config_class)(input_dim=tuple(image_shape), latent_dim=latent, **settings)
-    return getattr(models, shared.pythae_class)(config, encoder=Encoder(), decoder=Decoder())
+    networks = {"encoder": Encoder(), "decoder": Decoder()}
+    if shared.pythae_class == "VAEGAN":
+        networks["discriminator"] = Discriminator()
+    return getattr(models, shared.pythae_class)(config, **networks)
 
 
 def train_pythae(shared: Shared, data, args, seed: int) -> tuple[PythaeSystem, float]:
     """Pythae's trainer for the model, as its TrainingPipeline picks and sets it (RAE-L2: coupled optimisers with
-    the decoder's weight decay; FactorVAE: the adversarial trainer; else the base trainer), built directly (the
-    pipeline module imports Pythae's samplers, which need imageio); the model with the lowest validation loss, and
-    the training images per second."""
+    the decoder's weight decay; FactorVAE: the adversarial trainer; VAEGAN: three coupled optimisers, with
+    --pythae-own-gradients each stepped by its own loss alone, `own_gradient_trainer`; else the base trainer), built
+    directly (the pipeline module imports Pythae's samplers, which need imageio); the model with the lowest
+    validation loss, and the training images per second."""
     from pythae.data.datasets import BaseDataset
     from pythae.trainers import (AdversarialTrainer, AdversarialTrainerConfig, BaseTrainer, BaseTrainerConfig,
+                                 CoupledOptimizerAdversarialTrainer, CoupledOptimizerAdversarialTrainerConfig,
                                  CoupledOptimizerTrainer, CoupledOptimizerTrainerConfig)
 
     for name in list(logging.root.manager.loggerDict):  # its modules log each epoch at INFO, each to its own handler
@@ -188,6 +212,12 @@ def train_pythae(shared: Shared, data, args, seed: int) -> tuple[PythaeSystem, f
             config = CoupledOptimizerTrainerConfig(
                 output_dir=out, encoder_learning_rate=args.lr, decoder_learning_rate=args.lr,
                 decoder_optimizer_params={"weight_decay": model.model_config.reg_weight}, **common)
+        elif shared.pythae_class == "VAEGAN":
+            trainer_class = (own_gradient_trainer(CoupledOptimizerAdversarialTrainer) if args.pythae_own_gradients
+                             else CoupledOptimizerAdversarialTrainer)
+            config = CoupledOptimizerAdversarialTrainerConfig(
+                output_dir=out, encoder_learning_rate=args.lr, decoder_learning_rate=args.lr,
+                discriminator_learning_rate=args.lr, **common)
         elif shared.pythae_class == "FactorVAE":
             trainer_class = AdversarialTrainer
             config = AdversarialTrainerConfig(output_dir=out, autoencoder_learning_rate=args.lr,
@@ -200,6 +230,32 @@ def train_pythae(shared: Shared, data, args, seed: int) -> tuple[PythaeSystem, f
             seconds = timed_training_steps(trainer)
             trainer.train()
     return PythaeSystem(trainer._best_model).eval(), len(data.train_x) * args.epochs / sum(seconds)
+
+
+def own_gradient_trainer(trainer_class):
+    """Pythae's coupled-optimiser adversarial trainer with the encoder, decoder and discriminator each stepped by the
+    gradient of its own loss alone, Larsen et al.'s three rules. Pythae 0.1.2's step backpropagates the three losses
+    one after another into gradients that each optimiser zeroes only just before its own loss: the encoder steps by
+    ∇(KL + L_llike) + ∇(1 − α) L_llike and, while D trains, the decoder by ∇((1 − α) L_llike − α L_D) + ∇L_D, which
+    helps D where it should fool it. This trainer tells that apart from the rest of the method."""
+
+    class OwnGradients(trainer_class):
+        def _optimizers_step(self, output):
+            parts = [(self.encoder_optimizer, output.encoder_loss, output.update_encoder),
+                     (self.decoder_optimizer, output.decoder_loss, output.update_decoder),
+                     (self.discriminator_optimizer, output.discriminator_loss, output.update_discriminator)]
+            updates = []
+            for optimiser, loss, update in parts:  # every gradient before any step changes the weights
+                weights = [w for group in optimiser.param_groups for w in group["params"]]
+                gradients = torch.autograd.grad(loss, weights, retain_graph=True, allow_unused=True)
+                if update:
+                    updates.append((optimiser, weights, gradients))
+            for optimiser, weights, gradients in updates:
+                for weight, gradient in zip(weights, gradients):
+                    weight.grad = gradient
+                optimiser.step()
+
+    return OwnGradients
 
 
 def timed_training_steps(trainer) -> list[float]:
@@ -317,6 +373,9 @@ def main(argv=None) -> dict:
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="assignments",
                         help="applied to every ppl-ssl run after the model's own (e.g. objective.kl='closed_form', to "
                              "test an explanation of a difference); give such runs an --out of their own")
+    parser.add_argument("--pythae-own-gradients", action="store_true",
+                        help="VAEGAN: Pythae's trainer with each part stepped by its own loss's gradient alone "
+                             "(own_gradient_trainer); give such runs an --out of their own")
     parser.add_argument("--libraries", type=name_list, default=["ppl-ssl", "pythae"], help="comma-separated: which libraries to train (default both)")
     parser.add_argument("--combine", nargs="+", metavar="FOLDER", help="no training: merge these folders' compare.json "
                         "(parts of one comparison run as separate processes, e.g. --models split two ways) into OUT")

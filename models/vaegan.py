@@ -2,10 +2,11 @@
 metric"; Pythae's VAEGAN): the VAE's story observed through a discriminator's features.
 
     z ~ N(0, I),  x̃ = E[x | z] = sigmoid(Dec_θ(z))
-    Dis_l(x) | z ~ N(Dis_l(x̃), ½ I)            the likelihood, in the l-th hidden layer of a discriminator D
+    Dis_l(x) | z ~ N(Dis_l(x̃), σ² I)           the likelihood, in the l-th hidden layer of a discriminator D
 
-so −log p(Dis_l(x) | z) = ‖Dis_l(x) − Dis_l(x̃)‖² + const, Pythae's reconstruction loss L_llike (its summed squared
-error). D is trained to tell the data (label 1) from decoded prior draws Dec(z_p) (label 0), and the decoder to fool
+so −log p(Dis_l(x) | z) = ‖Dis_l(x) − Dis_l(x̃)‖² / 2σ² + const, the reconstruction loss L_llike. σ² = 1
+(`feature_variance`) is Larsen et al.'s Gaussian and Pythae 0.1.2's 0.5·‖·‖²; Pythae's code before 0.1.2 summed
+the squared error unhalved (σ² = ½). D is trained to tell the data (label 1) from decoded prior draws Dec(z_p) (label 0), and the decoder to fool
 it. Larsen et al.'s three training rules, as Pythae weighs them with α (`adversarial_weight`):
 
     encoder        KL + L_llike
@@ -38,7 +39,7 @@ from ppl_ssl.divergences import ImageDiscriminator
 from ppl_ssl.errors import ConfigError
 from ppl_ssl.factors import objective_factor
 from ppl_ssl.models.ssl import SSLModel, require_the_vaes_settings
-from ppl_ssl.options import at_least, between, option, widths
+from ppl_ssl.options import at_least, between, option, positive, widths
 from ppl_ssl.registry import MODELS
 
 
@@ -57,9 +58,6 @@ def discriminator_loss(discriminator: ImageDiscriminator, real: torch.Tensor, fa
     return real_cost + fake_cost
 
 
-FEATURE_SCALE = 0.5 ** 0.5  # N(·, ½ I): −log p is the summed squared error, Pythae's L_llike
-
-
 def equilibrium_gates(real_cost: torch.Tensor, prior_cost: torch.Tensor, equilibrium: float,
                       margin: float) -> tuple[torch.Tensor, torch.Tensor]:
     """(train D, train the decoder) as 1.0/0.0 tensors from D's two costs: D pauses while either cost is below
@@ -73,7 +71,7 @@ def equilibrium_gates(real_cost: torch.Tensor, prior_cost: torch.Tensor, equilib
 
 def vaegan_model(views: torch.Tensor, decoder: nn.Module, prior: nn.Module, likelihood: nn.Module,
                  discriminator: ImageDiscriminator, layer: int, adversarial_weight: float, equilibrium: float = 0.68,
-                 margin: float = 0.4):
+                 margin: float = 0.4, feature_variance: float = 1.0):
     """views (N, 1, C, H, W)."""
     n, j = views.shape[:2]
     images = views.flatten(0, 1)
@@ -82,7 +80,7 @@ def vaegan_model(views: torch.Tensor, decoder: nn.Module, prior: nn.Module, like
     with pyro.plate("images", n):
         z = pyro.sample("z", prior(j))
         decoded_features = discriminator.features(mean(z), layer, frozen=True)
-        pyro.sample("features", dist.Normal(decoded_features, FEATURE_SCALE).to_event(1), obs=real_features)
+        pyro.sample("features", dist.Normal(decoded_features, feature_variance ** 0.5).to_event(1), obs=real_features)
     alpha, gates = adversarial_weight, {}
     fakes = mean(prior(j).sample((n,)))  # decoded prior draws (the prior has no parameters: nothing to route)
 
@@ -96,7 +94,7 @@ def vaegan_model(views: torch.Tensor, decoder: nn.Module, prior: nn.Module, like
     # the decoder's weight on L_llike from 1 to 1 − α (to 0 while it pauses): the same term on the decoder alone,
     # its codes detached
     objective_factor("decoder_reconstruction_share", lambda: (1 - gates["decoder"] * (1 - alpha)) * (
-        real_features - discriminator.features(mean(z.detach()), layer, frozen=True)).pow(2).sum())
+        real_features - discriminator.features(mean(z.detach()), layer, frozen=True)).pow(2).sum() / (2 * feature_variance))
     objective_factor("fool_discriminator", lambda: gates["decoder"] * alpha * n * discriminator_loss(
         discriminator, images, fakes, frozen=True))
     return z
@@ -110,6 +108,8 @@ class VAEGANOptions:
     equilibrium: float = option(0.68, at_least(0, "D's cost around which D and the decoder take turns (Pythae's)"))
     margin: float = option(0.4, at_least(0, "D pauses below equilibrium − margin, the decoder above equilibrium + margin; "
                                             "a margin beyond D's costs (e.g. 100) never pauses either"))
+    feature_variance: float = option(1.0, positive("σ² of the Gaussian in D's features (Larsen et al.'s and Pythae "
+                                                   "0.1.2's 1; ½ is Pythae's earlier summed squared error)"))
 
 
 class VAEGANModel(SSLModel):
@@ -137,8 +137,8 @@ class VAEGANModel(SSLModel):
     def forward(self, views):
         o = self.options
         return vaegan_model(views, self.decoder, self.prior, self.likelihood, self.discriminator, o.feature_layer,
-                            o.adversarial_weight, o.equilibrium, o.margin)
+                            o.adversarial_weight, o.equilibrium, o.margin, o.feature_variance)
 
 
 MODELS.register("vaegan", VAEGANOptions,
-                summary="z ~ N(0, I), D's features of x ~ N(D's features of E[x | z], I), D trained against decoded prior draws (VAEGAN)")(VAEGANModel)
+                summary="z ~ N(0, I), D's features of x ~ N(D's features of E[x | z], σ² I), D trained against decoded prior draws (VAEGAN)")(VAEGANModel)

@@ -49,3 +49,38 @@ def test_parts_run_as_separate_processes_combine_into_one_comparison(compare):
     merged = compare.combine([first, second])
     assert list(merged) == ["vae", "iwae"]  # the shared models' order
     assert [r["seed"] for r in merged["iwae"]["ppl-ssl"]] == [1, 2, 3] and merged["iwae"]["pythae"] == [row(1)]
+
+
+@pytest.mark.parametrize("discriminator_trains", [True, False])
+def test_the_own_gradient_trainer_steps_each_part_by_its_own_loss_where_pythaes_mixes_them(compare, discriminator_trains):
+    pytest.importorskip("pythae")
+    import torch
+    from pythae.trainers import CoupledOptimizerAdversarialTrainer
+
+    def step(trainer_class):  # one SGD step (lr 1) of three scalar parts under three losses that each reach all three
+        torch.manual_seed(0)
+        parts = [torch.nn.Parameter(torch.randn(())) for _ in range(3)]  # encoder, decoder, discriminator
+        a, b, c = parts
+        trainer = trainer_class.__new__(trainer_class)  # its step alone: no data, model or training config
+        trainer.encoder_optimizer, trainer.decoder_optimizer, trainer.discriminator_optimizer = (
+            torch.optim.SGD([w], lr=1.0) for w in parts)
+        losses = {"encoder_loss": a * b + c, "decoder_loss": b * c ** 2 + a ** 2 * b,
+                  "discriminator_loss": a * b * c + b ** 2}
+        start = [w.detach().clone() for w in parts]
+        partial = {(name, i): torch.autograd.grad(loss, parts[i], retain_graph=True)[0]  # ∂ loss / ∂ part i
+                   for name, loss in losses.items() for i in range(3)}
+        trainer._optimizers_step(SimpleNamespace(**losses, update_encoder=True, update_decoder=True,
+                                                 update_discriminator=discriminator_trains))
+        return start, partial, [w.detach() for w in parts]
+
+    start, partial, after = step(compare.own_gradient_trainer(CoupledOptimizerAdversarialTrainer))
+    for i, (name, trains) in enumerate(zip(("encoder_loss", "decoder_loss", "discriminator_loss"),
+                                           (True, True, discriminator_trains))):
+        assert torch.allclose(after[i], start[i] - partial[name, i] if trains else start[i])
+
+    start, partial, after = step(CoupledOptimizerAdversarialTrainer)  # Pythae 0.1.2's own step
+    later = lambda i: partial["discriminator_loss", i] if discriminator_trains else 0  # noqa: E731
+    # each part steps by the gradients of its own loss and of every loss backpropagated after it: the encoder by
+    # all three (VAEGAN's L_D does not reach it), the decoder by its own and, while D trains, D's
+    assert torch.allclose(after[0], start[0] - partial["encoder_loss", 0] - partial["decoder_loss", 0] - later(0))
+    assert torch.allclose(after[1], start[1] - partial["decoder_loss", 1] - later(1))

@@ -16,13 +16,14 @@ def grads(loss: torch.Tensor, module: torch.nn.Module) -> list[torch.Tensor]:
     return list(torch.autograd.grad(loss, list(module.parameters()), retain_graph=True, allow_unused=True))
 
 
-def _loss_and_rules(*settings, seed=0):
+def _loss_and_rules(*settings, seed=0, variance=1.0):
     """The program's loss for one batch, and Larsen et al.'s three rules computed by hand (Pythae's VAEGAN), on the
     same draws: {module: the loss its rule trains it by}."""
     torch.manual_seed(seed)
     system = build_system(tiny_config("vaegan", "augment.enabled=false", f"model.program.adversarial_weight={ALPHA}",
                                       f"model.program.feature_layer={LAYER}",
-                                      "model.program.discriminator_channels=[4, 8, 16]", *settings), (1, 8, 8))
+                                      "model.program.discriminator_channels=[4, 8, 16]",
+                                      f"model.program.feature_variance={variance}", *settings), (1, 8, 8))
     model, guide = system.model, system.guide
     views = torch.rand(6, 1, 1, 8, 8)
     n = len(views)
@@ -37,7 +38,7 @@ def _loss_and_rules(*settings, seed=0):
     images = views.flatten(0, 1)
     features = lambda x: model.discriminator.features(x, LAYER)  # noqa: E731
     decoded = model.likelihood.mean(model.decoder(z)).flatten(0, 1)
-    l_llike = (features(images) - features(decoded)).pow(2).sum()  # Pythae's summed squared error
+    l_llike = (features(images) - features(decoded)).pow(2).sum() / (2 * variance)  # −log N(·, σ² I) + const
     kl = (guide_trace.nodes["z"]["fn"].log_prob(z) - model.prior(1).log_prob(z)).sum()
     l_d = n * discriminator_loss(model.discriminator, images, fakes)
     rules = {"encoder": (guide.encoder, kl + l_llike), "decoder": (model.decoder, (1 - ALPHA) * l_llike - ALPHA * l_d),
@@ -53,8 +54,9 @@ def _assert_trained_by(loss, module, rule):
         assert torch.allclose(got_one, expected, rtol=1e-4, atol=1e-5)
 
 
-def test_each_part_gets_the_gradient_of_its_own_training_rule():
-    loss, rules = _loss_and_rules("model.program.margin=100")  # a margin no cost leaves: neither part pauses
+@pytest.mark.parametrize("variance", [1.0, 0.5])  # Larsen et al.'s and Pythae 0.1.2's; Pythae's earlier code's
+def test_each_part_gets_the_gradient_of_its_own_training_rule(variance):
+    loss, rules = _loss_and_rules("model.program.margin=100", variance=variance)  # a margin no cost leaves: no pause
     for module, rule in rules.values():
         _assert_trained_by(loss, module, rule)
 
