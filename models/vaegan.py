@@ -20,9 +20,10 @@ The likelihood is a density of D's features, not of x, so the program observes n
 
 Larsen et al.'s equilibrium (Pythae's `equilibrium` 0.68 and `margin` 0.4): while either of D's two costs is below
 equilibrium − margin, D is too good and pauses; while either is above equilibrium + margin, the decoder pauses; if
-both would pause, both train. A paused part gets no gradient in that step (its terms weighted 0: the decoder's
-correction becomes the whole L_llike); Pythae skips that part's optimiser step instead, so here Adam's running
-moments still move a paused part a little. The gates are tensors: deciding them costs no host synchronisation.
+both would pause, both train. A paused part's terms weigh 0 in that step (the decoder's correction becomes the whole L_llike), and
+the training step leaves it as it was, its weights and its optimiser state (`paused_parts`), as Pythae skips that
+part's optimiser step: a zero gradient alone would still move it by Adam's running moments. The gates are tensors:
+deciding them and holding a part back cost no host synchronisation.
 """
 from __future__ import annotations
 
@@ -71,8 +72,8 @@ def equilibrium_gates(real_cost: torch.Tensor, prior_cost: torch.Tensor, equilib
 
 def vaegan_model(views: torch.Tensor, decoder: nn.Module, prior: nn.Module, likelihood: nn.Module,
                  discriminator: ImageDiscriminator, layer: int, adversarial_weight: float, equilibrium: float = 0.68,
-                 margin: float = 0.4, feature_variance: float = 1.0):
-    """views (N, 1, C, H, W)."""
+                 margin: float = 0.4, feature_variance: float = 1.0, gates: dict | None = None):
+    """views (N, 1, C, H, W); `gates` receives {"discriminator": 1.0 or 0.0, "decoder": ...}, whether each trains."""
     n, j = views.shape[:2]
     images = views.flatten(0, 1)
     mean = lambda z: likelihood.mean(decoder(z)).flatten(0, 1)  # noqa: E731  (the decoded images, (N·J, C, H, W))
@@ -81,7 +82,7 @@ def vaegan_model(views: torch.Tensor, decoder: nn.Module, prior: nn.Module, like
         z = pyro.sample("z", prior(j))
         decoded_features = discriminator.features(mean(z), layer, frozen=True)
         pyro.sample("features", dist.Normal(decoded_features, feature_variance ** 0.5).to_event(1), obs=real_features)
-    alpha, gates = adversarial_weight, {}
+    alpha, gates = adversarial_weight, ({} if gates is None else gates)
     fakes = mean(prior(j).sample((n,)))  # decoded prior draws (the prior has no parameters: nothing to route)
 
     def train_discriminator() -> torch.Tensor:  # D's costs, the decoded draws detached; they also set both gates
@@ -115,6 +116,7 @@ class VAEGANOptions:
 class VAEGANModel(SSLModel):
     adds_factors = True
     observes_images = False
+    pauses_parts = True
 
     @classmethod
     def build(cls, options: VAEGANOptions, context: BuildContext) -> "VAEGANModel":
@@ -122,7 +124,7 @@ class VAEGANModel(SSLModel):
         channels = options.discriminator_channels
         activations = ("relu", "tanh", *("relu",) * max(0, len(channels) - 2))[: len(channels)]
         model.discriminator = ImageDiscriminator(context.image_shape, channels, activations)
-        model.options = options
+        model.options, model.gates = options, {}
         return model
 
     @classmethod
@@ -136,8 +138,14 @@ class VAEGANModel(SSLModel):
 
     def forward(self, views):
         o = self.options
+        self.gates = {}  # the last run's: what `paused_parts` reports to the training step that follows it
         return vaegan_model(views, self.decoder, self.prior, self.likelihood, self.discriminator, o.feature_layer,
-                            o.adversarial_weight, o.equilibrium, o.margin, o.feature_variance)
+                            o.adversarial_weight, o.equilibrium, o.margin, o.feature_variance, self.gates)
+
+    def paused_parts(self):
+        """D and the decoder with the last training run's gates (none where it computed no gates)."""
+        return [(list(part.parameters()), self.gates[name]) for name, part in
+                (("discriminator", self.discriminator), ("decoder", self.decoder)) if name in self.gates]
 
 
 MODELS.register("vaegan", VAEGANOptions,

@@ -16,6 +16,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, replace
 from typing import Any, ClassVar
 
+import torch
 from torch import nn
 
 
@@ -63,6 +64,7 @@ class Method(Component, nn.Module):
     can_decode: ClassVar[bool] = False      # p(x | z) exists: reconstructions, samples, NLL
     uses_objective: ClassVar[bool] = False  # trained through the [objective] section (else its own loss)
     learns: ClassVar[bool] = True           # training changes it (False: the untrained encoder of the Random row)
+    pauses_parts: ClassVar[bool] = False    # its loss may ask parts to sit out a step (`paused_parts`)
     precision: str = "fp32"                 # what train.precision became for this system (set when it is prepared)
 
     @abstractmethod
@@ -79,6 +81,11 @@ class Method(Component, nn.Module):
 
     def after_step(self) -> None:
         """After each optimiser step (momentum encoders, queues); nothing by default."""
+
+    def paused_parts(self) -> list[tuple[list[nn.Parameter], torch.Tensor]]:
+        """Where `pauses_parts`: the parts the last training loss gated, each (its parameters, 1.0 to train or 0.0
+        to pause, a device tensor); the training step leaves a paused part as it was, weights and optimiser state."""
+        return []
 
     def kl_weight_at(self, epochs_done: float) -> float:
         """The KL weight for a step after `epochs_done` (fractional) epochs; 1 for a method without a KL term."""
@@ -109,8 +116,14 @@ class ModelProgram(Component, nn.Module):
     def sample_codes(self, n: int, views: int = 1):
         """Codes of n images with `views` views each from the prior: (n, views, L)."""
 
+    # its loss may ask parts to sit out a step (VAEGAN's equilibrium): `paused_parts`, as `Method.paused_parts`
+    pauses_parts: ClassVar[bool] = False
+
     def after_step(self) -> None:
         """After each optimiser step (CR-VAE's momentum key encoder); nothing by default."""
+
+    def paused_parts(self) -> list[tuple[list[nn.Parameter], torch.Tensor]]:
+        return []
 
 
 class Guide(Component, nn.Module):

@@ -61,6 +61,14 @@ class GenerativeSystem(Method):
         self.guide.after_step()
 
     @property
+    def pauses_parts(self) -> bool:
+        """Whether the model program's loss may ask parts to sit out a step (VAEGAN's equilibrium)."""
+        return self.model.pauses_parts
+
+    def paused_parts(self) -> list[tuple[list[nn.Parameter], torch.Tensor]]:
+        return self.model.paused_parts()
+
+    @property
     def has_density(self) -> bool:
         """Whether the guide's q(z | x) is a density (needed by importance weights and posterior diagnostics)."""
         return self.guide.has_density

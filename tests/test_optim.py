@@ -98,3 +98,35 @@ def test_a_resume_continues_exactly_with_any_optimiser_and_schedule(tmp_path, se
 def test_configs_with_adams_eps_in_train_still_load(tmp_path):
     (tmp_path / "old.toml").write_text('name = "vae"\n[train]\nadam_eps = 0.001\n')
     assert load_config(tmp_path / "old.toml").optim.options.eps == 0.001
+
+
+@pytest.mark.parametrize("fused", [True, False])
+def test_a_paused_part_is_left_as_if_its_own_optimiser_had_skipped_the_step(fused):
+    from ppl_ssl.train.step import held_parts, put_back
+
+    def run(one_optimiser: bool) -> list[torch.Tensor]:
+        torch.manual_seed(0)
+        a, b = torch.nn.Linear(3, 3), torch.nn.Linear(3, 1)
+        if one_optimiser:  # one Adam over both, part a put back where its flag is 0
+            shared = torch.optim.Adam([*a.parameters(), *b.parameters()], lr=0.1, fused=fused)
+        else:  # an Adam per part, a's skipped where its flag is 0 (Pythae's way)
+            own = {"a": torch.optim.Adam(a.parameters(), lr=0.1, fused=fused),
+                   "b": torch.optim.Adam(b.parameters(), lr=0.1, fused=fused)}
+        for a_trains in (False, True, False, True):  # a sits out the first step (no state yet) and the third
+            x = torch.randn(8, 3)
+            loss = b(torch.tanh(a(x))).pow(2).mean()
+            loss.backward()
+            if one_optimiser:
+                held = held_parts(shared, [(list(a.parameters()), torch.tensor(float(a_trains)))])
+                shared.step()
+                put_back(shared, held)
+                shared.zero_grad()
+            else:
+                for name, optimiser in own.items():
+                    if name == "b" or a_trains:
+                        optimiser.step()
+                    optimiser.zero_grad()
+        return [p.detach() for p in (*a.parameters(), *b.parameters())]
+
+    for together, apart in zip(run(True), run(False)):
+        assert torch.equal(together, apart)

@@ -95,3 +95,24 @@ def test_the_discriminator_refuses_images_too_small_for_its_layers():
     with pytest.raises(ConfigError, match="needs images of at least 16×16 pixels, not 8×8; give "
                                           "model.program.discriminator_channels at most 3 entries"):
         build_system(tiny_config("vaegan"), (1, 8, 8))
+
+
+@pytest.mark.parametrize("equilibrium, margin, paused", [(10.0, 0.1, "discriminator"), (0.0, 0.0, "decoder"),
+                                                         (0.68, 100.0, None)])
+def test_the_training_step_leaves_a_paused_part_as_it_was(equilibrium, margin, paused):
+    from ppl_ssl.train.setup import build_train_step
+
+    torch.manual_seed(0)
+    config = tiny_config("vaegan", "augment.enabled=false", "model.program.discriminator_channels=[4, 8, 16]",
+                         f"model.program.equilibrium={equilibrium}", f"model.program.margin={margin}")
+    step = build_train_step(config, (1, 16, 16), torch.device("cpu"))
+    model = step.system.model
+    parts = {"discriminator": model.discriminator, "decoder": model.decoder, "encoder": step.system.guide.encoder}
+    before = {name: [p.detach().clone() for p in part.parameters()] for name, part in parts.items()}
+    step((255 * torch.rand(6, 1, 16, 16)).to(torch.uint8))
+    for name, part in parts.items():
+        same = all(torch.equal(p, q) for p, q in zip(part.parameters(), before[name]))
+        assert same == (name == paused), name  # the paused part did not move; every other part did
+    if paused is not None:  # nor did its optimiser state age: no step counted, no moment kept
+        state = step.optimiser.state[next(parts[paused].parameters())]
+        assert float(state["step"]) == 0 and not state["exp_avg"].any()

@@ -1,8 +1,9 @@
 """One training step, the same for `fit` and for every benchmark that times a step.
 
 Images (a rank's shard of the global batch, uint8 on the device) become J augmented views; the system's loss is
-computed, its gradient taken, clipped if asked, and Adam steps; then the system's after-step hook runs (momentum
-encoders, queues). Nothing waits for the host: the terms, the gradient norm among them, stay on the device.
+computed, its gradient taken, clipped if asked, and Adam steps (a part the loss paused left as it was); then the
+system's after-step hook runs (momentum encoders, queues). Nothing waits for the host: the terms, the gradient norm
+among them, stay on the device.
 """
 from __future__ import annotations
 
@@ -22,6 +23,28 @@ def gradient_norm(system: torch.nn.Module, max_norm: float) -> torch.Tensor:
     if hasattr(torch.nn.utils, "get_total_norm"):  # torch ≥ 2.6 (a feature of the installed torch, not of a component)
         return torch.nn.utils.get_total_norm([p.grad for p in grads], foreach=True)
     return torch.nn.utils.clip_grad_norm_(grads, float("inf"), foreach=True)  # the norm; scales by 1
+
+
+def held_parts(optimiser: torch.optim.Optimizer, parts: list[tuple[list[torch.nn.Parameter], torch.Tensor]]) -> list:
+    """Each paused part's parameters as they are before the optimiser's step, with their optimiser state (momenta,
+    step counts: tensors copied; a parameter with no state yet holds none), for `put_back`."""
+    return [(weight, train, weight.detach().clone(),
+             {key: value.clone() for key, value in optimiser.state.get(weight, {}).items() if torch.is_tensor(value)})
+            for parameters, train in parts for weight in parameters]
+
+
+@torch.no_grad()
+def put_back(optimiser: torch.optim.Optimizer, held: list) -> None:
+    """After the step: each held parameter whose part's flag is 0 gets its weights and optimiser state back, as if the
+    optimiser had skipped it (Pythae steps each part with its own optimiser and skips a paused part's); state it had
+    none of goes back to zeros, the optimisers' starting state. A device-side choice: no host synchronisation."""
+    for weight, train, before, state_before in held:
+        keep = train.to(device=weight.device, dtype=torch.bool)
+        weight.copy_(torch.where(keep, weight, before))
+        for key, value in optimiser.state.get(weight, {}).items():
+            if torch.is_tensor(value):
+                old = state_before.get(key)
+                value.copy_(torch.where(keep.to(value.device), value, torch.zeros_like(value) if old is None else old))
 
 
 class TrainStep:
@@ -52,7 +75,10 @@ class TrainStep:
             scale = (world_size if self.ranks.active else 1) / (global_batch if self.mean_over_batch else 1)
             (loss * scale if scale != 1 else loss).backward()
             grad_norm = gradient_norm(self.system, self.max_grad_norm)
+            held = held_parts(self.optimiser, self.system.paused_parts()) if self.system.pauses_parts else []
             self.optimiser.step()
+            if held:
+                put_back(self.optimiser, held)
             self.system.after_step()
         # the norm is the same on every rank; logged like the terms, which are summed over ranks per view
         return {**terms, "grad_norm": grad_norm * (global_batch * self.views / world_size)}
