@@ -6,8 +6,8 @@ metric"; Pythae's VAEGAN): the VAE's story observed through a discriminator's fe
 
 so −log p(Dis_l(x) | z) = ‖Dis_l(x) − Dis_l(x̃)‖² / 2σ² + const, the reconstruction loss L_llike. σ² = 1
 (`feature_variance`) is Larsen et al.'s Gaussian and Pythae 0.1.2's 0.5·‖·‖²; Pythae's code before 0.1.2 summed
-the squared error unhalved (σ² = ½). D is trained to tell the data (label 1) from decoded prior draws Dec(z_p) (label 0), and the decoder to fool
-it. Larsen et al.'s three training rules, as Pythae weighs them with α (`adversarial_weight`):
+the squared error unhalved (σ² = ½). D is trained to tell the data (label 1) from decoded prior draws Dec(z_p)
+(label 0), and the decoder to fool it. Larsen et al.'s three training rules, as Pythae weighs them with α (`adversarial_weight`):
 
     encoder        KL + L_llike
     decoder        (1 − α) L_llike − α L_D
@@ -20,8 +20,8 @@ The likelihood is a density of D's features, not of x, so the program observes n
 
 Larsen et al.'s equilibrium (Pythae's `equilibrium` 0.68 and `margin` 0.4): while either of D's two costs is below
 equilibrium − margin, D is too good and pauses; while either is above equilibrium + margin, the decoder pauses; if
-both would pause, both train. A paused part's terms weigh 0 in that step (the decoder's correction becomes the whole L_llike), and
-the training step leaves it as it was, its weights and its optimiser state (`paused_parts`), as Pythae skips that
+both would pause, both train. A paused part's terms weigh 0 in that step (the decoder's correction becomes the
+whole L_llike), and the training step leaves it as it was, its weights and its optimiser state (`paused_parts`), as Pythae skips that
 part's optimiser step: a zero gradient alone would still move it by Adam's running moments. The gates are tensors:
 deciding them and holding a part back cost no host synchronisation.
 """
