@@ -44,12 +44,17 @@ from ppl_ssl.options import at_least, between, option, positive, widths
 from ppl_ssl.registry import MODELS
 
 
+def discriminator_cost(discriminator: ImageDiscriminator, images: torch.Tensor, label: float,
+                       frozen: bool = False) -> torch.Tensor:
+    """BCE(D(images), label), a mean over the images (Pythae's)."""
+    logit = discriminator.logit(images, frozen=frozen)
+    return F.binary_cross_entropy_with_logits(logit, torch.full_like(logit, label))
+
+
 def discriminator_costs(discriminator: ImageDiscriminator, real: torch.Tensor, fake: torch.Tensor,
                         frozen: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
-    """D's two costs, BCE(D(real), 1) and BCE(D(fake), 0), each a mean over its images (Pythae's)."""
-    real_logit, fake_logit = discriminator.logit(real, frozen=frozen), discriminator.logit(fake, frozen=frozen)
-    return (F.binary_cross_entropy_with_logits(real_logit, torch.ones_like(real_logit)),
-            F.binary_cross_entropy_with_logits(fake_logit, torch.zeros_like(fake_logit)))
+    """D's two costs, BCE(D(real), 1) and BCE(D(fake), 0)."""
+    return discriminator_cost(discriminator, real, 1.0, frozen), discriminator_cost(discriminator, fake, 0.0, frozen)
 
 
 def discriminator_loss(discriminator: ImageDiscriminator, real: torch.Tensor, fake: torch.Tensor,
@@ -83,10 +88,12 @@ def vaegan_model(views: torch.Tensor, decoder: nn.Module, prior: nn.Module, like
         decoded_features = discriminator.features(mean(z), layer, frozen=True)
         pyro.sample("features", dist.Normal(decoded_features, feature_variance ** 0.5).to_event(1), obs=real_features)
     alpha, gates = adversarial_weight, ({} if gates is None else gates)
+    data_cost = {}  # D's cost on the data, computed once: the fooling term's half that no parameter reaches
     fakes = mean(prior(j).sample((n,)))  # decoded prior draws (the prior has no parameters: nothing to route)
 
     def train_discriminator() -> torch.Tensor:  # D's costs, the decoded draws detached; they also set both gates
         real_cost, prior_cost = discriminator_costs(discriminator, images, fakes.detach())
+        data_cost["value"] = real_cost.detach()
         gates["discriminator"], gates["decoder"] = equilibrium_gates(real_cost.detach(), prior_cost.detach(),
                                                                      equilibrium, margin)
         return -n * gates["discriminator"] * (real_cost + prior_cost)
@@ -96,8 +103,8 @@ def vaegan_model(views: torch.Tensor, decoder: nn.Module, prior: nn.Module, like
     # its codes detached
     objective_factor("decoder_reconstruction_share", lambda: (1 - gates["decoder"] * (1 - alpha)) * (
         real_features - discriminator.features(mean(z.detach()), layer, frozen=True)).pow(2).sum() / (2 * feature_variance))
-    objective_factor("fool_discriminator", lambda: gates["decoder"] * alpha * n * discriminator_loss(
-        discriminator, images, fakes, frozen=True))
+    objective_factor("fool_discriminator", lambda: gates["decoder"] * alpha * n * (
+        data_cost["value"] + discriminator_cost(discriminator, fakes, 0.0, frozen=True)))
     return z
 
 
