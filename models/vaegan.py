@@ -24,6 +24,10 @@ both would pause, both train. A paused part's terms weigh 0 in that step (the de
 whole L_llike), and the training step leaves it as it was, its weights and its optimiser state (`paused_parts`), as Pythae skips that
 part's optimiser step: a zero gradient alone would still move it by Adam's running moments. The gates are tensors:
 deciding them and holding a part back cost no host synchronisation.
+
+The loss's value is no single objective (the routing terms add and take away copies of L_llike and L_D), so
+validation (`train.keep_best`) watches Pythae's number instead, the sum of the three parts' losses:
+KL + (2 − α) L_llike + (1 − α) L_D.
 """
 from __future__ import annotations
 
@@ -42,6 +46,9 @@ from ppl_ssl.factors import objective_factor
 from ppl_ssl.models.ssl import SSLModel, require_the_vaes_settings
 from ppl_ssl.options import at_least, between, option, positive, widths
 from ppl_ssl.registry import MODELS
+
+
+FACTORS = ("discriminator", "decoder_reconstruction_share", "fool_discriminator")  # the loss's terms beside the ELBO
 
 
 def discriminator_cost(discriminator: ImageDiscriminator, images: torch.Tensor, label: float,
@@ -77,8 +84,10 @@ def equilibrium_gates(real_cost: torch.Tensor, prior_cost: torch.Tensor, equilib
 
 def vaegan_model(views: torch.Tensor, decoder: nn.Module, prior: nn.Module, likelihood: nn.Module,
                  discriminator: ImageDiscriminator, layer: int, adversarial_weight: float, equilibrium: float = 0.68,
-                 margin: float = 0.4, feature_variance: float = 1.0, gates: dict | None = None):
-    """views (N, 1, C, H, W); `gates` receives {"discriminator": 1.0 or 0.0, "decoder": ...}, whether each trains."""
+                 margin: float = 0.4, feature_variance: float = 1.0, gates: dict | None = None,
+                 costs: dict | None = None):
+    """views (N, 1, C, H, W); `gates` receives {"discriminator": 1.0 or 0.0, "decoder": ...}, whether each trains, and
+    `costs` {"feature_error": L_llike, "discriminator_loss": L_D}, each summed over the images and detached."""
     n, j = views.shape[:2]
     images = views.flatten(0, 1)
     mean = lambda z: likelihood.mean(decoder(z)).flatten(0, 1)  # noqa: E731  (the decoded images, (N·J, C, H, W))
@@ -87,23 +96,25 @@ def vaegan_model(views: torch.Tensor, decoder: nn.Module, prior: nn.Module, like
         z = pyro.sample("z", prior(j))
         decoded_features = discriminator.features(mean(z), layer, frozen=True)
         pyro.sample("features", dist.Normal(decoded_features, feature_variance ** 0.5).to_event(1), obs=real_features)
-    alpha, gates = adversarial_weight, ({} if gates is None else gates)
+    alpha, gates, costs = adversarial_weight, ({} if gates is None else gates), ({} if costs is None else costs)
+    costs["feature_error"] = (real_features - decoded_features).detach().pow(2).sum() / (2 * feature_variance)
     data_cost = {}  # D's cost on the data, computed once: the fooling term's half that no parameter reaches
     fakes = mean(prior(j).sample((n,)))  # decoded prior draws (the prior has no parameters: nothing to route)
 
     def train_discriminator() -> torch.Tensor:  # D's costs, the decoded draws detached; they also set both gates
         real_cost, prior_cost = discriminator_costs(discriminator, images, fakes.detach())
         data_cost["value"] = real_cost.detach()
+        costs["discriminator_loss"] = n * (real_cost + prior_cost).detach()
         gates["discriminator"], gates["decoder"] = equilibrium_gates(real_cost.detach(), prior_cost.detach(),
                                                                      equilibrium, margin)
         return -n * gates["discriminator"] * (real_cost + prior_cost)
 
-    objective_factor("discriminator", train_discriminator)
+    objective_factor(FACTORS[0], train_discriminator)
     # the decoder's weight on L_llike from 1 to 1 − α (to 0 while it pauses): the same term on the decoder alone,
     # its codes detached
-    objective_factor("decoder_reconstruction_share", lambda: (1 - gates["decoder"] * (1 - alpha)) * (
+    objective_factor(FACTORS[1], lambda: (1 - gates["decoder"] * (1 - alpha)) * (
         real_features - discriminator.features(mean(z.detach()), layer, frozen=True)).pow(2).sum() / (2 * feature_variance))
-    objective_factor("fool_discriminator", lambda: gates["decoder"] * alpha * n * (
+    objective_factor(FACTORS[2], lambda: gates["decoder"] * alpha * n * (
         data_cost["value"] + discriminator_cost(discriminator, fakes, 0.0, frozen=True)))
     return z
 
@@ -145,9 +156,18 @@ class VAEGANModel(SSLModel):
 
     def forward(self, views):
         o = self.options
-        self.gates = {}  # the last run's: what `paused_parts` reports to the training step that follows it
+        # the last run's: the gates `paused_parts` reports to the training step that follows it, the costs
+        # `validation_loss` reads
+        self.gates, self.costs = {}, {}
         return vaegan_model(views, self.decoder, self.prior, self.likelihood, self.discriminator, o.feature_layer,
-                            o.adversarial_weight, o.equilibrium, o.margin, o.feature_variance, self.gates)
+                            o.adversarial_weight, o.equilibrium, o.margin, o.feature_variance, self.gates, self.costs)
+
+    def validation_loss(self, terms: dict) -> torch.Tensor:
+        """Pythae's sum of the encoder's, the decoder's and D's losses, KL + (2 − α) L_llike + (1 − α) L_D, summed over
+        the batch: the KL as the loss weighed it (closed form or at the draw) is the loss less every other term."""
+        alpha = self.options.adversarial_weight
+        kl = terms["loss"] + terms["reconstruction"] + sum(terms[name] for name in FACTORS)
+        return kl + (2 - alpha) * self.costs["feature_error"] + (1 - alpha) * self.costs["discriminator_loss"]
 
     def paused_parts(self):
         """D and the decoder with the last training run's gates (none where it computed no gates)."""

@@ -106,7 +106,8 @@ class TrainConfig:
     # (val_knn_accuracy, val_gmm_accuracy; ppl_ssl.train.tracking), for curves against epochs; 0: off
     track_every: int = option(0, positive('epochs', zero='off'))
     # the training loss on the validation split after every epoch (`validation_loss` in the history: the negative
-    # ELBO per view, or a discriminative method's own loss), with its own augmentation generator, so training's
+    # ELBO per view, a discriminative method's own loss, or what a method watches instead: VAEGAN's is Pythae's sum of
+    # its three parts' losses), with its own augmentation generator, so training's
     # random state is untouched; `keep_best` keeps the weights of the epoch where it was lowest (RUN/best.pt), which
     # evaluation and load_run then use; `early_stopping_patience` stops training after that many epochs without a
     # lower one (0: off)

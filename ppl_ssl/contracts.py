@@ -87,6 +87,11 @@ class Method(Component, nn.Module):
         to pause, a device tensor); the training step leaves a paused part as it was, weights and optimiser state."""
         return []
 
+    def validation_loss(self, views) -> Any:
+        """The number validation watches on a batch of views (`train.keep_best`, early stopping, a plateau
+        schedule), summed over the batch: the training loss by default."""
+        return self.training_loss(views)[0]
+
     def kl_weight_at(self, epochs_done: float) -> float:
         """The KL weight for a step after `epochs_done` (fractional) epochs; 1 for a method without a KL term."""
         return 1.0
@@ -124,6 +129,11 @@ class ModelProgram(Component, nn.Module):
 
     def paused_parts(self) -> list[tuple[list[nn.Parameter], torch.Tensor]]:
         return []
+
+    def validation_loss(self, terms: dict) -> torch.Tensor:
+        """The number validation watches, from the terms of a loss on a batch (sums over it): the loss by default; a
+        program whose loss value adds terms that only route gradients (VAEGAN) says what to watch instead."""
+        return terms["loss"]
 
 
 class Guide(Component, nn.Module):

@@ -82,6 +82,10 @@ class GenerativeSystem(Method):
         loss = self.objective(views)
         return loss, self.elbo.last_terms
 
+    def validation_loss(self, views: torch.Tensor) -> torch.Tensor:
+        """The model program's choice from the training loss's terms (the loss, but for VAEGAN)."""
+        return self.model.validation_loss(self.training_loss(views)[1])
+
     @property
     def code_parts(self) -> tuple[str, ...] | None:
         """Names of the equal-width parts of the representation (selfVAE: u, z_1, ..., z_K), or None for one code."""

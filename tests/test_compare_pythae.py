@@ -84,3 +84,77 @@ def test_the_own_gradient_trainer_steps_each_part_by_its_own_loss_where_pythaes_
     # all three (VAEGAN's L_D does not reach it), the decoder by its own and, while D trains, D's
     assert torch.allclose(after[0], start[0] - partial["encoder_loss", 0] - partial["decoder_loss", 0] - later(0))
     assert torch.allclose(after[1], start[1] - partial["decoder_loss", 1] - later(1))
+
+
+@pytest.mark.parametrize("equilibrium, margin, trains", [(0.68, 0.4, ("decoder", "discriminator")),
+                                                          (1.0, 0.1, ("decoder",)),  # D's costs ≈ log 2 < 0.9
+                                                          (0.3, 0.1, ("discriminator",))])  # log 2 > 0.4
+def test_vaegans_gradient_for_each_part_is_pythaes_own_gradient_rule(compare, equilibrium, margin, trains):
+    """ppl-ssl's VAEGAN loss and Pythae's VAEGAN model, on the same weights, images and noise: the gradient that
+    reaches the encoder, the decoder and D in ppl-ssl's one loss is, for each part that trains, the gradient of that
+    part's own Pythae loss (`own_gradient_trainer`'s rule); both pause the same parts; and the validation loss is
+    Pythae's, the sum of its three losses."""
+    pytest.importorskip("pythae")
+    import copy
+
+    import torch
+    from pythae.models import VAEGAN, VAEGANConfig
+    from pythae.models.base.base_utils import ModelOutput
+    from pythae.models.nn import BaseDecoder, BaseDiscriminator, BaseEncoder
+
+    import ppl_ssl
+    from ppl_ssl.system import build_system
+
+    shared = compare.SHARED["vaegan"]
+    config = ppl_ssl.build_config(shared.preset, {"model.latent_dim": 4}, [
+        "augment.enabled=false", "nets.kind='pythae_resnet'", *shared.assignments,
+        f"model.program.equilibrium={equilibrium}", f"model.program.margin={margin}",
+        "model.program.discriminator_channels=[8, 16, 32]"])
+    torch.manual_seed(0)
+    system = build_system(config, (1, 28, 28))
+    encoder, decoder = copy.deepcopy(system.guide.encoder), copy.deepcopy(system.model.decoder)
+    discriminator = copy.deepcopy(system.model.discriminator)
+
+    class Encoder(BaseEncoder):  # ppl-ssl's (loc, scale) as Pythae's (mean, log variance): the same Gaussian
+        def forward(self, x):
+            loc, scale = encoder(x)
+            return ModelOutput(embedding=loc, log_covariance=2 * scale.log())
+
+    class Decoder(BaseDecoder):
+        def forward(self, z):
+            return ModelOutput(reconstruction=torch.sigmoid(decoder(z)))
+
+    class Discriminator(BaseDiscriminator):
+        depth = len(discriminator.blocks) + 1
+
+        def forward(self, x, output_layer_levels=None):
+            if output_layer_levels is None:
+                return ModelOutput(embedding=torch.sigmoid(discriminator.logit(x)))
+            return ModelOutput(**{f"embedding_layer_{level}": discriminator.features(x, level)
+                                  for level in output_layer_levels})
+
+    settings = dict(shared.pythae_settings, equilibrium=equilibrium, margin=margin)
+    theirs = VAEGAN(VAEGANConfig(input_dim=(1, 28, 28), latent_dim=4, reconstruction_loss="mse", **settings),
+                    encoder=Encoder(), decoder=Decoder(), discriminator=Discriminator())
+    images = torch.rand(6, 1, 28, 28)
+
+    torch.manual_seed(1)  # both draw the codes' noise, then the prior draws, from the same stream
+    loss, terms = system.training_loss(images.unsqueeze(1))
+    watched = system.model.validation_loss(terms) / len(images)
+    ours = {"encoder": system.guide.encoder, "decoder": system.model.decoder,
+            "discriminator": system.model.discriminator}
+    ours = {part: torch.autograd.grad(loss / len(images), list(module.parameters()), retain_graph=True)
+            for part, module in ours.items()}
+    gates = {part: bool(system.model.gates[part]) for part in ("decoder", "discriminator")}
+
+    torch.manual_seed(1)
+    output = theirs({"data": images})
+    modules = {"encoder": encoder, "decoder": decoder, "discriminator": discriminator}
+    assert gates == {"decoder": output.update_decoder, "discriminator": output.update_discriminator}
+    assert tuple(part for part, on in gates.items() if on) == trains
+    # what validation watches (`train.keep_best`) is Pythae's: the sum of the three losses
+    assert torch.allclose(watched, output.encoder_loss + output.decoder_loss + output.discriminator_loss, atol=1e-4)
+    for part in ("encoder", *trains):
+        own = torch.autograd.grad(getattr(output, f"{part}_loss"), list(modules[part].parameters()), retain_graph=True)
+        for a, b in zip(ours[part], own):
+            assert torch.allclose(a, b, rtol=1e-4, atol=1e-6), part

@@ -69,6 +69,31 @@ def test_a_part_outside_the_equilibrium_band_pauses_and_the_others_train_by_thei
         _assert_trained_by(loss, module, None if name == paused else rule)
 
 
+@pytest.mark.parametrize("kl_kind", ["monte_carlo", "closed_form"])
+def test_validation_watches_the_sum_of_the_three_parts_losses(kl_kind):
+    """The loss's value mixes routing terms; validation watches Pythae's KL + (2 − α) L_llike + (1 − α) L_D, on the
+    same draws (the guide's noise, then the prior draws for D)."""
+    system = build_system(tiny_config("vaegan", "augment.enabled=false", f"model.program.adversarial_weight={ALPHA}",
+                                      f"model.program.feature_layer={LAYER}", f"objective.kl='{kl_kind}'",
+                                      "model.program.discriminator_channels=[4, 8, 16]"), (1, 8, 8))
+    model, guide = system.model, system.guide
+    views = torch.rand(6, 1, 1, 8, 8)
+    torch.manual_seed(3)
+    watched = system.validation_loss(views)
+    torch.manual_seed(3)
+    guide_trace = poutine.trace(guide).get_trace(views)
+    fakes = model.likelihood.mean(model.decoder(model.prior(1).sample((6,)))).flatten(0, 1)
+    z, images = guide_trace.nodes["z"]["value"], views.flatten(0, 1)
+    features = lambda x: model.discriminator.features(x, LAYER)  # noqa: E731
+    l_llike = (features(images) - features(model.likelihood.mean(model.decoder(z)).flatten(0, 1))).pow(2).sum() / 2
+    q, p = guide_trace.nodes["z"]["fn"], model.prior(1)
+    kl = (torch.distributions.kl_divergence(q, p) if kl_kind == "closed_form" else q.log_prob(z) - p.log_prob(z)).sum()
+    l_d = 6 * discriminator_loss(model.discriminator, images, fakes)
+    assert torch.allclose(watched, kl + (2 - ALPHA) * l_llike + (1 - ALPHA) * l_d, rtol=1e-5)
+    torch.manual_seed(3)
+    assert not torch.allclose(watched, system.training_loss(views)[0], rtol=1e-3)  # the loss's value is another number
+
+
 def test_the_gates_follow_pythaes_equilibrium_rule():
     gates = lambda real, prior: tuple(float(g) for g in equilibrium_gates(torch.tensor(real), torch.tensor(prior),  # noqa: E731
                                                                           0.68, 0.4))

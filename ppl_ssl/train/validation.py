@@ -1,4 +1,5 @@
-"""The training loss on the validation split, for schedules that adapt to it (`schedule.kind = plateau`)."""
+"""The validation split's loss (the training loss, or what the method watches instead: `Method.validation_loss`), for
+`train.keep_best`, early stopping and schedules that adapt to it (`schedule.kind = plateau`)."""
 from __future__ import annotations
 
 import torch
@@ -23,7 +24,7 @@ def validation_loss(system, data: DataSplits, config, seed: int = 0) -> float:
             torch.cuda.manual_seed(seed)
         for start in range(0, len(data.val_x), batch):
             images = as_float(data.val_x[start : start + batch])
-            loss, _ = system.training_loss(augmenter(images, views).images)
+            loss = system.validation_loss(augmenter(images, views).images)
             total += loss.detach().float()
     system.train(was_training)
     mean = total / (len(data.val_x) * views)
