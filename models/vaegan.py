@@ -14,19 +14,19 @@ the squared error unhalved (σ² = ½). D is trained to tell the data (label 1) 
     discriminator  L_D = BCE(D(x), 1) + BCE(D(Dec(z_p)), 0)
 
 live in one loss here, each term reaching only what its rule trains: the likelihood site sees D's parameters fixed
-(it trains encoder and decoder); a correction α·L_llike on the decoder alone (the codes detached) turns the
-decoder's weight on L_llike into 1 − α; the decoder's −α L_D sees D fixed; D's L_D sees the decoded draws detached.
+and passes the decoder's parameters 1 − α of its gradient (the encoder all of it); the decoder's −α L_D sees D
+fixed; D's L_D sees the decoded draws detached.
 The likelihood is a density of D's features, not of x, so the program observes no image and has no log p(x).
 
 Larsen et al.'s equilibrium (Pythae's `equilibrium` 0.68 and `margin` 0.4): while either of D's two costs is below
 equilibrium − margin, D is too good and pauses; while either is above equilibrium + margin, the decoder pauses; if
-both would pause, both train. A paused part's terms weigh 0 in that step (the decoder's correction becomes the
-whole L_llike), and the training step leaves it as it was, its weights and its optimiser state (`paused_parts`), as Pythae skips that
+both would pause, both train. A paused part's terms weigh 0 in that step (the decoder's share of L_llike too), and
+the training step leaves it as it was, its weights and its optimiser state (`paused_parts`), as Pythae skips that
 part's optimiser step: a zero gradient alone would still move it by Adam's running moments. The gates are tensors:
 deciding them and holding a part back cost no host synchronisation.
 
-The loss's value is no single objective (the routing terms add and take away copies of L_llike and L_D), so
-validation (`train.keep_best`) watches Pythae's number instead, the sum of the three parts' losses:
+The loss's value is no single objective (it adds D's cost and takes the decoder's −α L_D away), so validation
+(`train.keep_best`) watches Pythae's number instead, the sum of the three parts' losses:
 KL + (2 − α) L_llike + (1 − α) L_D.
 """
 from __future__ import annotations
@@ -40,7 +40,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ppl_ssl.contracts import BuildContext
-from ppl_ssl.divergences import ImageDiscriminator
+from ppl_ssl.divergences import ImageDiscriminator, with_scaled_parameter_gradients
 from ppl_ssl.errors import ConfigError
 from ppl_ssl.factors import objective_factor
 from ppl_ssl.models.ssl import SSLModel, require_the_vaes_settings
@@ -48,27 +48,18 @@ from ppl_ssl.options import at_least, between, option, positive, widths
 from ppl_ssl.registry import MODELS
 
 
-FACTORS = ("discriminator", "decoder_reconstruction_share", "fool_discriminator")  # the loss's terms beside the ELBO
+FACTORS = ("discriminator", "fool_discriminator")  # the loss's terms beside the ELBO
+
+
+def logit_cost(logit: torch.Tensor, label: float) -> torch.Tensor:
+    """BCE of D's logits against `label`, a mean over the images (Pythae's)."""
+    return F.binary_cross_entropy_with_logits(logit, torch.full_like(logit, label))
 
 
 def discriminator_cost(discriminator: ImageDiscriminator, images: torch.Tensor, label: float,
                        frozen: bool = False) -> torch.Tensor:
-    """BCE(D(images), label), a mean over the images (Pythae's)."""
-    logit = discriminator.logit(images, frozen=frozen)
-    return F.binary_cross_entropy_with_logits(logit, torch.full_like(logit, label))
-
-
-def discriminator_costs(discriminator: ImageDiscriminator, real: torch.Tensor, fake: torch.Tensor,
-                        frozen: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
-    """D's two costs, BCE(D(real), 1) and BCE(D(fake), 0)."""
-    return discriminator_cost(discriminator, real, 1.0, frozen), discriminator_cost(discriminator, fake, 0.0, frozen)
-
-
-def discriminator_loss(discriminator: ImageDiscriminator, real: torch.Tensor, fake: torch.Tensor,
-                       frozen: bool = False) -> torch.Tensor:
-    """L_D = BCE(D(real), 1) + BCE(D(fake), 0)."""
-    real_cost, fake_cost = discriminator_costs(discriminator, real, fake, frozen)
-    return real_cost + fake_cost
+    """BCE(D(images), label), a mean over the images."""
+    return logit_cost(discriminator.logit(images, frozen=frozen), label)
 
 
 def equilibrium_gates(real_cost: torch.Tensor, prior_cost: torch.Tensor, equilibrium: float,
@@ -90,31 +81,37 @@ def vaegan_model(views: torch.Tensor, decoder: nn.Module, prior: nn.Module, like
     `costs` {"feature_error": L_llike, "discriminator_loss": L_D}, each summed over the images and detached."""
     n, j = views.shape[:2]
     images = views.flatten(0, 1)
-    mean = lambda z: likelihood.mean(decoder(z)).flatten(0, 1)  # noqa: E731  (the decoded images, (N·J, C, H, W))
-    real_features = discriminator.features(images, layer, frozen=True)
-    with pyro.plate("images", n):
-        z = pyro.sample("z", prior(j))
-        decoded_features = discriminator.features(mean(z), layer, frozen=True)
-        pyro.sample("features", dist.Normal(decoded_features, feature_variance ** 0.5).to_event(1), obs=real_features)
     alpha, gates, costs = adversarial_weight, ({} if gates is None else gates), ({} if costs is None else costs)
-    costs["feature_error"] = (real_features - decoded_features).detach().pow(2).sum() / (2 * feature_variance)
+
+    def decoded(z: torch.Tensor, decoder_weight: torch.Tensor | None = None) -> torch.Tensor:  # (N·J, C, H, W)
+        raw = decoder(z) if decoder_weight is None else with_scaled_parameter_gradients(decoder, decoder_weight, z)
+        return likelihood.mean(raw).flatten(0, 1)
+
+    # one pass of D over the data: its logit for D's cost, its layer's features for the likelihood's target (data,
+    # which trains nothing)
+    real_logit, real_features = discriminator.logit_and_features(images, layer)
+    real_features = real_features.detach()
+    fakes = decoded(prior(j).sample((n,)))  # decoded prior draws (the prior has no parameters: nothing to route)
     data_cost = {}  # D's cost on the data, computed once: the fooling term's half that no parameter reaches
-    fakes = mean(prior(j).sample((n,)))  # decoded prior draws (the prior has no parameters: nothing to route)
 
     def train_discriminator() -> torch.Tensor:  # D's costs, the decoded draws detached; they also set both gates
-        real_cost, prior_cost = discriminator_costs(discriminator, images, fakes.detach())
+        real_cost, prior_cost = logit_cost(real_logit, 1.0), discriminator_cost(discriminator, fakes.detach(), 0.0)
         data_cost["value"] = real_cost.detach()
         costs["discriminator_loss"] = n * (real_cost + prior_cost).detach()
         gates["discriminator"], gates["decoder"] = equilibrium_gates(real_cost.detach(), prior_cost.detach(),
                                                                      equilibrium, margin)
         return -n * gates["discriminator"] * (real_cost + prior_cost)
 
-    objective_factor(FACTORS[0], train_discriminator)
-    # the decoder's weight on L_llike from 1 to 1 − α (to 0 while it pauses): the same term on the decoder alone,
-    # its codes detached
-    objective_factor(FACTORS[1], lambda: (1 - gates["decoder"] * (1 - alpha)) * (
-        real_features - discriminator.features(mean(z.detach()), layer, frozen=True)).pow(2).sum() / (2 * feature_variance))
-    objective_factor(FACTORS[2], lambda: gates["decoder"] * alpha * n * (
+    objective_factor(FACTORS[0], train_discriminator)  # first: its gates set the decoder's weight on L_llike
+    # the decoder trains by (1 − α) L_llike (0 while it pauses), the encoder by L_llike: one term, the gradient that
+    # reaches the decoder's parameters scaled (none to scale where no gates were computed: a density-only trace)
+    decoder_weight = gates["decoder"] * (1 - alpha) if "decoder" in gates else None
+    with pyro.plate("images", n):
+        z = pyro.sample("z", prior(j))
+        decoded_features = discriminator.features(decoded(z, decoder_weight), layer, frozen=True)
+        pyro.sample("features", dist.Normal(decoded_features, feature_variance ** 0.5).to_event(1), obs=real_features)
+    costs["feature_error"] = (real_features - decoded_features).detach().pow(2).sum() / (2 * feature_variance)
+    objective_factor(FACTORS[1], lambda: gates["decoder"] * alpha * n * (
         data_cost["value"] + discriminator_cost(discriminator, fakes, 0.0, frozen=True)))
     return z
 

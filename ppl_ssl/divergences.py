@@ -119,6 +119,27 @@ def with_fixed_parameters(module: nn.Module, *args) -> torch.Tensor:
     return torch.func.functional_call(module, fixed, args)
 
 
+class _ScaledGradient(torch.autograd.Function):
+    """x forward; its gradient times `scale` (a tensor: a gate decided on the device needs no host) backward."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+        ctx.save_for_backward(scale)
+        return x.view_as(x)
+
+    @staticmethod
+    def backward(ctx, gradient: torch.Tensor):
+        (scale,) = ctx.saved_tensors
+        return gradient * scale.to(gradient.dtype), None
+
+
+def with_scaled_parameter_gradients(module: nn.Module, scale: torch.Tensor, *args) -> torch.Tensor:
+    """module(*args) whose parameters receive `scale` times the gradient of a term built on the output, while the
+    inputs receive all of it (VAEGAN's decoder trains by (1 − α) L_llike, the encoder by L_llike, from one term)."""
+    scaled = {name: _ScaledGradient.apply(parameter, scale) for name, parameter in module.named_parameters()}
+    return torch.func.functional_call(module, scaled, args)
+
+
 class CodeDiscriminator(nn.Module):
     """D(z): a classifier of codes, trained to tell one distribution's draws (label 1) from another's (label 0); at
     its optimum its logit is the log density ratio of the two. FactorVAE uses it to estimate the total correlation
@@ -217,3 +238,10 @@ class ImageDiscriminator(nn.Module):
     def features(self, x: torch.Tensor, layer: int, frozen: bool = False) -> torch.Tensor:
         """Hidden layer `layer`'s output, flattened: (N, F)."""
         return self._call(x, layer, frozen)
+
+    def logit_and_features(self, x: torch.Tensor, layer: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """`logit(x)` and `features(x, layer)` from one pass (VAEGAN's data: D's cost on them, and their features)."""
+        hidden = deepest = self._hidden(x, layer)
+        for block in self.blocks[layer:]:
+            deepest = block(deepest)
+        return self.head(deepest.flatten(1)).squeeze(-1), hidden.flatten(1)

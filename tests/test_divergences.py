@@ -4,7 +4,8 @@ import math
 import pytest
 import torch
 
-from ppl_ssl.divergences import MutualInformationCritic, imq_kernel, mmd, mmd_rbf
+from ppl_ssl.divergences import (ImageDiscriminator, MutualInformationCritic, imq_kernel, mmd, mmd_rbf,
+                                 with_scaled_parameter_gradients)
 
 
 def _gaussian_mmd(shift: torch.Tensor, bandwidth: float) -> float:
@@ -90,3 +91,24 @@ def test_the_kl_splits_exactly_and_its_total_correlation_and_mi_match_a_linear_g
     information = 0.5 * float(torch.logdet(aggregate) - 2 * math.log(variance))
     assert float(parts["total_correlation"].mean()) == pytest.approx(total_correlation, abs=0.05)  # 0.376 nats
     assert float(parts["mutual_information"].mean()) == pytest.approx(information, abs=0.05)
+
+
+def test_the_image_discriminators_one_pass_gives_its_logit_and_a_layers_features():
+    torch.manual_seed(0)
+    discriminator, x = ImageDiscriminator((1, 16, 16), (4, 8, 16)), torch.rand(5, 1, 16, 16)
+    for layer in (1, 2, 3):
+        logit, features = discriminator.logit_and_features(x, layer)
+        assert torch.equal(logit, discriminator.logit(x)) and torch.equal(features, discriminator.features(x, layer))
+
+
+@pytest.mark.parametrize("scale", [0.0, 0.3, 1.0])
+def test_scaled_parameter_gradients_scale_the_modules_share_and_leave_the_inputs(scale):
+    torch.manual_seed(0)
+    module, x = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.Tanh(), torch.nn.Linear(4, 2)), torch.randn(6, 3)
+    x.requires_grad_(True)
+    plain = module(x).pow(2).sum()
+    scaled = with_scaled_parameter_gradients(module, torch.tensor(scale), x).pow(2).sum()
+    assert torch.equal(plain, scaled)  # the same value
+    weights = [x, *module.parameters()]
+    for i, (a, b) in enumerate(zip(torch.autograd.grad(plain, weights), torch.autograd.grad(scaled, weights))):
+        assert torch.allclose(b, a if i == 0 else scale * a)  # the input's gradient whole, the parameters' scaled
