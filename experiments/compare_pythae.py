@@ -185,12 +185,12 @@ def pythae_model(shared: Shared, image_shape: tuple[int, int, int], latent: int)
     return getattr(models, shared.pythae_class)(config, **networks)
 
 
-def train_pythae(shared: Shared, data, args, seed: int) -> tuple[PythaeSystem, float]:
+def train_pythae(shared: Shared, data, args, seed: int) -> tuple[PythaeSystem, float, int]:
     """Pythae's trainer for the model, as its TrainingPipeline picks and sets it (RAE-L2: coupled optimisers with
     the decoder's weight decay; FactorVAE: the adversarial trainer; VAEGAN: three coupled optimisers, with
     --pythae-own-gradients each stepped by its own loss alone, `own_gradient_trainer`; else the base trainer), built
     directly (the pipeline module imports Pythae's samplers, which need imageio); the model with the lowest
-    validation loss, and the training images per second."""
+    validation loss, the training images per second, and the epoch whose weights were kept."""
     from pythae.data.datasets import BaseDataset
     from pythae.trainers import (AdversarialTrainer, AdversarialTrainerConfig, BaseTrainer, BaseTrainerConfig,
                                  CoupledOptimizerAdversarialTrainer, CoupledOptimizerAdversarialTrainerConfig,
@@ -227,9 +227,10 @@ def train_pythae(shared: Shared, data, args, seed: int) -> tuple[PythaeSystem, f
         quiet = io.StringIO()  # its progress bars and training summary
         with contextlib.redirect_stdout(quiet), contextlib.redirect_stderr(quiet):
             trainer = trainer_class(model=model, train_dataset=train, eval_dataset=val, training_config=config)
-            seconds = timed_training_steps(trainer)
+            seconds, validation = timed_training_steps(trainer), validation_losses(trainer)
             trainer.train()
-    return PythaeSystem(trainer._best_model).eval(), len(data.train_x) * args.epochs / sum(seconds)
+    kept = 1 + validation.index(min(validation))  # its trainer keeps the first epoch of the lowest (a strict <)
+    return PythaeSystem(trainer._best_model).eval(), len(data.train_x) * args.epochs / sum(seconds), kept
 
 
 def own_gradient_trainer(trainer_class):
@@ -273,9 +274,22 @@ def timed_training_steps(trainer) -> list[float]:
     return seconds
 
 
-def train_ppl_ssl(shared: Shared, args, seed: int, out: Path, images: int) -> tuple[nn.Module, float]:
-    """ppl-ssl's fit at the same settings; the system with the weights of the lowest validation loss, and the
-    training images per second (the epochs' training loops, from the run's history)."""
+def validation_losses(trainer) -> list[float]:
+    """Each epoch's validation loss of a Pythae trainer (what it keeps the best weights by), filled in as it trains."""
+    losses, step = [], trainer.eval_step
+
+    def recorded(*args, **kwargs):
+        result = step(*args, **kwargs)
+        losses.append(float(result[0] if isinstance(result, (tuple, list)) else result))  # coupled trainers: the sum first
+        return result
+
+    trainer.eval_step = recorded
+    return losses
+
+
+def train_ppl_ssl(shared: Shared, args, seed: int, out: Path, images: int) -> tuple[nn.Module, float, int]:
+    """ppl-ssl's fit at the same settings; the system with the weights of the lowest validation loss, the training
+    images per second (the epochs' training loops, from the run's history) and the epoch whose weights were kept."""
     from ppl_ssl.train.loop import fit
 
     overrides = {"train.epochs": args.epochs, "train.seed": seed, "train.device": "cpu", "train.lr": args.lr,
@@ -288,7 +302,8 @@ def train_ppl_ssl(shared: Shared, args, seed: int, out: Path, images: int) -> tu
         *shared.assignments, *args.assignments])
     fit(config, out, progress=False)
     seconds = sum(epoch["seconds"] for epoch in load_checkpoint(RunPaths(out).checkpoint)["history"])
-    return load_run(out, device="cpu").system.eval(), images * args.epochs / seconds
+    run = load_run(out, device="cpu")
+    return run.system.eval(), images * args.epochs / seconds, run.best_epoch
 
 
 def scores(system, data, network, args, seed: int) -> dict:
@@ -415,10 +430,11 @@ def main(argv=None) -> dict:
                     folder = out / "runs" / f"{model}-s{seed}"
                     if folder.exists():
                         shutil.rmtree(folder)  # an interrupted run: started again from nothing
-                    system, speed = train_ppl_ssl(shared, args, seed, folder, len(data.train_x))
+                    system, speed, kept = train_ppl_ssl(shared, args, seed, folder, len(data.train_x))
                 else:
-                    system, speed = train_pythae(shared, data, args, seed)
-                row = {"seed": seed, "images_per_second": speed, **scores(system, data, network, args, seed)}
+                    system, speed, kept = train_pythae(shared, data, args, seed)
+                row = {"seed": seed, "images_per_second": speed, "kept_epoch": kept,
+                       **scores(system, data, network, args, seed)}
                 results[model][library].append(row)
                 print(f"{model} seed {seed} {library}: " + ", ".join(f"{k} {v:.4g}" for k, v in row.items() if k != "seed"),
                       flush=True)
