@@ -11,8 +11,9 @@ from ppl_ssl.data import DataSplits, as_float
 
 @torch.no_grad()
 def validation_loss(system, data: DataSplits, config, seed: int = 0) -> float:
-    """The loss per view on the validation images, each with J views from a generator of its own (the same views
-    at every epoch), computed without touching the training's random state; the same number on every rank."""
+    """The watched loss (`Method.validation_loss`) per view on the validation images, each with J views from a
+    generator of its own (the same views at every epoch), computed without touching the training's random state; the
+    same number on every rank."""
     views, batch, device = config.model.views, config.train.batch_size, data.val_x.device
     augmenter = Augmenter(config.augment, seed=seed, device=device)
     was_training = system.training
