@@ -90,13 +90,11 @@ def vaegan_model(views: torch.Tensor, decoder: nn.Module, prior: nn.Module, like
     # one pass of D over the data: its logit for D's cost, its layer's features for the likelihood's target (data,
     # which trains nothing)
     real_logit, real_features = discriminator.logit_and_features(images, layer)
-    real_features = real_features.detach()
+    real_features, real_cost = real_features.detach(), logit_cost(real_logit, 1.0)
     fakes = decoded(prior(j).sample((n,)))  # decoded prior draws (the prior has no parameters: nothing to route)
-    data_cost = {}  # D's cost on the data, computed once: the fooling term's half that no parameter reaches
 
     def train_discriminator() -> torch.Tensor:  # D's costs, the decoded draws detached; they also set both gates
-        real_cost, prior_cost = logit_cost(real_logit, 1.0), discriminator_cost(discriminator, fakes.detach(), 0.0)
-        data_cost["value"] = real_cost.detach()
+        prior_cost = discriminator_cost(discriminator, fakes.detach(), 0.0)
         costs["discriminator_loss"] = n * (real_cost + prior_cost).detach()
         gates["discriminator"], gates["decoder"] = equilibrium_gates(real_cost.detach(), prior_cost.detach(),
                                                                      equilibrium, margin)
@@ -111,8 +109,9 @@ def vaegan_model(views: torch.Tensor, decoder: nn.Module, prior: nn.Module, like
         decoded_features = discriminator.features(decoded(z, decoder_weight), layer, frozen=True)
         pyro.sample("features", dist.Normal(decoded_features, feature_variance ** 0.5).to_event(1), obs=real_features)
     costs["feature_error"] = (real_features - decoded_features).detach().pow(2).sum() / (2 * feature_variance)
+    # D's cost on the data is the fooling term's half that no parameter reaches: its value, detached
     objective_factor(FACTORS[1], lambda: gates["decoder"] * alpha * n * (
-        data_cost["value"] + discriminator_cost(discriminator, fakes, 0.0, frozen=True)))
+        real_cost.detach() + discriminator_cost(discriminator, fakes, 0.0, frozen=True)))
     return z
 
 
