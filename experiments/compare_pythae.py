@@ -19,7 +19,9 @@ mean over --probe-runs runs); k-means accuracy on the training codes (--kmeans-r
 training images per second of each library (its training loop only).
 
 A model passes when ppl-ssl is within 2 standard errors (over seeds, combined) of Pythae or better on every score.
-OUT/compare.json holds every run's scores; OUT/compare.md the table. The defaults are the budget of the report in
+OUT/compare.json holds every run's scores, with each epoch's validation loss, the epoch kept and the test
+reconstruction MSE of the last epoch's weights (which tell a difference in training from one in selection);
+OUT/compare.md the table. The defaults are the budget of the report in
 docs/reproduction/vs_pythae_cpu.md (4,000 images, 3 epochs, 1,000 FID samples, 3 seeds).
 """
 from __future__ import annotations
@@ -137,7 +139,7 @@ def pythae_model(shared: Shared, image_shape: tuple[int, int, int], latent: int)
     likelihood applies, applied here."""
     import pythae.models as models
     from pythae.models.base.base_utils import ModelOutput
-    from pythae.models.nn import BaseDecoder, BaseDiscriminator, BaseEncoder
+    from pythae.models.nn import BaseEncoder
 
     trunk_and_head, body = build_pythae_resnet(image_shape, latent)
 
@@ -150,25 +152,6 @@ def pythae_model(shared: Shared, image_shape: tuple[int, int, int], latent: int)
             mean, log_variance = self.head(self.trunk(x)).chunk(2, dim=-1)
             return ModelOutput(embedding=mean, log_covariance=log_variance)
 
-    class Decoder(BaseDecoder):
-        def __init__(self):
-            super().__init__()
-            self.body = body
-
-        def forward(self, z):
-            return ModelOutput(reconstruction=torch.sigmoid(self.body(z)))
-
-    class Discriminator(BaseDiscriminator):  # ppl-ssl's ImageDiscriminator behind Pythae's discriminator interface
-        def __init__(self):
-            super().__init__()
-            self.network = ImageDiscriminator(tuple(image_shape))
-            self.depth = len(self.network.blocks) + 1  # the hidden layers and the output, as Pythae counts them
-
-        def forward(self, x, output_layer_levels=None):
-            if output_layer_levels is None:
-                return ModelOutput(embedding=torch.sigmoid(self.network.logit(x)))
-            return ModelOutput(**{f"embedding_layer_{level}": self.network.features(x, level)
-                                  for level in output_layer_levels})
 
     config_class = {"VAE": "VAEConfig", "BetaVAE": "BetaVAEConfig", "IWAE": "IWAEConfig", "VAMP": "VAMPConfig",
                     "VAE_IAF": "VAE_IAF_Config", "BetaTCVAE": "BetaTCVAEConfig", "FactorVAE": "FactorVAEConfig",
@@ -179,18 +162,66 @@ def pythae_model(shared: Shared, image_shape: tuple[int, int, int], latent: int)
     if shared.pythae_class not in ("AE", "WAE_MMD", "RAE_L2", "RAE_GP", "VQVAE"):
         settings["reconstruction_loss"] = "mse"
     config = getattr(models, config_class)(input_dim=tuple(image_shape), latent_dim=latent, **settings)
-    networks = {"encoder": Encoder(), "decoder": Decoder()}
+    networks = {"encoder": Encoder(), "decoder": pythae_decoder(body)}
     if shared.pythae_class == "VAEGAN":
-        networks["discriminator"] = Discriminator()
+        networks["discriminator"] = pythae_discriminator(ImageDiscriminator(tuple(image_shape)))
     return getattr(models, shared.pythae_class)(config, **networks)
 
 
-def train_pythae(shared: Shared, data, args, seed: int) -> tuple[PythaeSystem, float, int]:
+def pythae_decoder(raw: nn.Module):
+    """A ppl-ssl decoder (codes -> raw image parameters) behind Pythae's decoder interface, with the sigmoid that
+    ppl-ssl's likelihood applies."""
+    from pythae.models.base.base_utils import ModelOutput
+    from pythae.models.nn import BaseDecoder
+
+    class Decoder(BaseDecoder):
+        def __init__(self):
+            super().__init__()
+            self.raw = raw
+
+        def forward(self, z):
+            return ModelOutput(reconstruction=torch.sigmoid(self.raw(z)))
+
+    return Decoder()
+
+
+def pythae_discriminator(network: ImageDiscriminator):
+    """ppl-ssl's ImageDiscriminator behind Pythae's discriminator interface: D(x) as a probability, or the features
+    of the hidden layers asked for."""
+    from pythae.models.base.base_utils import ModelOutput
+    from pythae.models.nn import BaseDiscriminator
+
+    class Discriminator(BaseDiscriminator):
+        def __init__(self):
+            super().__init__()
+            self.network = network
+            self.depth = len(network.blocks) + 1  # the hidden layers and the output, as Pythae counts them
+
+        def forward(self, x, output_layer_levels=None):
+            if output_layer_levels is None:
+                return ModelOutput(embedding=torch.sigmoid(self.network.logit(x)))
+            return ModelOutput(**{f"embedding_layer_{level}": self.network.features(x, level)
+                                  for level in output_layer_levels})
+
+    return Discriminator()
+
+
+@dataclass
+class Trained:
+    """One library's fit: the system with the kept weights (the lowest validation loss), the same system with the
+    last epoch's weights, the training images per second and each epoch's validation loss."""
+    system: nn.Module
+    last_epoch: nn.Module
+    images_per_second: float
+    validation_by_epoch: list[float]
+
+
+def train_pythae(shared: Shared, data, args, seed: int) -> Trained:
     """Pythae's trainer for the model, as its TrainingPipeline picks and sets it (RAE-L2: coupled optimisers with
     the decoder's weight decay; FactorVAE: the adversarial trainer; VAEGAN: three coupled optimisers, with
     --pythae-own-gradients each stepped by its own loss alone, `own_gradient_trainer`; else the base trainer), built
     directly (the pipeline module imports Pythae's samplers, which need imageio); the model with the lowest
-    validation loss, the training images per second, and the epoch whose weights were kept."""
+    validation loss (the first lowest: its trainer's test is a strict <)."""
     from pythae.data.datasets import BaseDataset
     from pythae.trainers import (AdversarialTrainer, AdversarialTrainerConfig, BaseTrainer, BaseTrainerConfig,
                                  CoupledOptimizerAdversarialTrainer, CoupledOptimizerAdversarialTrainerConfig,
@@ -229,8 +260,8 @@ def train_pythae(shared: Shared, data, args, seed: int) -> tuple[PythaeSystem, f
             trainer = trainer_class(model=model, train_dataset=train, eval_dataset=val, training_config=config)
             seconds, validation = timed_training_steps(trainer), validation_losses(trainer)
             trainer.train()
-    kept = 1 + validation.index(min(validation))  # its trainer keeps the first epoch of the lowest (a strict <)
-    return PythaeSystem(trainer._best_model).eval(), len(data.train_x) * args.epochs / sum(seconds), kept
+    return Trained(PythaeSystem(trainer._best_model).eval(), PythaeSystem(trainer.model).eval(),
+                   len(data.train_x) * args.epochs / sum(seconds), validation)
 
 
 def own_gradient_trainer(trainer_class):
@@ -287,9 +318,9 @@ def validation_losses(trainer) -> list[float]:
     return losses
 
 
-def train_ppl_ssl(shared: Shared, args, seed: int, out: Path, images: int) -> tuple[nn.Module, float, int]:
-    """ppl-ssl's fit at the same settings; the system with the weights of the lowest validation loss, the training
-    images per second (the epochs' training loops, from the run's history) and the epoch whose weights were kept."""
+def train_ppl_ssl(shared: Shared, args, seed: int, out: Path, images: int) -> Trained:
+    """ppl-ssl's fit at the same settings (images per second from the epochs' training loops in the run's
+    history)."""
     from ppl_ssl.train.loop import fit
 
     overrides = {"train.epochs": args.epochs, "train.seed": seed, "train.device": "cpu", "train.lr": args.lr,
@@ -301,9 +332,19 @@ def train_ppl_ssl(shared: Shared, args, seed: int, out: Path, images: int) -> tu
         "train.keep_best=true", "train.validation_loss=true", "train.loss_reduction='mean'", "train.precision='fp32'",
         *shared.assignments, *args.assignments])
     fit(config, out, progress=False)
-    seconds = sum(epoch["seconds"] for epoch in load_checkpoint(RunPaths(out).checkpoint)["history"])
-    run = load_run(out, device="cpu")
-    return run.system.eval(), images * args.epochs / seconds, run.best_epoch
+    checkpoint = load_checkpoint(RunPaths(out).checkpoint)
+    validation = [epoch["validation_loss"] for epoch in checkpoint["history"]]
+    kept, last = load_run(out, device="cpu"), load_run(out, device="cpu")
+    if kept.best_epoch != kept_epoch(validation):
+        raise RuntimeError(f"{out}: the run kept epoch {kept.best_epoch}, not the first of its lowest validation loss")
+    last.system.load_state_dict(checkpoint["system"])
+    return Trained(kept.system.eval(), last.system.eval(),
+                   images * args.epochs / sum(epoch["seconds"] for epoch in checkpoint["history"]), validation)
+
+
+def kept_epoch(validation: list[float]) -> int:
+    """The epoch (from 1) both libraries keep the weights of: the first of the lowest validation loss."""
+    return 1 + validation.index(min(validation))
 
 
 def scores(system, data, network, args, seed: int) -> dict:
@@ -430,14 +471,20 @@ def main(argv=None) -> dict:
                     folder = out / "runs" / f"{model}-s{seed}"
                     if folder.exists():
                         shutil.rmtree(folder)  # an interrupted run: started again from nothing
-                    system, speed, kept = train_ppl_ssl(shared, args, seed, folder, len(data.train_x))
+                    trained = train_ppl_ssl(shared, args, seed, folder, len(data.train_x))
                 else:
-                    system, speed, kept = train_pythae(shared, data, args, seed)
-                row = {"seed": seed, "images_per_second": speed, "kept_epoch": kept,
-                       **scores(system, data, network, args, seed)}
+                    trained = train_pythae(shared, data, args, seed)
+                validation = trained.validation_by_epoch
+                row = {"seed": seed, "images_per_second": trained.images_per_second,
+                       "kept_epoch": kept_epoch(validation), "validation_by_epoch": validation,
+                       # the kept epoch's weights are scored; the last epoch's reconstruct too, to tell the step from
+                       # the selection
+                       "last_epoch_reconstruction_mse": reconstruction_mse(trained.last_epoch, data.test_x),
+                       **scores(trained.system, data, network, args, seed)}
                 results[model][library].append(row)
-                print(f"{model} seed {seed} {library}: " + ", ".join(f"{k} {v:.4g}" for k, v in row.items() if k != "seed"),
-                      flush=True)
+                print(f"{model} seed {seed} {library}: " + ", ".join(
+                    f"{k} {v:.4g}" for k, v in row.items() if k not in ("seed", "validation_by_epoch"))
+                      + " (validation by epoch " + ", ".join(f"{v:.4g}" for v in validation) + ")", flush=True)
                 atomic_write_json(path, {**stored, **results})
     return publish(results, args, torch.get_num_threads())
 

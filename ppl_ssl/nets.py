@@ -17,34 +17,44 @@ from torch import nn
 
 from ppl_ssl.contracts import BuildContext, Nets
 from ppl_ssl.errors import ConfigError
-from ppl_ssl.options import option, positive, widths
+from ppl_ssl.options import one_of, option, positive, widths
 from ppl_ssl.precision import AutocastModule
 from ppl_ssl.registry import NETS
 
 MIN_SCALE = 1e-4  # keeps log q(z | x) finite however confident the encoder becomes
 
 
-class GaussianHead(nn.Module):
-    """Features -> (loc, scale) of a diagonal Gaussian; scale = softplus(.) + MIN_SCALE."""
+SCALES = ("softplus", "log_variance")  # how the head's second half of outputs becomes σ
 
-    def __init__(self, features: int, latent_dim: int):
+
+class GaussianHead(nn.Module):
+    """Features -> (loc, scale) of a diagonal Gaussian. `scale`: "softplus", σ = softplus(s) + MIN_SCALE (σ = 0.69
+    at s = 0; gradient in s at most 1), or "log_variance", σ = exp(s / 2), s read as log σ² (Pythae's encoders; σ = 1
+    at s = 0)."""
+
+    def __init__(self, features: int, latent_dim: int, scale: str = "softplus"):
         super().__init__()
+        if scale not in SCALES:
+            raise ConfigError(f"encoder scale {scale!r} is not one of {', '.join(SCALES)}")
         self.linear = nn.Linear(features, 2 * latent_dim)
+        self.scale = scale
 
     def forward(self, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         # fp32 from here on even when the net computes in bf16: a scale of 1 ± 1e-4 (MIN_SCALE) and log σ need
         # more than bf16's 8 bits of mantissa
         loc, raw_scale = self.linear(h).float().chunk(2, dim=-1)
+        if self.scale == "log_variance":
+            return loc, torch.exp(0.5 * raw_scale)
         return loc, F.softplus(raw_scale) + MIN_SCALE
 
 
 class Encoder(AutocastModule):
     """A feature trunk followed by a Gaussian head."""
 
-    def __init__(self, trunk: nn.Module, features: int, latent_dim: int):
+    def __init__(self, trunk: nn.Module, features: int, latent_dim: int, scale: str = "softplus"):
         super().__init__()
         self.trunk = trunk
-        self.head = GaussianHead(features, latent_dim)
+        self.head = GaussianHead(features, latent_dim, scale)
         self.latent_dim = latent_dim
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -211,7 +221,9 @@ def build_crvae_conv(image_shape: tuple[int, int, int], latent_dim: int, options
 
 @dataclass
 class PythaeNetsOptions:
-    pass  # the benchmark's nets have no width to choose: Pythae's Tables 5 and 6 fix them
+    # the benchmark's nets have no width to choose (Pythae's Tables 5 and 6 fix them); the encoder's σ is ppl-ssl's
+    # softplus by default, or Pythae's exp(s / 2) of a log variance
+    encoder_scale: str = option("softplus", one_of(SCALES, note="σ = softplus(s) + 1e-4, or exp(s / 2) (Pythae's)"))
 
 
 def _only_28_pixels(kind: str, image_shape: tuple[int, int, int]) -> None:
@@ -225,11 +237,12 @@ def _only_28_pixels(kind: str, image_shape: tuple[int, int, int]) -> None:
 class PythaeConvNets(Nets):
     @classmethod
     def build(cls, options: PythaeNetsOptions, context: BuildContext) -> tuple[Encoder, Decoder]:
-        return build_pythae_convnet(context.image_shape, context.latent_dim, context.output_channels)
+        return build_pythae_convnet(context.image_shape, context.latent_dim, context.output_channels,
+                                    options.encoder_scale)
 
 
-def build_pythae_convnet(image_shape: tuple[int, int, int], latent_dim: int,
-                         output_channels: int | None = None) -> tuple[Encoder, Decoder]:
+def build_pythae_convnet(image_shape: tuple[int, int, int], latent_dim: int, output_channels: int | None = None,
+                         encoder_scale: str = "softplus") -> tuple[Encoder, Decoder]:
     """Encoder: Conv(k4, s2, p1)–BN–ReLU to 128, 256, 512, 1024 channels (28 -> 14 -> 7 -> 3 -> 1), flattened into the
     Gaussian head (the table's "doubled for VAE-based models" linear layer). Decoder: Linear(L, 1024·4·4), then
     ConvT(512, k3, s2, p1)–BN–ReLU (4 -> 7), ConvT(256, k3, s2, p1, output padding 1)–BN–ReLU (7 -> 14) and
@@ -245,7 +258,7 @@ def build_pythae_convnet(image_shape: tuple[int, int, int], latent_dim: int,
         nn.ConvTranspose2d(512, 256, 3, 2, 1, 1), nn.BatchNorm2d(256), nn.ReLU(),
         nn.ConvTranspose2d(256, out_channels, 3, 2, 1, 1),
     )
-    return Encoder(trunk, 1024, latent_dim), Decoder(body, (out_channels, 28, 28))
+    return Encoder(trunk, 1024, latent_dim, encoder_scale), Decoder(body, (out_channels, 28, 28))
 
 
 class PythaeResBlock(nn.Module):
@@ -264,11 +277,12 @@ class PythaeResBlock(nn.Module):
 class PythaeResNets(Nets):
     @classmethod
     def build(cls, options: PythaeNetsOptions, context: BuildContext) -> tuple[Encoder, Decoder]:
-        return build_pythae_resnet(context.image_shape, context.latent_dim, context.output_channels)
+        return build_pythae_resnet(context.image_shape, context.latent_dim, context.output_channels,
+                                   options.encoder_scale)
 
 
-def build_pythae_resnet(image_shape: tuple[int, int, int], latent_dim: int,
-                        output_channels: int | None = None) -> tuple[Encoder, Decoder]:
+def build_pythae_resnet(image_shape: tuple[int, int, int], latent_dim: int, output_channels: int | None = None,
+                        encoder_scale: str = "softplus") -> tuple[Encoder, Decoder]:
     """Encoder: Conv(64, k4, s2, p1), Conv(128, k4, s2, p1), Conv(128, k3, s2, p1) (28 -> 14 -> 7 -> 4), two residual
     blocks, flattened (2048) into the Gaussian head. Decoder: Linear(L, 2048), ConvT(128, k3, s2, p1) (4 -> 7), two
     residual blocks and a ReLU, ConvT(64, k3, s2, p1, output padding 1)–ReLU (7 -> 14), ConvT(C, k3, s2, p1, output
@@ -283,7 +297,7 @@ def build_pythae_resnet(image_shape: tuple[int, int, int], latent_dim: int,
         PythaeResBlock(), PythaeResBlock(), nn.ReLU(),
         nn.ConvTranspose2d(128, 64, 3, 2, 1, 1), nn.ReLU(), nn.ConvTranspose2d(64, out_channels, 3, 2, 1, 1),
     )
-    return Encoder(trunk, 2048, latent_dim), Decoder(body, (out_channels, 28, 28))
+    return Encoder(trunk, 2048, latent_dim, encoder_scale), Decoder(body, (out_channels, 28, 28))
 
 
 def build_nets(component, image_shape: tuple[int, int, int], latent_dim: int,

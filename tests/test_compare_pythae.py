@@ -100,7 +100,7 @@ def test_vaegans_gradient_for_each_part_is_pythaes_own_gradient_rule(compare, eq
     import torch
     from pythae.models import VAEGAN, VAEGANConfig
     from pythae.models.base.base_utils import ModelOutput
-    from pythae.models.nn import BaseDecoder, BaseDiscriminator, BaseEncoder
+    from pythae.models.nn import BaseEncoder
 
     import ppl_ssl
     from ppl_ssl.system import build_system
@@ -120,22 +120,10 @@ def test_vaegans_gradient_for_each_part_is_pythaes_own_gradient_rule(compare, eq
             loc, scale = encoder(x)
             return ModelOutput(embedding=loc, log_covariance=2 * scale.log())
 
-    class Decoder(BaseDecoder):
-        def forward(self, z):
-            return ModelOutput(reconstruction=torch.sigmoid(decoder(z)))
-
-    class Discriminator(BaseDiscriminator):
-        depth = len(discriminator.blocks) + 1
-
-        def forward(self, x, output_layer_levels=None):
-            if output_layer_levels is None:
-                return ModelOutput(embedding=torch.sigmoid(discriminator.logit(x)))
-            return ModelOutput(**{f"embedding_layer_{level}": discriminator.features(x, level)
-                                  for level in output_layer_levels})
-
     settings = dict(shared.pythae_settings, equilibrium=equilibrium, margin=margin)
     theirs = VAEGAN(VAEGANConfig(input_dim=(1, 28, 28), latent_dim=4, reconstruction_loss="mse", **settings),
-                    encoder=Encoder(), decoder=Decoder(), discriminator=Discriminator())
+                    encoder=Encoder(), decoder=compare.pythae_decoder(decoder),
+                    discriminator=compare.pythae_discriminator(discriminator))
     images = torch.rand(6, 1, 28, 28)
 
     torch.manual_seed(1)  # both draw the codes' noise, then the prior draws, from the same stream

@@ -66,3 +66,20 @@ def test_simvae_on_colour_images_takes_an_svi_step():
     loss.backward()
     assert torch.isfinite(loss) and all(p.grad is not None for p in system.parameters() if p.requires_grad)
     assert system.sample(2).shape == (2, 3, 32, 32)
+
+
+@pytest.mark.parametrize("kind", ["pythae_convnet", "pythae_resnet"])
+def test_pythaes_nets_read_the_heads_output_as_a_log_variance_when_asked(kind):
+    """encoder_scale = "log_variance": σ = exp(s / 2) of the head's second half s, Pythae's log σ²; the default is
+    softplus(s) + 1e-4. The same weights give the same mean either way."""
+    torch.manual_seed(0)
+    encoder, _ = build_nets(Component(kind, PythaeNetsOptions(encoder_scale="log_variance")), (1, 28, 28), 3)
+    x = torch.rand(4, 1, 28, 28)
+    encoder.eval()
+    raw = encoder.head.linear(encoder.trunk(x))
+    loc, scale = encoder(x)
+    assert torch.allclose(loc, raw[:, :3]) and torch.allclose(scale, torch.exp(0.5 * raw[:, 3:]))
+    encoder.head.scale = "softplus"
+    assert torch.allclose(encoder(x)[1], torch.nn.functional.softplus(raw[:, 3:]) + 1e-4)
+    with pytest.raises(ConfigError, match="softplus or log_variance"):
+        build_config("vae", {}, [f"nets.kind='{kind}'", "nets.encoder_scale='exp'"])
