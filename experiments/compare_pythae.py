@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import copy
 import importlib.util
 import io
 import json
@@ -151,7 +152,6 @@ def pythae_model(shared: Shared, image_shape: tuple[int, int, int], latent: int)
         def forward(self, x):
             mean, log_variance = self.head(self.trunk(x)).chunk(2, dim=-1)
             return ModelOutput(embedding=mean, log_covariance=log_variance)
-
 
     config_class = {"VAE": "VAEConfig", "BetaVAE": "BetaVAEConfig", "IWAE": "IWAEConfig", "VAMP": "VAMPConfig",
                     "VAE_IAF": "VAE_IAF_Config", "BetaTCVAE": "BetaTCVAEConfig", "FactorVAE": "FactorVAEConfig",
@@ -334,11 +334,12 @@ def train_ppl_ssl(shared: Shared, args, seed: int, out: Path, images: int) -> Tr
     fit(config, out, progress=False)
     checkpoint = load_checkpoint(RunPaths(out).checkpoint)
     validation = [epoch["validation_loss"] for epoch in checkpoint["history"]]
-    kept, last = load_run(out, device="cpu"), load_run(out, device="cpu")
+    kept = load_run(out, device="cpu")
     if kept.best_epoch != kept_epoch(validation):
         raise RuntimeError(f"{out}: the run kept epoch {kept.best_epoch}, not the first of its lowest validation loss")
-    last.system.load_state_dict(checkpoint["system"])
-    return Trained(kept.system.eval(), last.system.eval(),
+    last = copy.deepcopy(kept.system)
+    last.load_state_dict(checkpoint["system"])  # the checkpoint holds the last epoch's weights, best.pt the kept
+    return Trained(kept.system.eval(), last.eval(),
                    images * args.epochs / sum(epoch["seconds"] for epoch in checkpoint["history"]), validation)
 
 

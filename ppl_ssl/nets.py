@@ -22,8 +22,6 @@ from ppl_ssl.precision import AutocastModule
 from ppl_ssl.registry import NETS
 
 MIN_SCALE = 1e-4  # keeps log q(z | x) finite however confident the encoder becomes
-
-
 SCALES = ("softplus", "log_variance")  # how the head's second half of outputs becomes σ
 
 
