@@ -1,4 +1,7 @@
 """The offline FID: the Fréchet distance against closed forms, and a feature network whose distances order as they must."""
+import dataclasses
+import shutil
+
 import numpy as np
 import pytest
 import scipy.linalg
@@ -58,6 +61,17 @@ def test_the_feature_network_is_trained_once_and_reloaded(digits_features):
     np.testing.assert_array_equal(again.embed(data.test_x[:20]), network.embed(data.test_x[:20]))
     assert again.test_accuracy == network.test_accuracy
     assert again.digest() == network.digest() and len(network.digest()) == 12  # the same weights, the same digest
+
+
+def test_a_network_learnt_from_another_training_split_is_not_reused(digits_features, tmp_path):
+    data, folder, network = digits_features
+    shutil.copytree(folder, tmp_path, dirs_exist_ok=True)  # the cache as the fixture left it
+    folder = tmp_path
+    fewer = dataclasses.replace(data, train_x=data.train_x[:-50], train_y=data.train_y[:-50])  # a larger validation split
+    other = cached_feature_network(fewer, folder, seed=0, epochs=10)
+    labelled = sorted(path.name for path in folder.glob("fid-digits-*.pt"))
+    assert labelled == [f"fid-digits-n{len(fewer.train_y)}-s0-e10.pt", f"fid-digits-n{len(data.train_y)}-s0-e10.pt"]
+    assert other.digest() != network.digest()
 
 
 def test_the_digest_tells_networks_apart_by_their_weights(digits_features):

@@ -75,8 +75,9 @@ class FeatureNetwork:
         return "fid_" + self.dataset.replace("-", "_")
 
     def digest(self) -> str:
-        """sha1 (12 hex digits) of the network's weights: scores compared across runs made apart (other machines,
-        other thread counts) are comparable only when this agrees."""
+        """sha1 (12 hex digits) of the network's weights: scores compared across runs made apart are comparable only
+        when this agrees. The same recipe, seed and data give other weights on another thread count or another CPU's
+        kernels (the rounding of Adam's steps differs), so a lost network cannot be retrained to the same digest."""
         sha = hashlib.sha1()
         for name, tensor in sorted(self.net.state_dict().items()):
             sha.update(name.encode())
@@ -180,8 +181,11 @@ def train_feature_network(data: DataSplits, seed: int = 0, epochs: int = 3, batc
 
 def cached_feature_network(data: DataSplits, folder: str | Path, seed: int = 0, epochs: int = 3) -> FeatureNetwork:
     """The feature network for `data`, trained once and cached in `folder` (e.g. the runs folder), so every model of a
-    comparison is scored by the same features."""
-    path = Path(folder) / f"fid-{data.spec.name}-s{seed}-e{epochs}.pt"
+    comparison is scored by the same features. The file names the training split it learnt from (its labelled image
+    count: another validation size is another split), so runs over other splits never share a network by accident;
+    the network cannot be rebuilt bit for bit elsewhere (see `FeatureNetwork.digest`), so keep the file."""
+    labelled = int((data.train_y >= 0).sum())
+    path = Path(folder) / f"fid-{data.spec.name}-n{labelled}-s{seed}-e{epochs}.pt"
     device = data.train_x.device
     if path.exists():
         state = torch.load(path, map_location=device, weights_only=True)
