@@ -19,17 +19,36 @@ _NOT_IN_DIGEST = ("name", "train.device", "train.precision", "train.checkpoint_e
                   "train.rank_timeout_minutes", "train.keep_freed_memory", "train.mlflow", "data.data_dir", "eval.figures")
 
 
-def config_digest(config) -> str:
-    """sha1 (12 hex digits) of the config's settings, less those in `_NOT_IN_DIGEST`."""
-    settings = {k: v for k, v in flat_values(config).items() if k not in _NOT_IN_DIGEST}
+# Settings added after runs were recorded, oldest first, each with the value that does what every run did before the
+# setting existed. A run recorded before a setting was added has a digest without it: it still matches a config that
+# holds that setting (and every one added after it) at its earlier value.
+_ADDED_LATER = (("nets.encoder_scale", "softplus"),)
+
+
+def config_digest(config, leave_out: tuple[str, ...] = ()) -> str:
+    """sha1 (12 hex digits) of the config's settings, less those in `_NOT_IN_DIGEST` and `leave_out`."""
+    settings = {k: v for k, v in flat_values(config).items() if k not in _NOT_IN_DIGEST and k not in leave_out}
     return hashlib.sha1(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()[:12]
 
 
+def earlier_digests(config) -> list[str]:
+    """The digests runs recorded before each of `_ADDED_LATER` existed would carry for these settings: leaving out
+    the last 1, 2, … settings added, as long as each holds the value that does what runs did before it."""
+    values, digests = flat_values(config), []
+    for first in range(len(_ADDED_LATER) - 1, -1, -1):
+        key, earlier = _ADDED_LATER[first]
+        if key in values and values[key] != earlier:
+            break
+        digests.append(config_digest(config, tuple(k for k, _ in _ADDED_LATER[first:])))
+    return digests
+
+
 def same_settings(metrics: dict, config) -> bool:
-    """Whether a finished run's metrics were made with `config`'s settings: the same digest, and the same precision
-    unless `config` leaves it to the machine (`auto`)."""
+    """Whether a finished run's metrics were made with `config`'s settings: the same digest (or, for a run recorded
+    before a setting was added, the digest without it where the config holds it at its earlier value), and the same
+    precision unless `config` leaves it to the machine (`auto`)."""
     precision = config.train.precision
-    return (metrics.get("config_digest") == config_digest(config)
+    return (metrics.get("config_digest") in (config_digest(config), *earlier_digests(config))
             and (precision == "auto" or metrics.get("precision") == precision))
 
 

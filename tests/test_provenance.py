@@ -1,4 +1,6 @@
 """What made a run's numbers: the digest of its settings and the code's version."""
+import hashlib
+import json
 import re
 
 from ppl_ssl.config import build_config
@@ -22,6 +24,23 @@ def test_same_settings_compares_the_precision_only_where_one_was_asked_for():
     assert not same_settings(metrics, build_config("vae", {"train.precision": "fp32"}))
     assert same_settings({**metrics, "precision": "fp32"}, build_config("vae", {"train.precision": "fp32"}))
     assert not same_settings({"precision": "bf16"}, config)  # a run recorded without a digest is never reused
+
+
+def test_a_run_recorded_before_a_setting_existed_matches_only_that_settings_earlier_value():
+    from ppl_ssl.config import flat_values
+    from ppl_ssl.provenance import _ADDED_LATER, _NOT_IN_DIGEST
+
+    def digest_before_the_setting(config):  # as the code before `nets.encoder_scale` wrote it: no such key
+        settings = {k: v for k, v in flat_values(config).items() if k not in _NOT_IN_DIGEST and k != "nets.encoder_scale"}
+        return hashlib.sha1(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()[:12]
+
+    assert ("nets.encoder_scale", "softplus") in _ADDED_LATER
+    pythae_nets = {"nets.kind": "pythae_resnet"}
+    earlier = {"config_digest": digest_before_the_setting(build_config("vae", pythae_nets))}
+    assert earlier["config_digest"] != config_digest(build_config("vae", pythae_nets))
+    assert same_settings(earlier, build_config("vae", pythae_nets))  # softplus: what every run did before
+    assert not same_settings(earlier, build_config("vae", {**pythae_nets, "nets.encoder_scale": "log_variance"}))
+    assert not same_settings(earlier, build_config("vae", {**pythae_nets, "train.epochs": 3}))
 
 
 def test_the_code_version_names_the_package_version_and_in_a_checkout_its_commit():
