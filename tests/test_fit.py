@@ -152,7 +152,9 @@ def test_end_to_end_cli_on_fashion_mnist(tmp_path):
                    "--set", "eval.tsne_points=150", "--set", "data.val_size=1000", "--set", "eval.diagnostics_points=500")
     assert fit_run.returncode == 0, fit_run.stderr
     metrics = json.loads((out / "metrics.json").read_text())
-    assert metrics["knn_accuracy"] > 0.5  # chance is 0.1
+    # a check of the path, not of quality: 16 steps leave the encoder near its start, and its kNN accuracy moves
+    # between 0.50 and 0.55 with the CPU's kernels and the precision; a broken fit or evaluation scores near chance (0.1)
+    assert metrics["knn_accuracy"] > 0.35
     again = _cli("experiments/evaluate.py", str(out), "--device", "cpu", "--no-figures")
     assert again.returncode == 0, again.stderr
     assert json.loads((out / "metrics.json").read_text())["knn_accuracy"] == pytest.approx(metrics["knn_accuracy"])
