@@ -85,6 +85,11 @@ SHARED = {
                                           "model.program.gamma=1.0"), "BetaTCVAE",
                           {"alpha": 1.0, "beta": 6.0, "gamma": 1.0, "use_mss": True}),
     "factor-vae": Shared("factor-vae", (*VARIANCE_1, "model.program.gamma=2.0"), "FactorVAE", {"gamma": 2.0}),
+    # β·|KL − C(t)| in closed form in both; Pythae's C(t) = C·epoch/(warm-up + 1) from epoch 1, ppl-ssl's
+    # C·(epochs done)/warm-up, continuous in the step: at 3 of 25 warm-up epochs both stay under 6 nats
+    "disentangled-beta-vae": Shared("disentangled-beta-vae", (*VARIANCE_1, "objective.beta=10.0", "objective.capacity=50.0",
+                                                              "objective.warmup_epochs=25.0"),
+                                    "DisentangledBetaVAE", {"beta": 10.0, "C": 50.0, "warmup_epoch": 25}),
     # Pythae's loss is recon + (1 − α)·KL + (α + λ − 1)·MMD: its defaults (α = 0, λ = 1e-3) weigh the MMD by
     # −0.999, rewarding codes unlike the prior; λ = 10 (its Table 15) is ppl-ssl's MMD weight 9
     "infovae": Shared("infovae-imq", (*VARIANCE_1, CLOSED_FORM_KL, "model.program.mmd_weight=9.0",
@@ -101,6 +106,13 @@ SHARED = {
     "vq-vae": Shared("vq-vae", ("model.program.entries=512", "model.program.commitment_weight=0.25",
                                 "model.program.codebook_weight=1.0", "model.program.entry_dim=1"), "VQVAE",
                      {"num_embeddings": 512, "commitment_loss_factor": 0.25, "quantization_loss_factor": 1.0}),
+    # 1 − MS-SSIM (window 11, Pythae's weights for 28×28: four scales) + β·KL at Pythae's defaults (β = 1); Pythae
+    # takes MS-SSIM of the batch at once, ppl-ssl of each image then the mean (equal up to the product over scales)
+    "msssim-vae": Shared("msssim-vae", (CLOSED_FORM_KL, "objective.beta=1.0", "model.program.window_size=11"),
+                         "MSSSIM_VAE", {"beta": 1.0, "window_size": 11}),
+    # at β = 1 both collapse toward one image in 3 epochs; β = 0.1, the pythae suite's choice, keeps the codes
+    "msssim-vae-beta-0.1": Shared("msssim-vae", (CLOSED_FORM_KL, "objective.beta=0.1", "model.program.window_size=11"),
+                                  "MSSSIM_VAE", {"beta": 0.1, "window_size": 11}),
     # the features of D's third hidden layer (Pythae's MNIST discriminator, ppl-ssl's ImageDiscriminator in both),
     # 0.5·‖·‖² in them (Pythae 0.1.2's: σ² = 1), α = 0.5 and the equilibrium 0.68 ± 0.4 (Pythae's defaults)
     "vaegan": Shared("vaegan", (*VARIANCE_1, CLOSED_FORM_KL, "model.program.adversarial_weight=0.5",
@@ -157,7 +169,8 @@ def pythae_model(shared: Shared, image_shape: tuple[int, int, int], latent: int)
                     "VAE_IAF": "VAE_IAF_Config", "BetaTCVAE": "BetaTCVAEConfig", "FactorVAE": "FactorVAEConfig",
                     "INFOVAE_MMD": "INFOVAE_MMD_Config", "WAE_MMD": "WAE_MMD_Config", "RAE_L2": "RAE_L2_Config",
                     "RAE_GP": "RAE_GP_Config", "AE": "AEConfig", "VQVAE": "VQVAEConfig",
-                    "VAEGAN": "VAEGANConfig"}[shared.pythae_class]
+                    "VAEGAN": "VAEGANConfig", "MSSSIM_VAE": "MSSSIM_VAEConfig",
+                    "DisentangledBetaVAE": "DisentangledBetaVAEConfig"}[shared.pythae_class]
     settings = dict(shared.pythae_settings)
     if shared.pythae_class not in ("AE", "WAE_MMD", "RAE_L2", "RAE_GP", "VQVAE"):
         settings["reconstruction_loss"] = "mse"

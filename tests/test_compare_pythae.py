@@ -146,3 +146,17 @@ def test_vaegans_gradient_for_each_part_is_pythaes_own_gradient_rule(compare, eq
         own = torch.autograd.grad(getattr(output, f"{part}_loss"), list(modules[part].parameters()), retain_graph=True)
         for a, b in zip(ours[part], own):
             assert torch.allclose(a, b, rtol=1e-4, atol=1e-6), part
+
+
+def test_every_shared_model_builds_in_pythae_with_its_settings(compare):
+    pytest.importorskip("pythae")
+    import torch
+
+    for name, shared in compare.SHARED.items():
+        model = compare.pythae_model(shared, (1, 28, 28), 16)
+        assert type(model).__name__ == shared.pythae_class, name
+        for key, value in shared.pythae_settings.items():
+            assert getattr(model.model_config, key) == value, (name, key)
+        with torch.no_grad():
+            codes = model.encoder(torch.rand(2, 1, 28, 28)).embedding
+        assert codes.shape == (2, 16), name
