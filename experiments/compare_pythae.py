@@ -102,6 +102,9 @@ SHARED = {
     "rae-gp": Shared("rae-gp", ("model.program.code_weight=1e-4", "model.program.gradient_penalty=1e-7"), "RAE_GP",
                      {"embedding_weight": 1e-4, "reg_weight": 1e-7}),
     "ae": Shared("ae", (), "AE", {}),
+    # the preset is Pythae's AAE: noisy codes, D an MLP of 256 ReLU units on the codes, the fooling term weighed
+    # against the squared error as Pythae's 0.5·(0.5‖x − x̂‖²·2 + BCE) weighs it
+    "aae": Shared("aae", (), "Adversarial_AE", {"adversarial_loss_scale": 0.5}),
     # Pythae quantises a flat code coordinate by coordinate (entry_dim 1); ppl-ssl's default is the whole code
     "vq-vae": Shared("vq-vae", ("model.program.entries=512", "model.program.commitment_weight=0.25",
                                 "model.program.codebook_weight=1.0", "model.program.entry_dim=1"), "VQVAE",
@@ -170,7 +173,8 @@ def pythae_model(shared: Shared, image_shape: tuple[int, int, int], latent: int)
                     "INFOVAE_MMD": "INFOVAE_MMD_Config", "WAE_MMD": "WAE_MMD_Config", "RAE_L2": "RAE_L2_Config",
                     "RAE_GP": "RAE_GP_Config", "AE": "AEConfig", "VQVAE": "VQVAEConfig",
                     "VAEGAN": "VAEGANConfig", "MSSSIM_VAE": "MSSSIM_VAEConfig",
-                    "DisentangledBetaVAE": "DisentangledBetaVAEConfig"}[shared.pythae_class]
+                    "DisentangledBetaVAE": "DisentangledBetaVAEConfig",
+                    "Adversarial_AE": "Adversarial_AE_Config"}[shared.pythae_class]
     settings = dict(shared.pythae_settings)
     if shared.pythae_class not in ("AE", "WAE_MMD", "RAE_L2", "RAE_GP", "VQVAE"):
         settings["reconstruction_loss"] = "mse"
@@ -262,7 +266,7 @@ def train_pythae(shared: Shared, data, args, seed: int) -> Trained:
             config = CoupledOptimizerAdversarialTrainerConfig(
                 output_dir=out, encoder_learning_rate=args.lr, decoder_learning_rate=args.lr,
                 discriminator_learning_rate=args.lr, **common)
-        elif shared.pythae_class == "FactorVAE":
+        elif shared.pythae_class in ("FactorVAE", "Adversarial_AE"):
             trainer_class = AdversarialTrainer
             config = AdversarialTrainerConfig(output_dir=out, autoencoder_learning_rate=args.lr,
                                               discriminator_learning_rate=args.lr, **common)
