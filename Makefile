@@ -43,9 +43,9 @@ compare: install data  ## generative vs discriminative SSL, 3 seeds (the README'
 	$(PYTHON) experiments/compare.py --models vae beta-vae simvae crvae-consistency simclr vicreg mocov2 --epochs 3 --seeds 3 \
 	  --set eval.probe_epochs=30 --set eval.gmm_n_init=2 --set eval.tsne_points=0 --decode-epochs 15 --decode-lr 1e-3 --decode-patience 3 --out runs/compare
 
-compare-pythae: install data  ## ppl-ssl against Pythae 0.1.2 on 17 shared models (MSSSIM-VAE at two β), 3 seeds, two processes (one per core), merged: runs/vs-pythae
+compare-pythae: install data  ## ppl-ssl against Pythae 0.1.2 on 18 shared models (MSSSIM-VAE at two β), 3 seeds, two processes (one per core), merged: runs/vs-pythae
 	$(PYTHON) -m pip install --quiet -c constraints/cpu.txt --no-deps pythae==0.1.2
-	OMP_NUM_THREADS=1 $(PYTHON) experiments/compare_pythae.py --models iwae,vae,beta-vae,vamp,vaegan,msssim-vae,msssim-vae-beta-0.1 --out runs/vs-pythae-a & a=$$!; \
+	OMP_NUM_THREADS=1 $(PYTHON) experiments/compare_pythae.py --models iwae,ciwae,vae,beta-vae,vamp,vaegan,msssim-vae,msssim-vae-beta-0.1 --out runs/vs-pythae-a & a=$$!; \
 	OMP_NUM_THREADS=1 $(PYTHON) experiments/compare_pythae.py --models vae-iaf,beta-tc-vae,factor-vae,disentangled-beta-vae,infovae,wae,rae-l2,rae-gp,ae,aae,vq-vae --out runs/vs-pythae-b & b=$$!; \
 	wait $$a && wait $$b
 	$(PYTHON) experiments/compare_pythae.py --combine runs/vs-pythae-a runs/vs-pythae-b --out runs/vs-pythae

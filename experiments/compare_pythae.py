@@ -78,6 +78,8 @@ SHARED = {
     "vae": Shared("vae", (*VARIANCE_1, CLOSED_FORM_KL), "VAE", {}),
     "beta-vae": Shared("beta-vae", (*VARIANCE_1, CLOSED_FORM_KL, "objective.beta=2.0"), "BetaVAE", {"beta": 2.0}),
     "iwae": Shared("iwae", (*VARIANCE_1, "objective.particles=10"), "IWAE", {"number_samples": 10}),
+    "ciwae": Shared("ciwae", (*VARIANCE_1, "objective.particles=10", "objective.beta=0.5"), "CIWAE",
+                    {"number_samples": 10, "beta": 0.5}),
     "vamp": Shared("vamp", (*VARIANCE_1, "model.prior.components=50"), "VAMP", {"number_components": 50}),
     "vae-iaf": Shared("vae-iaf", (*VARIANCE_1, "guide.flows=2", "guide.hidden=[128, 128, 128]"), "VAE_IAF",
                       {"n_made_blocks": 2, "n_hidden_in_made": 3, "hidden_size": 128}),
@@ -174,7 +176,7 @@ def pythae_model(shared: Shared, image_shape: tuple[int, int, int], latent: int)
                     "RAE_GP": "RAE_GP_Config", "AE": "AEConfig", "VQVAE": "VQVAEConfig",
                     "VAEGAN": "VAEGANConfig", "MSSSIM_VAE": "MSSSIM_VAEConfig",
                     "DisentangledBetaVAE": "DisentangledBetaVAEConfig",
-                    "Adversarial_AE": "Adversarial_AE_Config"}[shared.pythae_class]
+                    "Adversarial_AE": "Adversarial_AE_Config", "CIWAE": "CIWAEConfig"}[shared.pythae_class]
     settings = dict(shared.pythae_settings)
     if shared.pythae_class not in ("AE", "WAE_MMD", "RAE_L2", "RAE_GP", "VQVAE"):
         settings["reconstruction_loss"] = "mse"

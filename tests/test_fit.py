@@ -153,7 +153,7 @@ def test_end_to_end_cli_on_fashion_mnist(tmp_path):
     assert fit_run.returncode == 0, fit_run.stderr
     metrics = json.loads((out / "metrics.json").read_text())
     # a check of the path, not of quality: 16 steps leave the encoder near its start, and its kNN accuracy moves
-    # between 0.50 and 0.55 with the CPU's kernels and the precision; a broken fit or evaluation scores near chance (0.1)
+    # between 0.49 and 0.55 with the CPU's kernels and the precision; a broken fit or evaluation scores near chance (0.1)
     assert metrics["knn_accuracy"] > 0.35
     again = _cli("experiments/evaluate.py", str(out), "--device", "cpu", "--no-figures")
     assert again.returncode == 0, again.stderr

@@ -77,7 +77,7 @@ class FeatureNetwork:
     def digest(self) -> str:
         """sha1 (12 hex digits) of the network's weights: scores compared across runs made apart are comparable only
         when this agrees. The same recipe, seed and data give other weights on another thread count or another CPU's
-        kernels (the rounding of Adam's steps differs), so a lost network cannot be retrained to the same digest."""
+        kernels (floating point rounds differently), so a lost network cannot be retrained to the same digest."""
         sha = hashlib.sha1()
         for name, tensor in sorted(self.net.state_dict().items()):
             sha.update(name.encode())
