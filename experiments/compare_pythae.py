@@ -88,7 +88,7 @@ SHARED = {
                           {"alpha": 1.0, "beta": 6.0, "gamma": 1.0, "use_mss": True}),
     "factor-vae": Shared("factor-vae", (*VARIANCE_1, "model.program.gamma=2.0"), "FactorVAE", {"gamma": 2.0}),
     # β·|KL − C(t)| in closed form in both; Pythae's C(t) = C·epoch/(warm-up + 1) from epoch 1, ppl-ssl's
-    # C·(epochs done)/warm-up, continuous in the step: at 3 of 25 warm-up epochs both stay under 6 nats
+    # C·(epochs done)/warm-up, continuous in the step: at 3 of 25 warm-up epochs both stay at most 6 nats
     "disentangled-beta-vae": Shared("disentangled-beta-vae", (*VARIANCE_1, "objective.beta=10.0", "objective.capacity=50.0",
                                                               "objective.warmup_epochs=25.0"),
                                     "DisentangledBetaVAE", {"beta": 10.0, "C": 50.0, "warmup_epoch": 25}),
@@ -111,8 +111,8 @@ SHARED = {
     "vq-vae": Shared("vq-vae", ("model.program.entries=512", "model.program.commitment_weight=0.25",
                                 "model.program.codebook_weight=1.0", "model.program.entry_dim=1"), "VQVAE",
                      {"num_embeddings": 512, "commitment_loss_factor": 0.25, "quantization_loss_factor": 1.0}),
-    # 1 − MS-SSIM (window 11, Pythae's weights for 28×28: four scales) + β·KL at Pythae's defaults (β = 1); Pythae
-    # takes MS-SSIM of the batch at once, ppl-ssl of each image then the mean (equal up to the product over scales)
+    # 1 − MS-SSIM (window 11) + β·KL at Pythae's defaults (β = 1); the two MS-SSIMs differ by definition (Pythae's
+    # maps each term to (v + 1)/2, pads, takes 4 scales and the whole batch), so the same β weighs them unlike
     "msssim-vae": Shared("msssim-vae", (CLOSED_FORM_KL, "objective.beta=1.0", "model.program.window_size=11"),
                          "MSSSIM_VAE", {"beta": 1.0, "window_size": 11}),
     # at β = 1 both collapse toward one image in 3 epochs; β = 0.1, the pythae suite's choice, keeps the codes
@@ -170,17 +170,13 @@ def pythae_model(shared: Shared, image_shape: tuple[int, int, int], latent: int)
             mean, log_variance = self.head(self.trunk(x)).chunk(2, dim=-1)
             return ModelOutput(embedding=mean, log_covariance=log_variance)
 
-    config_class = {"VAE": "VAEConfig", "BetaVAE": "BetaVAEConfig", "IWAE": "IWAEConfig", "VAMP": "VAMPConfig",
-                    "VAE_IAF": "VAE_IAF_Config", "BetaTCVAE": "BetaTCVAEConfig", "FactorVAE": "FactorVAEConfig",
-                    "INFOVAE_MMD": "INFOVAE_MMD_Config", "WAE_MMD": "WAE_MMD_Config", "RAE_L2": "RAE_L2_Config",
-                    "RAE_GP": "RAE_GP_Config", "AE": "AEConfig", "VQVAE": "VQVAEConfig",
-                    "VAEGAN": "VAEGANConfig", "MSSSIM_VAE": "MSSSIM_VAEConfig",
-                    "DisentangledBetaVAE": "DisentangledBetaVAEConfig",
-                    "Adversarial_AE": "Adversarial_AE_Config", "CIWAE": "CIWAEConfig"}[shared.pythae_class]
+    # Pythae names a model's config after it, with "Config" or "_Config" (VAEConfig, VAE_IAF_Config)
+    name = shared.pythae_class
+    config_class = getattr(models, name + "Config", None) or getattr(models, name + "_Config")
     settings = dict(shared.pythae_settings)
     if shared.pythae_class not in ("AE", "WAE_MMD", "RAE_L2", "RAE_GP", "VQVAE"):
         settings["reconstruction_loss"] = "mse"
-    config = getattr(models, config_class)(input_dim=tuple(image_shape), latent_dim=latent, **settings)
+    config = config_class(input_dim=tuple(image_shape), latent_dim=latent, **settings)
     networks = {"encoder": Encoder(), "decoder": pythae_decoder(body)}
     if shared.pythae_class == "VAEGAN":
         networks["discriminator"] = pythae_discriminator(ImageDiscriminator(tuple(image_shape)))
